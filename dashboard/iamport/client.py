@@ -1,0 +1,617 @@
+"""HTTP client for the iamport / PortOne V1 REST API.
+
+Transport and error mapping, nothing else: an injected ``requests.Session``, a timeout on every
+call, a token cached until shortly before it expires, and one ``_request()`` that turns every
+failure into the small family in ``errors.py``.
+
+Retries: read-only calls are repeated on connection errors, timeouts and 5xx (``read_retries``
+times, exponential back-off). Calls that move money or change schedules are never repeated
+automatically; when their answer is lost they raise ``OutcomeUnknown``. The one exception is a
+failure that proves the request never reached the server (connect timeout, connection refused,
+name resolution): that raises plain ``Unavailable``, still without a retry, so the caller knows
+nothing happened and may try again itself. A 401 means the call was not executed, so every call,
+mutating or not, is repeated once with a fresh token.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import requests
+from urllib3.exceptions import NewConnectionError
+
+from .errors import (
+    AuthenticationFailed,
+    NotFound,
+    OutcomeUnknown,
+    Rejected,
+    Unavailable,
+)
+from .types import BillingKey, Page, Payment, Schedule, ScheduleRequest, to_unix
+
+T = TypeVar("T")
+
+logger = logging.getLogger("dashboard.iamport")
+
+DEFAULT_BASE_URL = "https://api.iamport.kr"
+
+# Messages of 200-with-code-1 answers that mean "no such thing". Unknown billing keys answer
+# this way on the live API although the schema documents a 404 for them.
+_NOT_FOUND_MARKERS = (
+    "찾을 수 없습니다",  # GET/DELETE /subscribe/customers/{uid}
+    "존재하지 않는 결제정보",  # payment look-ups
+    "등록되지 않은 구매자",  # again with an unknown customer_uid
+    "취소할 결제건이 존재하지 않습니다",  # cancel of an unknown payment
+)
+
+
+@dataclass(frozen=True)
+class _Token:
+    value: str = field(repr=False)
+    refresh_at: float  # local clock
+
+
+class _TokenRefused(Exception):
+    """An authenticated call answered 401: the token is missing, invalid or expired."""
+
+
+class IamportClient:
+    """Call the iamport V1 REST API with timeouts, a cached token and mapped errors."""
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_BASE_URL,
+        imp_key: str = "",
+        imp_secret: str = "",
+        *,
+        session: requests.Session | None = None,
+        connect_timeout: float = 3.05,
+        read_timeout: float = 20.0,
+        read_retries: int = 2,
+        retry_backoff: float = 0.25,
+        token_margin: float = 60,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self._imp_key = imp_key
+        self._imp_secret = imp_secret
+        self._session = session if session is not None else requests.Session()
+        self.timeout = (connect_timeout, read_timeout)
+        self.read_retries = read_retries
+        self.retry_backoff = retry_backoff
+        self.token_margin = token_margin
+        self._clock = clock
+        self._token: _Token | None = None
+        self._token_lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], **kwargs: Any) -> IamportClient:
+        """Build a client from IAMPORT_* settings in a plain mapping (a Flask config is one)."""
+        options: dict[str, Any] = {}
+        if config.get("IAMPORT_CONNECT_TIMEOUT") is not None:
+            options["connect_timeout"] = float(config["IAMPORT_CONNECT_TIMEOUT"])
+        if config.get("IAMPORT_READ_TIMEOUT") is not None:
+            options["read_timeout"] = float(config["IAMPORT_READ_TIMEOUT"])
+        options.update(kwargs)
+        return cls(
+            config.get("IAMPORT_API_URL") or DEFAULT_BASE_URL,
+            config.get("IAMPORT_IMP_KEY") or "",
+            config.get("IAMPORT_IMP_SECRET") or "",
+            **options,
+        )
+
+    def __repr__(self) -> str:
+        return f"<IamportClient {self.base_url}>"
+
+    # -- authentication -------------------------------------------------------------------
+
+    def get_token(self) -> str:
+        """Return a valid access token, fetching one only when the cached one is near expiry."""
+        # One lock for check-and-fetch: concurrent callers wait for a single fetch and reuse it.
+        with self._token_lock:
+            if self._token is None or self._clock() >= self._token.refresh_at:
+                self._token = self._fetch_token()
+            return self._token.value
+
+    def _fetch_token(self) -> _Token:
+        requested_at = self._clock()
+        try:
+            data = self._request(
+                "POST",
+                "/users/getToken",
+                body={"imp_key": self._imp_key, "imp_secret": self._imp_secret},
+                authenticated=False,
+            )
+        except Rejected as exc:
+            # A refusal of getToken (e.g. missing key) is about credentials, not the caller's call.
+            raise AuthenticationFailed(method=exc.method, path=exc.path,
+                                       http_status=exc.http_status) from None
+        try:
+            value = str(data["access_token"])
+            # Lifetime as the server sees it, applied to our own clock: the two clocks need
+            # not agree. Measured from before the request, so a slow answer errs early.
+            lifetime = int(data["expired_at"]) - int(data["now"])
+        except (KeyError, TypeError, ValueError):
+            raise Unavailable("malformed token response", method="POST",
+                              path="/users/getToken") from None
+        return _Token(value=value, refresh_at=requested_at + lifetime - self.token_margin)
+
+    def _discard_token(self, refused: str | None) -> None:
+        with self._token_lock:
+            # Only drop the token that was refused: another thread may already hold a new one.
+            if self._token is not None and self._token.value == refused:
+                self._token = None
+
+    # -- billing keys -----------------------------------------------------------------------
+
+    def issue_billing_key(
+        self,
+        customer_uid: str,
+        *,
+        card_number: str,
+        expiry: str,
+        birth: str,
+        pwd_2digit: str | None = None,
+        pg: str | None = None,
+        customer_name: str | None = None,
+        customer_tel: str | None = None,
+        customer_email: str | None = None,
+    ) -> BillingKey:
+        """Register a card (key-in) under customer_uid, replacing any earlier card."""
+        body = _without_none(
+            card_number=card_number,
+            expiry=expiry,
+            birth=birth,
+            pwd_2digit=pwd_2digit,
+            pg=pg,
+            customer_name=customer_name,
+            customer_tel=customer_tel,
+            customer_email=customer_email,
+        )
+        path = f"/subscribe/customers/{_seg(customer_uid)}"
+        data = self._request("POST", path, body=body, mutating=True)
+        return self._parse(BillingKey.from_api, data, "POST", path, True)
+
+    def get_billing_key(self, customer_uid: str) -> BillingKey:
+        """Return the billing key registered under customer_uid."""
+        path = f"/subscribe/customers/{_seg(customer_uid)}"
+        return self._parse(BillingKey.from_api, self._request("GET", path), "GET", path)
+
+    def get_billing_keys(self, customer_uids: Iterable[str]) -> list[BillingKey]:
+        """Return the billing keys found among customer_uids (missing ones are left out)."""
+        uids = list(customer_uids)
+        if not uids:
+            return []
+        try:
+            data = self._request("GET", "/subscribe/customers",
+                                 params={"customer_uid[]": uids})
+        except NotFound:
+            return []  # none of them exists: the same answer as a partial 207, only emptier
+        return self._parse_list(BillingKey.from_api, data, "GET", "/subscribe/customers")
+
+    def delete_billing_key(self, customer_uid: str, *, reason: str | None = None) -> BillingKey:
+        """Delete the billing key registered under customer_uid and return it."""
+        path = f"/subscribe/customers/{_seg(customer_uid)}"
+        data = self._request("DELETE", path, params=_without_none(reason=reason), mutating=True)
+        return self._parse(BillingKey.from_api, data, "DELETE", path, True)
+
+    # -- charges ------------------------------------------------------------------------------
+
+    def pay_again(
+        self,
+        *,
+        customer_uid: str,
+        merchant_uid: str,
+        amount: int,
+        name: str,
+        buyer_name: str | None = None,
+        buyer_email: str | None = None,
+        buyer_tel: str | None = None,
+        custom_data: str | Mapping[str, Any] | None = None,
+        notice_url: str | None = None,
+    ) -> Payment:
+        """Charge a billing key now; a card decline is a Payment with status "failed"."""
+        body = _without_none(
+            customer_uid=customer_uid,
+            merchant_uid=merchant_uid,
+            amount=_amount(amount),
+            name=name,
+            buyer_name=buyer_name,
+            buyer_email=buyer_email,
+            buyer_tel=buyer_tel,
+            custom_data=_custom_data(custom_data),
+            notice_url=notice_url,
+        )
+        path = "/subscribe/payments/again"
+        data = self._request("POST", path, body=body, mutating=True)
+        return self._parse(Payment.from_api, data, "POST", path, True)
+
+    # -- schedules ----------------------------------------------------------------------------
+
+    def schedule_payments(
+        self, customer_uid: str, schedules: Sequence[ScheduleRequest]
+    ) -> list[Schedule]:
+        """Register payments for iamport to run at their schedule_at on customer_uid's key."""
+        body = {
+            "customer_uid": customer_uid,
+            "schedules": [
+                _without_none(
+                    merchant_uid=item.merchant_uid,
+                    schedule_at=to_unix(item.schedule_at),
+                    currency="KRW",
+                    amount=_amount(item.amount),
+                    name=item.name,
+                    buyer_name=item.buyer_name,
+                    buyer_email=item.buyer_email,
+                    buyer_tel=item.buyer_tel,
+                    custom_data=_custom_data(item.custom_data),
+                    notice_url=item.notice_url,
+                )
+                for item in schedules
+            ],
+        }
+        path = "/subscribe/payments/schedule"
+        data = self._request("POST", path, body=body, mutating=True)
+        return self._parse_list(Schedule.from_api, data, "POST", path, True)
+
+    def unschedule_payments(
+        self, customer_uid: str, merchant_uids: Iterable[str] | None = None
+    ) -> list[Schedule]:
+        """Revoke the named pending schedules of customer_uid, or all of them when none named."""
+        body: dict[str, Any] = {"customer_uid": customer_uid}
+        if merchant_uids is not None:
+            body["merchant_uid"] = list(merchant_uids)
+        path = "/subscribe/payments/unschedule"
+        data = self._request("POST", path, body=body, mutating=True)
+        return self._parse_list(Schedule.from_api, data, "POST", path, True)
+
+    def get_schedule(self, merchant_uid: str) -> Schedule:
+        """Return the scheduled payment registered as merchant_uid."""
+        path = f"/subscribe/payments/schedule/{_seg(merchant_uid)}"
+        return self._parse(Schedule.from_api, self._request("GET", path), "GET", path)
+
+    def list_schedules(
+        self,
+        *,
+        schedule_from: datetime,
+        schedule_to: datetime,
+        schedule_status: str | None = None,
+        page: int = 1,
+        limit: int | None = None,
+    ) -> Page[Schedule]:
+        """Return one page of schedules with schedule_from <= schedule_at < schedule_to."""
+        params = _without_none(
+            schedule_from=to_unix(schedule_from),
+            schedule_to=to_unix(schedule_to),
+            schedule_status=schedule_status,
+            page=page,
+            limit=limit,
+        )
+        path = "/subscribe/payments/schedule"
+        return self._parse_page(Schedule.from_api, self._request("GET", path, params=params),
+                                "GET", path)
+
+    def list_customer_schedules(
+        self,
+        customer_uid: str,
+        *,
+        schedule_from: datetime,
+        schedule_to: datetime,
+        schedule_status: str | None = None,
+        page: int = 1,
+    ) -> Page[Schedule]:
+        """Return one page of customer_uid's schedules in [schedule_from, schedule_to)."""
+        # This endpoint spells its query names differently from the time-range list.
+        params = _without_none(
+            **{
+                "from": to_unix(schedule_from),
+                "to": to_unix(schedule_to),
+                "schedule-status": schedule_status,
+                "page": page,
+            }
+        )
+        path = f"/subscribe/customers/{_seg(customer_uid)}/schedules"
+        return self._parse_page(Schedule.from_api, self._request("GET", path, params=params),
+                                "GET", path)
+
+    def update_schedule_time(self, merchant_uid: str, schedule_at: datetime) -> Schedule:
+        """Move a pending schedule to a new time."""
+        path = f"/subscribe/payments/schedule/{_seg(merchant_uid)}"
+        data = self._request("PUT", path, body={"schedule_at": to_unix(schedule_at)},
+                             mutating=True)
+        return self._parse(Schedule.from_api, data, "PUT", path, True)
+
+    def reschedule(self, merchant_uid: str, schedule_at: datetime) -> Schedule:
+        """Schedule a failed or revoked payment again at a new time."""
+        path = f"/subscribe/payments/schedule/{_seg(merchant_uid)}/reschedule"
+        data = self._request("POST", path, body={"schedule_at": to_unix(schedule_at)},
+                             mutating=True)
+        return self._parse(Schedule.from_api, data, "POST", path, True)
+
+    def retry_schedule(self, merchant_uid: str) -> Payment:
+        """Attempt a failed or revoked schedule's payment now; read the result's status."""
+        path = f"/subscribe/payments/schedule/{_seg(merchant_uid)}/retry"
+        data = self._request("POST", path, mutating=True)
+        return self._parse(Payment.from_api, data, "POST", path, True)
+
+    # -- payments -----------------------------------------------------------------------------
+
+    def get_payment(self, imp_uid: str) -> Payment:
+        """Return the payment identified by imp_uid."""
+        path = f"/payments/{_seg(imp_uid)}"
+        return self._parse(Payment.from_api, self._request("GET", path), "GET", path)
+
+    def find_payment(self, merchant_uid: str, status: str | None = None) -> Payment:
+        """Return the latest payment made as merchant_uid (optionally with that status)."""
+        path = f"/payments/find/{_seg(merchant_uid)}"
+        if status is not None:
+            path += f"/{_seg(status)}"
+        return self._parse(Payment.from_api, self._request("GET", path), "GET", path)
+
+    def list_payments(
+        self,
+        status: str = "all",
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        page: int = 1,
+        limit: int | None = None,
+    ) -> Page[Payment]:
+        """Return one page of payments with status (default: any) in [since, until]."""
+        params = _without_none(
+            **{
+                "from": to_unix(since) if since is not None else None,
+                "to": to_unix(until) if until is not None else None,
+                "page": page,
+                "limit": limit,
+            }
+        )
+        path = f"/payments/status/{_seg(status)}"
+        return self._parse_page(Payment.from_api, self._request("GET", path, params=params),
+                                "GET", path)
+
+    def list_customer_payments(self, customer_uid: str, page: int = 1) -> Page[Payment]:
+        """Return one page of the payments made with customer_uid's billing key."""
+        path = f"/subscribe/customers/{_seg(customer_uid)}/payments"
+        return self._parse_page(Payment.from_api,
+                                self._request("GET", path, params={"page": page}), "GET", path)
+
+    def get_payments(
+        self, *, imp_uids: Iterable[str] = (), merchant_uids: Iterable[str] = ()
+    ) -> list[Payment]:
+        """Return the payments found among imp_uids and merchant_uids (missing ones left out)."""
+        params = {}
+        if imp_uids := list(imp_uids):
+            params["imp_uid[]"] = imp_uids
+        if merchant_uids := list(merchant_uids):
+            params["merchant_uid[]"] = merchant_uids
+        if not params:
+            return []
+        try:
+            data = self._request("GET", "/payments", params=params)
+        except NotFound:
+            return []  # none of them exists
+        return self._parse_list(Payment.from_api, data, "GET", "/payments")
+
+    def cancel_payment(
+        self,
+        *,
+        imp_uid: str | None = None,
+        merchant_uid: str | None = None,
+        amount: int | None = None,
+        checksum: int | None = None,
+        reason: str | None = None,
+    ) -> Payment:
+        """Refund a payment fully, or partly by amount; checksum is the refundable balance we expect."""
+        if imp_uid is None and merchant_uid is None:
+            raise ValueError("cancel_payment needs imp_uid or merchant_uid")
+        body = _without_none(
+            imp_uid=imp_uid,
+            merchant_uid=merchant_uid,
+            amount=_amount(amount) if amount is not None else None,
+            checksum=_amount(checksum, allow_zero=True) if checksum is not None else None,
+            reason=reason,
+        )
+        path = "/payments/cancel"
+        data = self._request("POST", path, body=body, mutating=True)
+        return self._parse(Payment.from_api, data, "POST", path, True)
+
+    # -- paging -------------------------------------------------------------------------------
+
+    def iter_pages(self, fetch_page: Callable[[int], Page[T]]) -> Iterator[T]:
+        """Yield every item of every page, calling fetch_page(1), fetch_page(next), ..."""
+        number = 1
+        while True:
+            page = fetch_page(number)
+            yield from page.items
+            # A next page that does not move forward would loop for ever: stop instead.
+            if page.next is None or page.next <= number:
+                return
+            number = page.next
+
+    # -- transport ----------------------------------------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Mapping[str, Any] | None = None,
+        mutating: bool = False,
+        authenticated: bool = True,
+    ) -> Any:
+        """Send one API call and return the envelope's ``response``, or raise a mapped error."""
+        failures = 0
+        refreshed = False
+        while True:
+            token = self.get_token() if authenticated else None
+            try:
+                return self._send(method, path, params, body, token, mutating)
+            except _TokenRefused:
+                # A 401 means the call was not executed: safe to repeat once with a new token.
+                if refreshed:
+                    raise AuthenticationFailed(method=method, path=path, http_status=401) from None
+                refreshed = True
+                self._discard_token(token)
+            except Unavailable:
+                if mutating or failures >= self.read_retries:
+                    raise
+                time.sleep(self.retry_backoff * 2**failures)
+                failures += 1
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        body: Mapping[str, Any] | None,
+        token: str | None,
+        mutating: bool,
+    ) -> Any:
+        lost = OutcomeUnknown if mutating else Unavailable
+        headers = {"Accept": "application/json"}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        started = time.monotonic()
+        try:
+            response = self._session.request(
+                method,
+                self.base_url + path,
+                params=params,
+                json=body,
+                headers=headers,
+                timeout=self.timeout,
+                allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            self._log(method, path, None, started)
+            if _never_sent(exc):
+                raise Unavailable(_describe(exc), method=method, path=path) from None
+            raise lost(_describe(exc), method=method, path=path) from None
+        status = response.status_code
+        self._log(method, path, status, started)
+
+        if status == 401:
+            if token is None:
+                raise AuthenticationFailed(method=method, path=path, http_status=401)
+            raise _TokenRefused()
+        if status >= 500 or status == 429:
+            raise lost(f"HTTP {status}", method=method, path=path, http_status=status)
+        envelope = _json_or_none(response)
+        if 200 <= status < 300:
+            if not isinstance(envelope, dict) or not isinstance(envelope.get("code"), int):
+                raise lost(f"HTTP {status} without an API envelope", method=method, path=path,
+                           http_status=status)
+            if envelope["code"] == 0:
+                return envelope.get("response")
+            raise _rejection(envelope["code"], envelope.get("message"), status, method, path)
+        if 400 <= status < 500:
+            if not isinstance(envelope, dict):
+                envelope = {}
+            code = envelope.get("code") if isinstance(envelope.get("code"), int) else None
+            kind = NotFound if status == 404 else Rejected
+            raise kind(code=code, message=envelope.get("message") or response.reason,
+                       http_status=status, method=method, path=path)
+        raise lost(f"unexpected HTTP {status}", method=method, path=path, http_status=status)
+
+    def _log(self, method: str, path: str, status: int | None, started: float) -> None:
+        elapsed_ms = (time.monotonic() - started) * 1000
+        logger.debug("%s %s -> %s in %.0f ms", method, path, status or "no response", elapsed_ms)
+
+    # -- parsing ------------------------------------------------------------------------------
+
+    def _parse(self, parse: Callable[[Any], T], data: Any, method: str, path: str,
+               mutating: bool = False) -> T:
+        """Apply parse to a response; a response we cannot read is no usable answer."""
+        try:
+            if data is None:
+                raise TypeError("empty response")
+            return parse(data)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            error = OutcomeUnknown if mutating else Unavailable
+            raise error("response not understood", method=method, path=path) from None
+
+    def _parse_list(self, parse_item: Callable[[Any], T], data: Any, method: str, path: str,
+                    mutating: bool = False) -> list[T]:
+        return self._parse(lambda items: [parse_item(item) for item in _as_list(items)],
+                           data, method, path, mutating)
+
+    def _parse_page(self, parse_item: Callable[[Any], T], data: Any, method: str,
+                    path: str) -> Page[T]:
+        return self._parse(lambda page: Page.from_api(page, parse_item), data, method, path)
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def _seg(value: str) -> str:
+    """Quote one path segment so an id can never change the path."""
+    return quote(str(value), safe="")
+
+
+def _without_none(**fields: Any) -> dict[str, Any]:
+    return {name: value for name, value in fields.items() if value is not None}
+
+
+def _amount(value: Any, *, allow_zero: bool = False) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"amounts are integer KRW, got {type(value).__name__}")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ValueError("amount must be positive")
+    return value
+
+
+def _custom_data(value: str | Mapping[str, Any] | None) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _as_list(data: Any) -> list[Any]:
+    if isinstance(data, list):
+        return data
+    if isinstance(data, dict) and isinstance(data.get("list"), list):
+        return data["list"]  # a paged object where an array was expected
+    raise TypeError("expected a list")
+
+
+def _json_or_none(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _rejection(code: int, message: str | None, http_status: int, method: str,
+               path: str) -> Rejected:
+    kind = NotFound if any(marker in (message or "") for marker in _NOT_FOUND_MARKERS) else Rejected
+    return kind(code=code, message=message, http_status=http_status, method=method, path=path)
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    """Tell whether a transport error proves the request never reached the server."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.ConnectionError):
+        reason = exc.args[0] if exc.args else None
+        reason = getattr(reason, "reason", reason)  # urllib3 MaxRetryError wraps the cause
+        return isinstance(reason, NewConnectionError)
+    return False
+
+
+def _describe(exc: requests.RequestException) -> str:
+    # Class names only: the exceptions' own text can carry the full URL and query string.
+    kind = "timeout" if isinstance(exc, requests.Timeout) else "connection failed"
+    reason = exc.args[0] if exc.args else None
+    reason = getattr(reason, "reason", None)
+    cause = f", {type(reason).__name__}" if isinstance(reason, BaseException) else ""
+    return f"{kind} ({type(exc).__name__}{cause})"
