@@ -1,0 +1,72 @@
+"""Configuration: defaults, then ``instance/config.py``, then environment variables.
+
+Every environment variable the application reads is listed in ``ENVIRONMENT_VARIABLES`` and
+documented in the README.
+"""
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Where instance/config.py and the default SQLite file live; movable for tests and packaging.
+INSTANCE_PATH = Path(os.environ.get("DASHBOARD_INSTANCE_PATH", PROJECT_ROOT / "instance"))
+TEMPLATE_FOLDER = PROJECT_ROOT / "templates"
+STATIC_FOLDER = PROJECT_ROOT / "static"
+
+# A placeholder that is never acceptable outside debug and demo runs.
+DEFAULT_SECRET_KEY = "dev-insecure-change-me"
+
+# How each environment variable is converted; unknown names are not read.
+ENVIRONMENT_VARIABLES = {
+    "SECRET_KEY": str,
+    "DATABASE_URL": str,
+    "IAMPORT_API_URL": str,
+    "IAMPORT_IMP_KEY": str,
+    "IAMPORT_IMP_SECRET": str,
+    "IAMPORT_PG": str,
+    "IAMPORT_WEBHOOK_TOKEN": str,
+    "IAMPORT_WEBHOOK_ALLOWED_IPS": lambda value: [ip.strip() for ip in value.split(",") if ip.strip()],
+    "BILLING_MODE": str,
+    "DISPLAY_TIMEZONE": str,
+}
+
+
+class Defaults:
+    """Values used when neither the instance file nor the environment sets them."""
+
+    SECRET_KEY = DEFAULT_SECRET_KEY
+    # Empty means the SQLite file ``dashboard.sqlite`` in the instance folder.
+    DATABASE_URL = ""
+    IAMPORT_API_URL = "https://api.iamport.kr"
+    IAMPORT_IMP_KEY = ""
+    IAMPORT_IMP_SECRET = ""
+    IAMPORT_PG = "kcp_billing"
+    IAMPORT_WEBHOOK_TOKEN = ""
+    IAMPORT_WEBHOOK_ALLOWED_IPS: list[str] = []
+    IAMPORT_CONNECT_TIMEOUT = 3.05
+    IAMPORT_READ_TIMEOUT = 20.0
+    BILLING_MODE = "schedule"
+    DISPLAY_TIMEZONE = "Asia/Seoul"
+    # Dunning: days between retries of a failed period charge, then the final action.
+    DUNNING_RETRY_DAYS = [1, 1, 1]
+    DUNNING_FINAL_ACTION = "past_due"
+    # Demo runs may use the placeholder secret; nothing else may.
+    DEMO = False
+    WTF_CSRF_TIME_LIMIT = None
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    BABEL_DEFAULT_LOCALE = "ko"
+    BABEL_DEFAULT_TIMEZONE = "UTC"
+    LANGUAGES = ["ko", "en"]
+
+
+def read_environment(environ=os.environ) -> dict:
+    """Return the settings present in the environment, converted to their types."""
+    return {
+        name: convert(environ[name])
+        for name, convert in ENVIRONMENT_VARIABLES.items()
+        if name in environ
+    }
+
+
+class InsecureConfiguration(RuntimeError):
+    """The configuration is not safe to run outside debug or demo mode."""

@@ -1,0 +1,475 @@
+"""The database: staff, plans, customers, subscriptions and the iamport mirrors.
+
+Money is integer KRW. Times are stored in UTC and always come back as aware datetimes.
+Constraints here enforce the money rules wherever a database can: unique ``merchant_uid`` and
+``imp_uid``, non-negative amounts, ``cancel_amount <= amount``, one live schedule per
+subscription period, one credit grant per payment.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from flask_login import UserMixin
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from .extensions import db
+
+
+def utcnow() -> datetime:
+    """Return the current time as an aware UTC datetime."""
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """A timestamp stored in UTC and returned as an aware datetime on every database."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are ambiguous; pass an aware datetime")
+        value = value.astimezone(timezone.utc)
+        # SQLite has no time zone type: store naive UTC there.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+def one_of(column: str, values) -> str:
+    """Return a CHECK expression limiting ``column`` to ``values``."""
+    quoted = ", ".join(f"'{value}'" for value in values)
+    return f"{column} IN ({quoted})"
+
+
+class Timestamps:
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False
+    )
+
+
+# --- staff -------------------------------------------------------------------------------
+
+ROLES = ("viewer", "support", "admin")
+
+
+class AdminUser(UserMixin, Timestamps, db.Model):
+    """A member of staff who signs in to the dashboard."""
+
+    __tablename__ = "admin_user"
+    __table_args__ = (CheckConstraint(one_of("role", ROLES), name="role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(100), default="")
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default="viewer")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    locale: Mapped[str | None] = mapped_column(String(8))
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    def has_role(self, role: str) -> bool:
+        """Return whether this user's role is at least ``role``."""
+        return ROLES.index(self.role) >= ROLES.index(role)
+
+
+class ApiToken(Timestamps, db.Model):
+    """A bearer token for the merchant's own application; only its hash is kept."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(12))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("admin_user.id"))
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# --- catalogue ---------------------------------------------------------------------------
+
+INTERVAL_UNITS = ("month", "day")
+
+
+class Plan(Timestamps, db.Model):
+    """What a subscription costs and how often it is charged."""
+
+    __tablename__ = "plan"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("interval_count > 0", name="interval_positive"),
+        CheckConstraint(one_of("interval_unit", INTERVAL_UNITS), name="interval_unit"),
+        CheckConstraint("credits_per_period IS NULL OR credits_per_period >= 0", name="credits"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(40))
+    amount: Mapped[int] = mapped_column(Integer)
+    interval_unit: Mapped[str] = mapped_column(String(8), default="month")
+    interval_count: Mapped[int] = mapped_column(Integer, default=1)
+    credits_per_period: Mapped[int | None] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+# --- customers and subscriptions ---------------------------------------------------------
+
+BILLING_KEY_STATES = ("active", "deleted", "missing")
+
+
+class Customer(Timestamps, db.Model):
+    """A billing key holder: ``customer_uid`` is the key's id at iamport.
+
+    Only what iamport returns about the card is kept: its name, code and masked number.
+    """
+
+    __tablename__ = "customer"
+    __table_args__ = (
+        CheckConstraint(one_of("billing_key_status", BILLING_KEY_STATES), name="billing_key"),
+        Index("ix_customer_name", "name"),
+        Index("ix_customer_email", "email"),
+        Index("ix_customer_phone", "phone"),
+        Index("ix_customer_created", "created_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_uid: Mapped[str] = mapped_column(String(80), unique=True)
+    name: Mapped[str] = mapped_column(String(100), default="")
+    email: Mapped[str] = mapped_column(String(200), default="")
+    # Digits only, so that "010-1234-5678" and "01012345678" find the same customer.
+    phone: Mapped[str] = mapped_column(String(20), default="")
+    card_name: Mapped[str | None] = mapped_column(String(40))
+    card_code: Mapped[str | None] = mapped_column(String(10))
+    card_number: Mapped[str | None] = mapped_column(String(24))
+    card_type: Mapped[int | None] = mapped_column(Integer)
+    pg_provider: Mapped[str | None] = mapped_column(String(16))
+    billing_key_status: Mapped[str] = mapped_column(String(8), default="active")
+    billing_key_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    subscriptions: Mapped[list[Subscription]] = relationship(back_populates="customer")
+
+
+SUBSCRIPTION_STATUSES = ("active", "past_due", "paused", "cancelled")
+
+
+class Subscription(Timestamps, db.Model):
+    """A customer's plan, billed period after period.
+
+    ``current_period`` counts paid periods (0 before the first charge); the charge for
+    period N+1 is what ``next_charge_at`` points at.
+    """
+
+    __tablename__ = "subscription"
+    __table_args__ = (
+        CheckConstraint(one_of("status", SUBSCRIPTION_STATUSES), name="status"),
+        CheckConstraint("failed_attempts >= 0", name="failed_attempts"),
+        CheckConstraint("current_period >= 0", name="current_period"),
+        Index("ix_subscription_status_next", "status", "next_charge_at"),
+        Index("ix_subscription_customer", "customer_id", "created_at"),
+        Index("ix_subscription_plan", "plan_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"))
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plan.id"))
+    next_plan_id: Mapped[int | None] = mapped_column(ForeignKey("plan.id"))
+    status: Mapped[str] = mapped_column(String(10), default="active")
+    current_period: Mapped[int] = mapped_column(Integer, default=0)
+    current_period_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    current_period_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    next_charge_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    cancel_at_period_end: Mapped[bool] = mapped_column(Boolean, default=False)
+    cancel_reason: Mapped[str | None] = mapped_column(String(256))
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resume_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    customer: Mapped[Customer] = relationship(back_populates="subscriptions")
+    plan: Mapped[Plan] = relationship(foreign_keys=[plan_id])
+    next_plan: Mapped[Plan | None] = relationship(foreign_keys=[next_plan_id])
+
+
+# --- mirrors of iamport ------------------------------------------------------------------
+
+SCHEDULE_STATUSES = ("scheduled", "executed", "revoked")
+SCHEDULE_PAYMENT_STATUSES = ("paid", "failed", "cancelled")
+
+
+class Schedule(Timestamps, db.Model):
+    """Mirror of an iamport scheduled payment (``POST /subscribe/payments/schedule``)."""
+
+    __tablename__ = "schedule"
+    __table_args__ = (
+        CheckConstraint("amount >= 0", name="amount_non_negative"),
+        CheckConstraint(one_of("schedule_status", SCHEDULE_STATUSES), name="schedule_status"),
+        CheckConstraint(
+            "payment_status IS NULL OR " + one_of("payment_status", SCHEDULE_PAYMENT_STATUSES),
+            name="payment_status",
+        ),
+        Index("ix_schedule_status_at", "schedule_status", "schedule_at"),
+        Index("ix_schedule_customer_at", "customer_id", "schedule_at"),
+        Index("ix_schedule_at", "schedule_at", "id"),
+        # Money rule 1: never two live schedules for one subscription period.
+        Index(
+            "uq_schedule_live_period",
+            "subscription_id",
+            "period",
+            unique=True,
+            sqlite_where=text("schedule_status = 'scheduled'"),
+            postgresql_where=text("schedule_status = 'scheduled'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_uid: Mapped[str] = mapped_column(String(40), unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"))
+    subscription_id: Mapped[int | None] = mapped_column(ForeignKey("subscription.id"))
+    period: Mapped[int | None] = mapped_column(Integer)
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    schedule_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    amount: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(40), default="")
+    schedule_status: Mapped[str] = mapped_column(String(10), default="scheduled")
+    payment_status: Mapped[str | None] = mapped_column(String(10))
+    imp_uid: Mapped[str | None] = mapped_column(String(32))
+    fail_reason: Mapped[str | None] = mapped_column(String(256))
+    executed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    customer: Mapped[Customer] = relationship()
+    subscription: Mapped[Subscription | None] = relationship()
+
+
+PAYMENT_STATUSES = ("pending", "paid", "failed", "cancelled")
+PAYMENT_ORIGINS = ("schedule", "again", "manual")
+
+
+class Payment(Timestamps, db.Model):
+    """Mirror of an iamport payment, or a charge we asked for whose outcome is not known yet.
+
+    A row is written with status ``pending`` and its ``merchant_uid`` *before* iamport is
+    called, so a retry, a double click or a second worker finds it and never charges twice.
+    """
+
+    __tablename__ = "payment"
+    __table_args__ = (
+        CheckConstraint("amount >= 0", name="amount_non_negative"),
+        CheckConstraint("cancel_amount >= 0", name="cancel_non_negative"),
+        CheckConstraint("cancel_amount <= amount", name="cancel_within_amount"),
+        CheckConstraint(one_of("status", PAYMENT_STATUSES), name="status"),
+        CheckConstraint(one_of("origin", PAYMENT_ORIGINS), name="origin"),
+        Index("ix_payment_status_time", "status", "created_at", "id"),
+        Index("ix_payment_customer_time", "customer_id", "created_at", "id"),
+        Index("ix_payment_subscription_period", "subscription_id", "period"),
+        Index("ix_payment_time", "created_at", "id"),
+        Index("ix_payment_paid_at", "paid_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    imp_uid: Mapped[str | None] = mapped_column(String(32), unique=True)
+    merchant_uid: Mapped[str] = mapped_column(String(40), unique=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"))
+    subscription_id: Mapped[int | None] = mapped_column(ForeignKey("subscription.id"))
+    period: Mapped[int | None] = mapped_column(Integer)
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    origin: Mapped[str] = mapped_column(String(10), default="schedule")
+    name: Mapped[str] = mapped_column(String(40), default="")
+    amount: Mapped[int] = mapped_column(Integer)
+    cancel_amount: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    card_name: Mapped[str | None] = mapped_column(String(40))
+    card_number: Mapped[str | None] = mapped_column(String(24))
+    pg_tid: Mapped[str | None] = mapped_column(String(64))
+    apply_num: Mapped[str | None] = mapped_column(String(20))
+    receipt_url: Mapped[str | None] = mapped_column(String(500))
+    fail_reason: Mapped[str | None] = mapped_column(String(256))
+    # Why staff charged by hand, and who: money-moving actions carry a reason.
+    reason: Mapped[str | None] = mapped_column(String(256))
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("admin_user.id"))
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    customer: Mapped[Customer | None] = relationship()
+    subscription: Mapped[Subscription | None] = relationship()
+    refunds: Mapped[list[Refund]] = relationship(
+        back_populates="payment", order_by="Refund.id"
+    )
+
+    @property
+    def refundable_amount(self) -> int:
+        return self.amount - self.cancel_amount if self.status in ("paid", "cancelled") else 0
+
+
+REFUND_STATUSES = ("pending", "succeeded", "rejected")
+
+
+class Refund(Timestamps, db.Model):
+    """One cancellation of a payment: asked for here, or found in iamport's cancel history.
+
+    ``pending`` means the request was sent and its answer lost; only asking iamport
+    resolves it (money rule 2).
+    """
+
+    __tablename__ = "refund"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint(one_of("status", REFUND_STATUSES), name="status"),
+        Index("ix_refund_payment", "payment_id", "id"),
+        Index("ix_refund_status_time", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payment.id"))
+    amount: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(256), default="")
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    # The refundable balance we believed in when asking (sent as ``checksum``).
+    checksum: Mapped[int | None] = mapped_column(Integer)
+    cancellation_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    pg_tid: Mapped[str | None] = mapped_column(String(64))
+    receipt_url: Mapped[str | None] = mapped_column(String(500))
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("admin_user.id"))
+    error: Mapped[str | None] = mapped_column(String(256))
+
+    payment: Mapped[Payment] = relationship(back_populates="refunds")
+
+
+# --- ledgers and logs --------------------------------------------------------------------
+
+CREDIT_REASONS = ("period_paid", "refund_reversal", "manual")
+
+
+class CreditEntry(db.Model):
+    """One movement in a customer's credit ledger; the balance is the sum of deltas."""
+
+    __tablename__ = "credit_entry"
+    __table_args__ = (
+        CheckConstraint(one_of("reason", CREDIT_REASONS), name="reason"),
+        CheckConstraint("delta <> 0", name="delta_non_zero"),
+        # A payment grants its credits once and reverses them once.
+        UniqueConstraint("payment_id", "reason", name="uq_credit_entry_payment_reason"),
+        Index("ix_credit_entry_customer", "customer_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"))
+    delta: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(20))
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payment.id"))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("admin_user.id"))
+    note: Mapped[str | None] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+WEBHOOK_STATES = ("received", "processed", "failed", "ignored")
+
+
+class WebhookEvent(db.Model):
+    """A notification from iamport exactly as it arrived, and what became of it.
+
+    The raw body is stored and committed before anything else happens (money rule 4).
+    """
+
+    __tablename__ = "webhook_event"
+    __table_args__ = (
+        CheckConstraint(one_of("state", WEBHOOK_STATES), name="state"),
+        Index("ix_webhook_event_state_time", "state", "received_at"),
+        Index("ix_webhook_event_imp_uid", "imp_uid"),
+        Index("ix_webhook_event_merchant_uid", "merchant_uid"),
+        Index("ix_webhook_event_time", "received_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    content_type: Mapped[str | None] = mapped_column(String(200))
+    raw_body: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
+    imp_uid: Mapped[str | None] = mapped_column(String(32))
+    merchant_uid: Mapped[str | None] = mapped_column(String(40))
+    status: Mapped[str | None] = mapped_column(String(20))
+    cancellation_id: Mapped[str | None] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(10), default="received")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuditEntry(db.Model):
+    """Who did what, to which record, why, and how it ended."""
+
+    __tablename__ = "audit_entry"
+    __table_args__ = (
+        Index("ix_audit_entry_target", "target_type", "target_id", "id"),
+        Index("ix_audit_entry_time", "created_at", "id"),
+        Index("ix_audit_entry_customer", "customer_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("admin_user.id"))
+    # "system", "cli", "api:<token name>" or the staff member's email at the time.
+    actor_label: Mapped[str] = mapped_column(String(254), default="system")
+    action: Mapped[str] = mapped_column(String(64))
+    target_type: Mapped[str] = mapped_column(String(32))
+    target_id: Mapped[str] = mapped_column(String(80))
+    # The customer the action concerns, so a customer's timeline is one indexed read.
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"))
+    reason: Mapped[str | None] = mapped_column(String(256))
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
+    outcome: Mapped[str] = mapped_column(String(20), default="ok")
+    ip_address: Mapped[str | None] = mapped_column(String(64))
+
+    actor: Mapped[AdminUser | None] = relationship()
+
+
+def credit_balance(customer_id: int) -> int:
+    """Return a customer's credit balance: the sum of its ledger."""
+    total = db.session.scalar(
+        db.select(func.coalesce(func.sum(CreditEntry.delta), 0)).where(
+            CreditEntry.customer_id == customer_id
+        )
+    )
+    return int(total)
