@@ -37,10 +37,24 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.init_app(app)
     babel.init_app(app)
 
+    from .iamport import IamportClient
+
+    # Tests and the demo pass a client wired to the sandbox, and may pass a clock.
+    app.extensions["iamport"] = app.config.get("IAMPORT_CLIENT") or IamportClient.from_config(
+        app.config
+    )
+    app.extensions["clock"] = app.config.get("CLOCK")
+
+    if app.config.get("PROXY_FIX_X_FOR"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=int(app.config["PROXY_FIX_X_FOR"]))
+
     from . import cli
-    from .views import health
+    from .views import health, webhooks
 
     app.register_blueprint(health.bp)
+    app.register_blueprint(webhooks.bp)
     cli.register(app)
     return app
 

@@ -27,6 +27,7 @@ ENVIRONMENT_VARIABLES = {
     "IAMPORT_WEBHOOK_ALLOWED_IPS": lambda value: [ip.strip() for ip in value.split(",") if ip.strip()],
     "BILLING_MODE": str,
     "DISPLAY_TIMEZONE": str,
+    "PROXY_FIX_X_FOR": int,
 }
 
 
@@ -46,6 +47,10 @@ class Defaults:
     IAMPORT_READ_TIMEOUT = 20.0
     BILLING_MODE = "schedule"
     DISPLAY_TIMEZONE = "Asia/Seoul"
+    # Number of reverse proxies whose X-Forwarded-For is trusted for the client address.
+    PROXY_FIX_X_FOR = 0
+    # Prefix of derived merchant_uids: <prefix><subscription id>-p<period>-a<attempt>.
+    MERCHANT_UID_PREFIX = "sub"
     # Dunning: days between retries of a failed period charge, then the final action.
     DUNNING_RETRY_DAYS = [1, 1, 1]
     DUNNING_FINAL_ACTION = "past_due"
