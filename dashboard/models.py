@@ -204,6 +204,7 @@ class Subscription(Timestamps, db.Model):
         CheckConstraint("failed_attempts >= 0", name="failed_attempts"),
         CheckConstraint("current_period >= 0", name="current_period"),
         Index("ix_subscription_status_next", "status", "next_charge_at"),
+        Index("ix_subscription_due", "next_attempt_at"),
         Index("ix_subscription_customer", "customer_id", "created_at"),
         Index("ix_subscription_plan", "plan_id", "status"),
     )
@@ -216,7 +217,10 @@ class Subscription(Timestamps, db.Model):
     current_period: Mapped[int] = mapped_column(Integer, default=0)
     current_period_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
     current_period_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the next period is due (nominal, unmoved by retries), and when the next attempt
+    # at it is due (the first try, or a dunning retry); None while an attempt is in flight.
     next_charge_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
     cancel_at_period_end: Mapped[bool] = mapped_column(Boolean, default=False)
     cancel_reason: Mapped[str | None] = mapped_column(String(256))
@@ -249,6 +253,7 @@ class Schedule(Timestamps, db.Model):
         Index("ix_schedule_status_at", "schedule_status", "schedule_at"),
         Index("ix_schedule_customer_at", "customer_id", "schedule_at"),
         Index("ix_schedule_at", "schedule_at", "id"),
+        Index("ix_schedule_subscription_period", "subscription_id", "period"),
         # Money rule 1: never two live schedules for one subscription period.
         Index(
             "uq_schedule_live_period",
@@ -275,6 +280,8 @@ class Schedule(Timestamps, db.Model):
     fail_reason: Mapped[str | None] = mapped_column(String(256))
     executed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set once iamport confirmed the registration; a row without it is re-checked by sync.
+    registered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     customer: Mapped[Customer] = relationship()
     subscription: Mapped[Subscription | None] = relationship()

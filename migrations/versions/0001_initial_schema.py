@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 04:09:28.692971
+Create Date: 2026-11-27 04:13:57.493250
 
 """
 from alembic import op
@@ -147,6 +147,7 @@ def upgrade():
     sa.Column('current_period_start', sa.DateTime(timezone=True), nullable=True),
     sa.Column('current_period_end', sa.DateTime(timezone=True), nullable=True),
     sa.Column('next_charge_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('failed_attempts', sa.Integer(), nullable=False),
     sa.Column('cancel_at_period_end', sa.Boolean(), nullable=False),
     sa.Column('cancel_reason', sa.String(length=256), nullable=True),
@@ -165,6 +166,7 @@ def upgrade():
     )
     with op.batch_alter_table('subscription', schema=None) as batch_op:
         batch_op.create_index('ix_subscription_customer', ['customer_id', 'created_at'], unique=False)
+        batch_op.create_index('ix_subscription_due', ['next_attempt_at'], unique=False)
         batch_op.create_index('ix_subscription_plan', ['plan_id', 'status'], unique=False)
         batch_op.create_index('ix_subscription_status_next', ['status', 'next_charge_at'], unique=False)
 
@@ -230,6 +232,7 @@ def upgrade():
     sa.Column('fail_reason', sa.String(length=256), nullable=True),
     sa.Column('executed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('registered_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.CheckConstraint("payment_status IS NULL OR payment_status IN ('paid', 'failed', 'cancelled')", name=op.f('ck_schedule_payment_status')),
@@ -244,6 +247,7 @@ def upgrade():
         batch_op.create_index('ix_schedule_at', ['schedule_at', 'id'], unique=False)
         batch_op.create_index('ix_schedule_customer_at', ['customer_id', 'schedule_at'], unique=False)
         batch_op.create_index('ix_schedule_status_at', ['schedule_status', 'schedule_at'], unique=False)
+        batch_op.create_index('ix_schedule_subscription_period', ['subscription_id', 'period'], unique=False)
         batch_op.create_index('uq_schedule_live_period', ['subscription_id', 'period'], unique=True, sqlite_where=sa.text("schedule_status = 'scheduled'"), postgresql_where=sa.text("schedule_status = 'scheduled'"))
 
     op.create_table('credit_entry',
@@ -308,6 +312,7 @@ def downgrade():
     op.drop_table('credit_entry')
     with op.batch_alter_table('schedule', schema=None) as batch_op:
         batch_op.drop_index('uq_schedule_live_period', sqlite_where=sa.text("schedule_status = 'scheduled'"), postgresql_where=sa.text("schedule_status = 'scheduled'"))
+        batch_op.drop_index('ix_schedule_subscription_period')
         batch_op.drop_index('ix_schedule_status_at')
         batch_op.drop_index('ix_schedule_customer_at')
         batch_op.drop_index('ix_schedule_at')
@@ -324,6 +329,7 @@ def downgrade():
     with op.batch_alter_table('subscription', schema=None) as batch_op:
         batch_op.drop_index('ix_subscription_status_next')
         batch_op.drop_index('ix_subscription_plan')
+        batch_op.drop_index('ix_subscription_due')
         batch_op.drop_index('ix_subscription_customer')
 
     op.drop_table('subscription')
