@@ -18,6 +18,9 @@ from ..models import Payment, Schedule, Subscription
 from . import audit, errors, now, provider
 from .periods import ChargeKey
 
+# How far ahead of now a schedule must lie for iamport to accept it.
+SCHEDULE_LEAD = timedelta(minutes=1)
+
 
 def merchant_uid_prefix() -> str:
     return current_app.config.get("MERCHANT_UID_PREFIX", "sub")
@@ -52,9 +55,13 @@ def plan_charge(subscription: Subscription, at: datetime) -> Schedule | None:
     In schedule mode this adds the schedule row (registered after commit); in again mode
     the ``charge-due`` runner picks the subscription up at ``next_attempt_at``.
     """
-    subscription.next_attempt_at = at
     if current_app.config["BILLING_MODE"] == "again":
+        subscription.next_attempt_at = at
         return None
+    # iamport only accepts future schedules; a period that fell due while a result was
+    # late is charged a minute from now instead (the period keeps its nominal start).
+    at = max(at, now() + SCHEDULE_LEAD)
+    subscription.next_attempt_at = at
     period = subscription.current_period + 1
     existing = live_schedules(subscription.id, period)
     if existing:

@@ -22,8 +22,9 @@ from .webhooks import process_failed_events
 # A charge or refund iamport has no record of is only given up after this long, so one that
 # is still on its way is not mistaken for one that never left.
 GRACE = timedelta(minutes=2)
-# iamport lists payments at most 90 days at a time, schedules at most 3 months.
+# iamport lists payments at most 90 days at a time, schedules at most 92 days.
 PAYMENT_WINDOW = timedelta(days=90)
+SCHEDULE_WINDOW = timedelta(days=90)
 SCHEDULE_LOOKAHEAD = timedelta(days=60)
 
 Progress = Callable[[str, int], None]
@@ -101,15 +102,23 @@ def apply_if_changed(remote: RemotePayment, summary: SyncSummary) -> None:
         return
     if local is None and not belongs_to_us(remote):
         return
-    was_pending = local is not None and local.status == "pending"
-    apply_payment_result_with_change(remote, source="sync")
+    unknown_before = unknown_outcomes(local)
+    payment, _ = apply_payment_result_with_change(remote, source="sync")
     summary.changed += 1
-    if was_pending:
-        summary.resolved += 1
+    summary.resolved += unknown_before - unknown_outcomes(payment)
 
 
 def has_pending_refund(payment: Payment | None) -> bool:
     return payment is not None and any(refund.status == "pending" for refund in payment.refunds)
+
+
+def unknown_outcomes(payment: Payment | None) -> int:
+    """Count what is unknown about a payment: the charge itself, and pending refunds."""
+    if payment is None:
+        return 0
+    db.session.refresh(payment)
+    pending_refunds = sum(refund.status == "pending" for refund in payment.refunds)
+    return int(payment.status == "pending") + pending_refunds
 
 
 def belongs_to_us(remote: RemotePayment) -> bool:
@@ -136,14 +145,23 @@ def sync_payments(since, until, summary: SyncSummary, progress: Progress) -> Non
         start = end
 
 
+def remote_schedules(since, until):
+    """Yield iamport's schedules between two times, in windows it accepts."""
+    client = provider()
+    start = since
+    while start < until:
+        end = min(start + SCHEDULE_WINDOW, until)
+        yield from client.iter_pages(
+            lambda page: client.list_schedules(
+                schedule_from=start, schedule_to=end, page=page, limit=100
+            )
+        )
+        start = end
+
+
 def sync_schedules(since, until, summary: SyncSummary, progress: Progress) -> None:
     client = provider()
-    pages = client.iter_pages(
-        lambda page: client.list_schedules(
-            schedule_from=since, schedule_to=until + SCHEDULE_LOOKAHEAD, page=page, limit=100
-        )
-    )
-    for remote in pages:
+    for remote in remote_schedules(since, until + SCHEDULE_LOOKAHEAD):
         summary.fetched += 1
         progress("schedules", summary.fetched)
         local = db.session.scalar(

@@ -23,10 +23,13 @@ DAY = 86400
 class Sandbox(SimpleNamespace):
     """The sandbox app, its state, and a session for its control API."""
 
-    def control(self, method: str, path: str, **json):
-        response = self.http.request(method, f"{API_URL}/_sandbox{path}", json=json or None)
+    def control(self, method: str, endpoint: str, /, **json):
+        response = self.http.request(method, f"{API_URL}/_sandbox{endpoint}", json=json or None)
         assert response.status_code < 400, response.text
         return response.json() if response.content else None
+
+    def fault(self, **spec):
+        return self.control("PUT", "/faults", **spec)
 
     def advance(self, seconds: int) -> int:
         return self.control("POST", "/clock", advance=seconds)["now"]
