@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs
 
 from flask import current_app
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..extensions import db
 from ..iamport import IamportError, NotFound
@@ -132,9 +133,11 @@ def process_event(event_id: int) -> WebhookAnswer:
     try:
         payment = apply_payment_result(result, source="webhook")
         sync_new_customer(payment.customer_id)
-    except (IamportError, errors.BillingError) as error:
+    except (IamportError, errors.BillingError, SQLAlchemyError) as error:
+        # Stored and marked failed: iamport's resend or sync applies it later.
         db.session.rollback()
-        return finish(event, "failed", 503, f"could not apply: {error}")
+        event = db.session.get(WebhookEvent, event_id)
+        return finish(event, "failed", 503, f"could not apply: {type(error).__name__}")
     return finish(event, "processed", 200, "ok")
 
 

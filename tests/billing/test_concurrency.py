@@ -1,0 +1,123 @@
+"""Races on a real PostgreSQL server: row locks and unique keys keep each effect single."""
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from flask import Flask
+
+from dashboard.billing import audit, charges, errors, intake, refunds, sync
+from dashboard.extensions import db
+from dashboard.iamport.sandbox.wsgi_adapter import WSGIAdapter
+from dashboard.models import Payment, Refund, Subscription
+from tests.billing.harness import credits_of, fresh, live_schedules_of, payments_of, post_webhook
+
+pytestmark = pytest.mark.postgres
+
+
+def in_threads(app, count: int, work) -> list:
+    """Run ``work(n)`` in ``count`` threads, each with its own app context, started together."""
+    barrier = threading.Barrier(count)
+
+    def run(n):
+        with app.app_context():
+            barrier.wait()
+            try:
+                return work(n)
+            except Exception as error:  # noqa: BLE001 - returned for the test to inspect
+                db.session.rollback()
+                return error
+            finally:
+                db.session.remove()
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(run, range(count)))
+
+
+def lose_webhooks(sandbox):
+    sink = Flask("sink")
+    sink.add_url_rule("/webhooks/iamport", "sink", lambda: ("", 200), methods=["POST"])
+    sandbox.webhook_session.mount("https://dashboard.test", WSGIAdapter(sink))
+
+
+def test_one_webhook_from_eight_senders_twenty_times(app, sandbox, plan):
+    sandbox.issue_key("cust_1")
+    sub_id = intake.start_subscription("cust_1", plan_code="basic").id
+    lose_webhooks(sandbox)
+    sandbox.advance(120)
+    sandbox.run_due()
+    body = sandbox.webhooks()[-1]["payload"]
+
+    def send(n):
+        return [post_webhook(app, body, form=bool(i % 2)).status_code for i in range(20 // 8 + 1)]
+
+    answers = in_threads(app, 8, send)
+    assert all(status == 200 for statuses in answers for status in statuses)
+    sub = fresh(Subscription, sub_id)
+    assert (sub.current_period, sub.failed_attempts) == (1, 0)
+    assert [p.status for p in payments_of(sub_id)] == ["paid"]
+    assert [s.period for s in live_schedules_of(sub_id)] == [2]
+    assert credits_of(sub.customer_id) == [("period_paid", 100)]
+    # iamport holds exactly one schedule for period 2.
+    remote = sandbox.client.list_customer_schedules(
+        "cust_1", schedule_from=sub.current_period_start, schedule_to=sub.current_period_end
+        + (sub.current_period_end - sub.current_period_start), schedule_status="scheduled")
+    assert [s.merchant_uid for s in remote.items] == [f"sub{sub_id}-p2-a1"]
+
+
+def test_two_charge_due_runners_charge_each_subscription_once(app, sandbox, plan):
+    app.config["BILLING_MODE"] = "again"
+    ids = []
+    for n in range(10):
+        sandbox.issue_key(f"cust_{n}")
+        ids.append(intake.start_subscription(f"cust_{n}", plan_code="basic").id)
+    results = in_threads(app, 2, lambda n: charges.charge_due())
+    charged = [uid for summary in results for uid in summary.charged]
+    assert sorted(charged) == sorted(f"sub{i}-p1-a1" for i in ids)
+    assert len(sandbox.client.list_payments("paid", limit=100).items) == 10
+    for sub_id in ids:
+        assert [p.status for p in payments_of(sub_id)] == ["paid"]
+
+
+def test_two_staff_refunding_the_same_payment_at_once(app, sandbox, plan):
+    sandbox.issue_key("cust_1")
+    intake.start_subscription("cust_1", plan_code="basic")
+    sandbox.advance(120)
+    sandbox.run_due()
+    payment_id = db.session.scalar(db.select(Payment.id).where(Payment.status == "paid"))
+    staff = audit.Actor("agent@example.com")
+
+    results = in_threads(
+        app, 2, lambda n: refunds.refund_payment(payment_id, amount=6000, reason=f"agent {n}",
+                                                 actor=staff).amount
+    )
+    succeeded = [r for r in results if r == 6000]
+    refused = [r for r in results if isinstance(r, errors.BillingError)]
+    assert len(succeeded) == 1 and len(refused) == 1, results
+    payment = fresh(Payment, payment_id)
+    assert payment.cancel_amount == 6000
+    assert sandbox.client.get_payment(payment.imp_uid).cancel_amount == 6000
+    assert db.session.scalar(
+        db.select(db.func.count(Refund.id)).where(Refund.status == "succeeded")) == 1
+
+
+def test_webhook_and_sync_on_the_same_payment_at_once(app, sandbox, plan):
+    sandbox.issue_key("cust_1")
+    sub_id = intake.start_subscription("cust_1", plan_code="basic").id
+    lose_webhooks(sandbox)
+    sandbox.advance(120)
+    sandbox.run_due()
+    body = sandbox.webhooks()[-1]["payload"]
+
+    def work(n):
+        if n % 2:
+            return post_webhook(app, body).status_code
+        return sync.run_sync(days=1).errors
+
+    results = in_threads(app, 4, work)
+    assert [r for r in results if isinstance(r, Exception)] == []
+    sub = fresh(Subscription, sub_id)
+    assert sub.current_period == 1
+    assert [s.period for s in live_schedules_of(sub_id)] == [2]
+    assert credits_of(sub.customer_id) == [("period_paid", 100)]
