@@ -5,8 +5,8 @@ from the schema PortOne publishes (``portone-mcp-server==0.12.1``). Import from 
 ``from tests.contract.schema import validate_response, request_parameter_names``.
 
 Swagger 2.0 definitions are draft-4 JSON Schema plus ``x-`` keys. Where the schema cannot be
-taken literally, this module decides, and these are the only exceptions (all in ``_adapt``
-and ``_response_schema``):
+taken literally, this module decides, and these are the only exceptions (all applied in
+``_adapt`` and ``_response_schema``):
 
 1. **Failure envelopes.** A body whose ``code`` is not 0 is a failure whatever the HTTP status
    (reference §2.2: refusals are often HTTP 200); it must be ``{code, message, response:
@@ -20,7 +20,10 @@ and ``_response_schema``):
    ``/subscribe/payments/schedule/customers/{customer_uid}``; every official SDK reads a paged
    ``{total, previous, next, list}`` object (reference §3.6, §5.4 CONFLICT), which is what the
    sandbox answers. Those three validate against the paged shape.
-4. **Alternative customer responses.** ``/subscribe/customers/{customer_uid}`` describes its
+4. **Objects are objects.** Definitions list ``properties`` without ``"type": "object"``, which
+   in JSON Schema would let ``null`` or a list through; a schema with properties is taken to
+   describe an object.
+5. **Alternative customer responses.** ``/subscribe/customers/{customer_uid}`` describes its
    200 body as an object whose properties are named after two definitions
    (``CustomerResponse``, ``SuperBillingKeyResponse``); read literally it would accept any
    body. It is read as "one of these".
@@ -140,10 +143,23 @@ def _nullable_optionals(node, strict: bool):
     return adapted
 
 
+def _typed_objects(node):
+    if isinstance(node, list):
+        return [_typed_objects(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    typed = {key: (_typed_objects(value) if key != "properties" else
+                   {name: _typed_objects(sub) for name, sub in value.items()})
+             for key, value in node.items()}
+    if isinstance(typed.get("properties"), dict) and "type" not in typed:
+        typed["type"] = "object"
+    return typed
+
+
 @functools.cache
 def _adapt(strict: bool) -> dict:
-    """Return the definitions with exceptions 2 and 3 applied."""
-    definitions = copy.deepcopy(load_subset()["definitions"])
+    """Return the definitions with exceptions 2, 3 and 4 applied."""
+    definitions = _typed_objects(copy.deepcopy(load_subset()["definitions"]))
     adapted = {}
     for name, schema in definitions.items():
         # Envelopes (*Response) keep "response" non-null: a success always carries one.
@@ -161,7 +177,7 @@ def _adapt(strict: bool) -> dict:
 
 
 def _alternatives(schema: dict) -> dict:
-    """Apply exception 4: properties named after definitions mean "one of these"."""
+    """Apply exception 5: properties named after definitions mean "one of these"."""
     properties = schema.get("properties", {})
     refs = [value.get("$ref") for value in properties.values() if isinstance(value, dict)]
     if properties and all(ref == f"#/definitions/{name}" for name, ref in

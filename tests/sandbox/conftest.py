@@ -106,10 +106,12 @@ class Api:
         assert response.json()["code"] == 0, response.json()
         return response.json()["response"]
 
-    def again(self, customer_uid: str, merchant_uid: str, amount: int = 8900, **extra):
+    def again(self, customer_uid: str, merchant_uid: str, amount: int = 8900, *,
+              validate=True, timeout=None, **extra):
         body = {"customer_uid": customer_uid, "merchant_uid": merchant_uid, "amount": amount,
                 "name": "월간 이용권", **extra}
-        return self.post("/subscribe/payments/again", json=body)
+        return self.post("/subscribe/payments/again", json=body, validate=validate,
+                         timeout=timeout)
 
     def schedule(self, customer_uid: str, *items: tuple[str, int], amount: int = 8900):
         body = {"customer_uid": customer_uid, "schedules": [
