@@ -12,9 +12,9 @@ import pytest
 import requests
 from flask import Flask, request
 
-from tests.contract.schema import validate_response
 from dashboard.iamport.sandbox import DEFAULT_IMP_KEY, DEFAULT_IMP_SECRET, create_sandbox_app
 from dashboard.iamport.sandbox.wsgi_adapter import WSGIAdapter
+from tests.contract.schema import validate_response
 
 API = "https://api.iamport.kr"
 SHOP = "http://shop.test"

@@ -1,5 +1,6 @@
 """Webhook delivery: content types, the delivery log, and resends on receiver failure."""
 
+from itertools import pairwise
 from urllib.parse import parse_qs
 
 from .conftest import API, WEBHOOK_URL
@@ -57,7 +58,7 @@ def test_receiver_5xx_is_resent_five_times_one_sandbox_minute_apart(api, state, 
     assert [d["attempt"] for d in deliveries] == [1, 2, 3, 4, 5, 6]
     assert {d["response_status"] for d in deliveries} == {500}
     times = [d["time"] for d in deliveries]
-    assert [later - earlier for earlier, later in zip(times, times[1:])] == [60] * 5
+    assert [later - earlier for earlier, later in pairwise(times)] == [60] * 5
     assert len({d["event_id"] for d in deliveries}) == 1
     assert len(receiver.calls) == 6
 

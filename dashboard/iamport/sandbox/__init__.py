@@ -9,4 +9,4 @@ runs due schedules, scripts card outcomes, configures webhooks and injects fault
 from .app import create_sandbox_app
 from .state import DEFAULT_IMP_KEY, DEFAULT_IMP_SECRET, SandboxState
 
-__all__ = ["create_sandbox_app", "DEFAULT_IMP_KEY", "DEFAULT_IMP_SECRET", "SandboxState"]
+__all__ = ["DEFAULT_IMP_KEY", "DEFAULT_IMP_SECRET", "SandboxState", "create_sandbox_app"]

@@ -81,6 +81,6 @@ def post(session: requests.Session, webhook: PendingWebhook) -> Outcome:
     try:
         response = session.post(webhook.url, data=body.encode("utf-8"), timeout=timeout,
                                 headers={"Content-Type": webhook.content_type})
-    except Exception as exc:  # a receiver that cannot be reached, or fails in process
+    except Exception as exc:  # noqa: BLE001 - unreachable or failing in process: resend it
         return Outcome(body, None, f"{type(exc).__name__}: {exc}")
     return Outcome(body, response.status_code, None)
