@@ -81,6 +81,7 @@ MAX_PAYMENT_RANGE = 90 * 24 * 3600
 MAX_IDS = 100
 SORTINGS = ("-started", "started", "-paid", "paid", "-updated", "updated")
 STATE_VERSION = 1
+MAX_DELIVERIES = 5000  # the delivery log keeps the most recent attempts
 IDLE_WAIT = 45.0  # longest wait for another thread's webhook posts (30 s read timeout + margin)
 
 UNKNOWN_BUYER = "등록되지 않은 구매자입니다."
@@ -815,6 +816,7 @@ class SandboxState:
             "error": outcome.error,
             "time": now,
         })
+        del self._deliveries[:-MAX_DELIVERIES]
         if outcome.should_resend:
             following = webhook.resend(now)
             if following:
