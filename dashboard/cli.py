@@ -1,20 +1,30 @@
 """``flask --app dashboard ...`` commands."""
 from __future__ import annotations
 
+from datetime import datetime
+
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import with_appcontext
 from flask_migrate import stamp, upgrade
 from sqlalchemy import inspect
 
-from . import staff
-from .billing import plans
+from . import api_tokens, staff
+from .billing import audit, charges, errors, intake, plans, sync
 from .extensions import db
 
 
 def register(app: Flask) -> None:
     """Attach the dashboard's commands to ``app.cli``."""
-    for command in (init_db_command, create_admin_command, add_plan_command):
+    for command in (
+        init_db_command,
+        create_admin_command,
+        add_plan_command,
+        subscribe_command,
+        charge_due_command,
+        sync_command,
+        create_api_token_command,
+    ):
         app.cli.add_command(command)
 
 
@@ -89,3 +99,91 @@ def add_plan_command(code, name, amount, interval, every_days, credits):
         raise click.ClickException(str(error)) from error
     every = "month" if unit == "month" else f"{count} days"
     click.echo(f"Added plan {plan.code}: {plan.name}, ₩{plan.amount:,} every {every}.")
+
+
+@click.command("subscribe")
+@click.argument("customer_uid")
+@click.option("--plan", "plan_code", required=True, help="Plan code (see add-plan).")
+@click.option("--start", "start_at", help="First charge time, ISO 8601 with an offset.")
+@click.option("--charge-now", is_flag=True, help="Charge the first period immediately.")
+@with_appcontext
+def subscribe_command(customer_uid, plan_code, start_at, charge_now):
+    """Start a subscription on an existing iamport billing key."""
+    start = parse_aware_datetime(start_at) if start_at else None
+    try:
+        subscription = intake.start_subscription(
+            customer_uid, plan_code=plan_code, start_at=start, charge_now=charge_now,
+            actor=audit.CLI,
+        )
+    except errors.BillingError as error:
+        raise click.ClickException(error.message) from error
+    when = subscription.next_attempt_at or subscription.current_period_end
+    click.echo(
+        f"Subscription {subscription.id} for {customer_uid} on {plan_code}: "
+        f"{subscription.status}, period {subscription.current_period}, next charge {when:%Y-%m-%d %H:%M %Z}."
+    )
+
+
+def parse_aware_datetime(value: str) -> datetime:
+    """Parse ISO 8601 with a UTC offset; refuse times without one."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as error:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 time.") from error
+    if parsed.tzinfo is None:
+        raise click.BadParameter("Give the time with an offset, e.g. 2026-12-01T09:00+09:00.")
+    return parsed
+
+
+@click.command("charge-due")
+@click.option("--limit", type=click.IntRange(min=1), default=1000, show_default=True)
+@with_appcontext
+def charge_due_command(limit):
+    """Charge due subscriptions with `again` (again mode); safe on several hosts at once."""
+    if current_app.config["BILLING_MODE"] != "again":
+        click.echo("BILLING_MODE is 'schedule': iamport runs the registered schedules; nothing to do.")
+        return
+    summary = charges.charge_due(limit=limit)
+    click.echo(
+        f"charged {len(summary.charged)}, declined {len(summary.declined)}, "
+        f"unknown {len(summary.unknown)}, errors {len(summary.errors)}"
+    )
+    for line in summary.errors:
+        click.echo(f"  error: {line}", err=True)
+    if summary.unknown:
+        click.echo("Charges with an unknown outcome are resolved by `sync`.", err=True)
+
+
+@click.command("sync")
+@click.option("--days", type=click.IntRange(min=1, max=365), default=3, show_default=True)
+@with_appcontext
+def sync_command(days):
+    """Reconcile with iamport: apply missed results and resolve unknown outcomes."""
+    with click.progressbar(length=0, label="sync", show_pos=True) as bar:
+
+        def progress(phase: str, done: int) -> None:
+            bar.label = f"sync: {phase}"
+            bar.update(1)
+
+        summary = sync.run_sync(days, actor=audit.CLI, progress=progress)
+    click.echo(
+        f"fetched {summary.fetched}, changed {summary.changed}, resolved {summary.resolved}, "
+        f"errors {len(summary.errors)}"
+    )
+    for line in summary.errors:
+        click.echo(f"  error: {line}", err=True)
+    if summary.errors:
+        raise SystemExit(1)
+
+
+@click.command("create-api-token")
+@click.argument("name")
+@with_appcontext
+def create_api_token_command(name):
+    """Create a token for the merchant's application; it is shown once, only its hash is kept."""
+    try:
+        token = api_tokens.create_token(name, actor=audit.CLI)
+    except api_tokens.TokenError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"API token {name!r} (store it now, it is not shown again):")
+    click.echo(token)

@@ -1,0 +1,65 @@
+"""Bearer tokens for the merchant's own application (the intake API).
+
+A token is shown once when created; only its SHA-256 hash and a short prefix for recognising
+it are kept.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+
+from .billing import audit, now
+from .extensions import db
+from .models import ApiToken
+
+TOKEN_PREFIX = "dsk_"
+# Writing last_used_at on every request would turn reads into writes; once a minute is enough.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+class TokenError(Exception):
+    """An API token could not be created."""
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(name: str, *, actor: audit.Actor) -> str:
+    """Create a token, commit its hash, and return the token itself (shown once)."""
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise TokenError("The token name must be 1 to 100 characters.")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(name=name, prefix=token[:12], token_hash=hash_token(token))
+    row.created_by_id = actor.user_id
+    db.session.add(row)
+    db.session.flush()
+    audit.record("api_token.create", "api_token", row.id, actor=actor, details={"name": name})
+    db.session.commit()
+    return token
+
+
+def authenticate(token: str | None) -> ApiToken | None:
+    """Return the live token matching ``token``, or None."""
+    if not token or not token.startswith(TOKEN_PREFIX):
+        return None
+    digest = hash_token(token)
+    row = db.session.scalar(db.select(ApiToken).where(ApiToken.token_hash == digest))
+    if row is None or row.revoked_at is not None or not hmac.compare_digest(row.token_hash, digest):
+        return None
+    if row.last_used_at is None or row.last_used_at < now() - LAST_USED_RESOLUTION:
+        row.last_used_at = now()
+        db.session.commit()
+    return row
+
+
+def revoke_token(token_id: int, *, actor: audit.Actor) -> None:
+    """Stop a token from working."""
+    row = db.session.get(ApiToken, token_id)
+    if row is not None and row.revoked_at is None:
+        row.revoked_at = now()
+        audit.record("api_token.revoke", "api_token", row.id, actor=actor, details={"name": row.name})
+        db.session.commit()
