@@ -10,7 +10,8 @@ automatically; when their answer is lost they raise ``OutcomeUnknown``. The one 
 failure that proves the request never reached the server (connect timeout, connection refused,
 name resolution): that raises plain ``Unavailable``, still without a retry, so the caller knows
 nothing happened and may try again itself. A 401 means the call was not executed, so every call,
-mutating or not, is repeated once with a fresh token.
+mutating or not, is repeated once with a fresh token. A 429 (rate limited) is refused before
+any work and is treated like a connection refusal.
 """
 
 from __future__ import annotations
@@ -123,26 +124,26 @@ class IamportClient:
 
     def _fetch_token(self) -> _Token:
         requested_at = self._clock()
-        try:
-            data = self._request(
-                "POST",
-                "/users/getToken",
-                body={"imp_key": self._imp_key, "imp_secret": self._imp_secret},
-                authenticated=False,
-            )
-        except Rejected as exc:
-            # A refusal of getToken (e.g. missing key) is about credentials, not the caller's call.
-            raise AuthenticationFailed(method=exc.method, path=exc.path,
-                                       http_status=exc.http_status) from None
-        try:
-            value = str(data["access_token"])
+
+        def parse(data: Mapping[str, Any]) -> _Token:
             # Lifetime as the server sees it, applied to our own clock: the two clocks need
             # not agree. Measured from before the request, so a slow answer errs early.
             lifetime = int(data["expired_at"]) - int(data["now"])
-        except (KeyError, TypeError, ValueError):
-            raise Unavailable("malformed token response", method="POST",
-                              path="/users/getToken") from None
-        return _Token(value=value, refresh_at=requested_at + lifetime - self.token_margin)
+            return _Token(value=str(data["access_token"]),
+                          refresh_at=requested_at + lifetime - self.token_margin)
+
+        try:
+            return self._request(
+                "POST",
+                "/users/getToken",
+                body={"imp_key": self._imp_key, "imp_secret": self._imp_secret},
+                parse=parse,
+                authenticated=False,
+            )
+        except Rejected as exc:
+            # A refused getToken (e.g. a missing key) is about credentials, not the caller's call.
+            raise AuthenticationFailed(method=exc.method, path=exc.path,
+                                       http_status=exc.http_status) from None
 
     def _discard_token(self, refused: str | None) -> None:
         with self._token_lock:
@@ -177,13 +178,12 @@ class IamportClient:
             customer_email=customer_email,
         )
         path = f"/subscribe/customers/{_seg(customer_uid)}"
-        data = self._request("POST", path, body=body, mutating=True)
-        return self._parse(BillingKey.from_api, data, "POST", path, True)
+        return self._request("POST", path, body=body, parse=BillingKey.from_api)
 
     def get_billing_key(self, customer_uid: str) -> BillingKey:
         """Return the billing key registered under customer_uid."""
         path = f"/subscribe/customers/{_seg(customer_uid)}"
-        return self._parse(BillingKey.from_api, self._request("GET", path), "GET", path)
+        return self._request("GET", path, parse=BillingKey.from_api)
 
     def get_billing_keys(self, customer_uids: Iterable[str]) -> list[BillingKey]:
         """Return the billing keys found among customer_uids (missing ones are left out)."""
@@ -191,17 +191,16 @@ class IamportClient:
         if not uids:
             return []
         try:
-            data = self._request("GET", "/subscribe/customers",
-                                 params={"customer_uid[]": uids})
+            return self._request("GET", "/subscribe/customers", params={"customer_uid[]": uids},
+                                 parse=_list_of(BillingKey.from_api))
         except NotFound:
             return []  # none of them exists: the same answer as a partial 207, only emptier
-        return self._parse_list(BillingKey.from_api, data, "GET", "/subscribe/customers")
 
     def delete_billing_key(self, customer_uid: str, *, reason: str | None = None) -> BillingKey:
         """Delete the billing key registered under customer_uid and return it."""
         path = f"/subscribe/customers/{_seg(customer_uid)}"
-        data = self._request("DELETE", path, params=_without_none(reason=reason), mutating=True)
-        return self._parse(BillingKey.from_api, data, "DELETE", path, True)
+        return self._request("DELETE", path, params=_without_none(reason=reason),
+                             parse=BillingKey.from_api)
 
     # -- charges ------------------------------------------------------------------------------
 
@@ -230,9 +229,8 @@ class IamportClient:
             custom_data=_custom_data(custom_data),
             notice_url=notice_url,
         )
-        path = "/subscribe/payments/again"
-        data = self._request("POST", path, body=body, mutating=True)
-        return self._parse(Payment.from_api, data, "POST", path, True)
+        return self._request("POST", "/subscribe/payments/again", body=body,
+                             parse=Payment.from_api)
 
     # -- schedules ----------------------------------------------------------------------------
 
@@ -258,9 +256,8 @@ class IamportClient:
                 for item in schedules
             ],
         }
-        path = "/subscribe/payments/schedule"
-        data = self._request("POST", path, body=body, mutating=True)
-        return self._parse_list(Schedule.from_api, data, "POST", path, True)
+        return self._request("POST", "/subscribe/payments/schedule", body=body,
+                             parse=_list_of(Schedule.from_api))
 
     def unschedule_payments(
         self, customer_uid: str, merchant_uids: Iterable[str] | None = None
@@ -269,14 +266,13 @@ class IamportClient:
         body: dict[str, Any] = {"customer_uid": customer_uid}
         if merchant_uids is not None:
             body["merchant_uid"] = list(merchant_uids)
-        path = "/subscribe/payments/unschedule"
-        data = self._request("POST", path, body=body, mutating=True)
-        return self._parse_list(Schedule.from_api, data, "POST", path, True)
+        return self._request("POST", "/subscribe/payments/unschedule", body=body,
+                             parse=_list_of(Schedule.from_api))
 
     def get_schedule(self, merchant_uid: str) -> Schedule:
         """Return the scheduled payment registered as merchant_uid."""
         path = f"/subscribe/payments/schedule/{_seg(merchant_uid)}"
-        return self._parse(Schedule.from_api, self._request("GET", path), "GET", path)
+        return self._request("GET", path, parse=Schedule.from_api)
 
     def list_schedules(
         self,
@@ -295,9 +291,8 @@ class IamportClient:
             page=page,
             limit=limit,
         )
-        path = "/subscribe/payments/schedule"
-        return self._parse_page(Schedule.from_api, self._request("GET", path, params=params),
-                                "GET", path)
+        return self._request("GET", "/subscribe/payments/schedule", params=params,
+                             parse=_page_of(Schedule.from_api))
 
     def list_customer_schedules(
         self,
@@ -319,42 +314,37 @@ class IamportClient:
             }
         )
         path = f"/subscribe/customers/{_seg(customer_uid)}/schedules"
-        return self._parse_page(Schedule.from_api, self._request("GET", path, params=params),
-                                "GET", path)
+        return self._request("GET", path, params=params, parse=_page_of(Schedule.from_api))
 
     def update_schedule_time(self, merchant_uid: str, schedule_at: datetime) -> Schedule:
         """Move a pending schedule to a new time."""
         path = f"/subscribe/payments/schedule/{_seg(merchant_uid)}"
-        data = self._request("PUT", path, body={"schedule_at": to_unix(schedule_at)},
-                             mutating=True)
-        return self._parse(Schedule.from_api, data, "PUT", path, True)
+        return self._request("PUT", path, body={"schedule_at": to_unix(schedule_at)},
+                             parse=Schedule.from_api)
 
     def reschedule(self, merchant_uid: str, schedule_at: datetime) -> Schedule:
         """Schedule a failed or revoked payment again at a new time."""
         path = f"/subscribe/payments/schedule/{_seg(merchant_uid)}/reschedule"
-        data = self._request("POST", path, body={"schedule_at": to_unix(schedule_at)},
-                             mutating=True)
-        return self._parse(Schedule.from_api, data, "POST", path, True)
+        return self._request("POST", path, body={"schedule_at": to_unix(schedule_at)},
+                             parse=Schedule.from_api)
 
     def retry_schedule(self, merchant_uid: str) -> Payment:
         """Attempt a failed or revoked schedule's payment now; read the result's status."""
         path = f"/subscribe/payments/schedule/{_seg(merchant_uid)}/retry"
-        data = self._request("POST", path, mutating=True)
-        return self._parse(Payment.from_api, data, "POST", path, True)
+        return self._request("POST", path, parse=Payment.from_api)
 
     # -- payments -----------------------------------------------------------------------------
 
     def get_payment(self, imp_uid: str) -> Payment:
         """Return the payment identified by imp_uid."""
-        path = f"/payments/{_seg(imp_uid)}"
-        return self._parse(Payment.from_api, self._request("GET", path), "GET", path)
+        return self._request("GET", f"/payments/{_seg(imp_uid)}", parse=Payment.from_api)
 
     def find_payment(self, merchant_uid: str, status: str | None = None) -> Payment:
         """Return the latest payment made as merchant_uid (optionally with that status)."""
         path = f"/payments/find/{_seg(merchant_uid)}"
         if status is not None:
             path += f"/{_seg(status)}"
-        return self._parse(Payment.from_api, self._request("GET", path), "GET", path)
+        return self._request("GET", path, parse=Payment.from_api)
 
     def list_payments(
         self,
@@ -374,15 +364,13 @@ class IamportClient:
                 "limit": limit,
             }
         )
-        path = f"/payments/status/{_seg(status)}"
-        return self._parse_page(Payment.from_api, self._request("GET", path, params=params),
-                                "GET", path)
+        return self._request("GET", f"/payments/status/{_seg(status)}", params=params,
+                             parse=_page_of(Payment.from_api))
 
     def list_customer_payments(self, customer_uid: str, page: int = 1) -> Page[Payment]:
         """Return one page of the payments made with customer_uid's billing key."""
         path = f"/subscribe/customers/{_seg(customer_uid)}/payments"
-        return self._parse_page(Payment.from_api,
-                                self._request("GET", path, params={"page": page}), "GET", path)
+        return self._request("GET", path, params={"page": page}, parse=_page_of(Payment.from_api))
 
     def get_payments(
         self, *, imp_uids: Iterable[str] = (), merchant_uids: Iterable[str] = ()
@@ -396,10 +384,10 @@ class IamportClient:
         if not params:
             return []
         try:
-            data = self._request("GET", "/payments", params=params)
+            return self._request("GET", "/payments", params=params,
+                                 parse=_list_of(Payment.from_api))
         except NotFound:
             return []  # none of them exists
-        return self._parse_list(Payment.from_api, data, "GET", "/payments")
 
     def cancel_payment(
         self,
@@ -410,7 +398,7 @@ class IamportClient:
         checksum: int | None = None,
         reason: str | None = None,
     ) -> Payment:
-        """Refund a payment fully, or partly by amount; checksum is the refundable balance we expect."""
+        """Refund all or part (amount) of a payment; checksum is the refundable balance we expect."""
         if imp_uid is None and merchant_uid is None:
             raise ValueError("cancel_payment needs imp_uid or merchant_uid")
         body = _without_none(
@@ -420,9 +408,7 @@ class IamportClient:
             checksum=_amount(checksum, allow_zero=True) if checksum is not None else None,
             reason=reason,
         )
-        path = "/payments/cancel"
-        data = self._request("POST", path, body=body, mutating=True)
-        return self._parse(Payment.from_api, data, "POST", path, True)
+        return self._request("POST", "/payments/cancel", body=body, parse=Payment.from_api)
 
     # -- paging -------------------------------------------------------------------------------
 
@@ -446,16 +432,20 @@ class IamportClient:
         *,
         params: Mapping[str, Any] | None = None,
         body: Mapping[str, Any] | None = None,
-        mutating: bool = False,
+        parse: Callable[[Any], T],
         authenticated: bool = True,
-    ) -> Any:
-        """Send one API call and return the envelope's ``response``, or raise a mapped error."""
+    ) -> T:
+        """Send one API call and return its parsed ``response``, or raise a mapped error."""
+        # Every call but GET changes money, keys or schedules; the only other safe call is
+        # getToken, the one unauthenticated call. A new endpoint is thus unsafe by default.
+        mutating = method != "GET" and authenticated
         failures = 0
         refreshed = False
         while True:
             token = self.get_token() if authenticated else None
             try:
-                return self._send(method, path, params, body, token, mutating)
+                data = self._send(method, path, params, body, token, mutating)
+                break
             except _TokenRefused:
                 # A 401 means the call was not executed: safe to repeat once with a new token.
                 if refreshed:
@@ -467,6 +457,14 @@ class IamportClient:
                     raise
                 time.sleep(self.retry_backoff * 2**failures)
                 failures += 1
+        try:
+            if data is None:
+                raise TypeError("no response object")
+            return parse(data)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            # Answered, but not in a shape we can read: as good as no answer.
+            error = OutcomeUnknown if mutating else Unavailable
+            raise error("response not understood", method=method, path=path) from None
 
     def _send(
         self,
@@ -504,7 +502,10 @@ class IamportClient:
             if token is None:
                 raise AuthenticationFailed(method=method, path=path, http_status=401)
             raise _TokenRefused()
-        if status >= 500 or status == 429:
+        if status == 429:
+            # Rate limited: refused before any work, so safe to repeat even for a charge.
+            raise Unavailable("HTTP 429", method=method, path=path, http_status=status)
+        if status >= 500:
             raise lost(f"HTTP {status}", method=method, path=path, http_status=status)
         envelope = _json_or_none(response)
         if 200 <= status < 300:
@@ -526,28 +527,6 @@ class IamportClient:
     def _log(self, method: str, path: str, status: int | None, started: float) -> None:
         elapsed_ms = (time.monotonic() - started) * 1000
         logger.debug("%s %s -> %s in %.0f ms", method, path, status or "no response", elapsed_ms)
-
-    # -- parsing ------------------------------------------------------------------------------
-
-    def _parse(self, parse: Callable[[Any], T], data: Any, method: str, path: str,
-               mutating: bool = False) -> T:
-        """Apply parse to a response; a response we cannot read is no usable answer."""
-        try:
-            if data is None:
-                raise TypeError("empty response")
-            return parse(data)
-        except (KeyError, TypeError, ValueError, AttributeError):
-            error = OutcomeUnknown if mutating else Unavailable
-            raise error("response not understood", method=method, path=path) from None
-
-    def _parse_list(self, parse_item: Callable[[Any], T], data: Any, method: str, path: str,
-                    mutating: bool = False) -> list[T]:
-        return self._parse(lambda items: [parse_item(item) for item in _as_list(items)],
-                           data, method, path, mutating)
-
-    def _parse_page(self, parse_item: Callable[[Any], T], data: Any, method: str,
-                    path: str) -> Page[T]:
-        return self._parse(lambda page: Page.from_api(page, parse_item), data, method, path)
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -576,12 +555,19 @@ def _custom_data(value: str | Mapping[str, Any] | None) -> str | None:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def _as_list(data: Any) -> list[Any]:
-    if isinstance(data, list):
-        return data
-    if isinstance(data, dict) and isinstance(data.get("list"), list):
-        return data["list"]  # a paged object where an array was expected
-    raise TypeError("expected a list")
+def _list_of(parse_item: Callable[[Any], T]) -> Callable[[Any], list[T]]:
+    def parse(data: Any) -> list[T]:
+        if isinstance(data, dict) and isinstance(data.get("list"), list):
+            data = data["list"]  # a paged object where an array was expected
+        if not isinstance(data, list):
+            raise TypeError("expected a list")
+        return [parse_item(item) for item in data]
+
+    return parse
+
+
+def _page_of(parse_item: Callable[[Any], T]) -> Callable[[Any], Page[T]]:
+    return lambda data: Page.from_api(data, parse_item)
 
 
 def _json_or_none(response: requests.Response) -> Any:

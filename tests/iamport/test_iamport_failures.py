@@ -187,6 +187,7 @@ def test_rate_limit_on_a_charge_is_unavailable_not_rejected(iamport, billing_key
         charge(iamport, "order_busy")
 
     assert caught.value.http_status == 429
+    assert not isinstance(caught.value, OutcomeUnknown)  # refused before any work was done
 
 
 def test_errors_say_where_they_happened(iamport):
