@@ -398,7 +398,7 @@ class IamportClient:
         checksum: int | None = None,
         reason: str | None = None,
     ) -> Payment:
-        """Refund all or part (amount) of a payment; checksum is the refundable balance we expect."""
+        """Refund all or part (amount) of a payment; checksum is the balance we expect."""
         if imp_uid is None and merchant_uid is None:
             raise ValueError("cancel_payment needs imp_uid or merchant_uid")
         body = _without_none(

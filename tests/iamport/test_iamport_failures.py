@@ -84,7 +84,8 @@ def test_charge_whose_answer_times_out_is_outcome_unknown_and_happened(iamport, 
 
     assert caught.value.path == AGAIN
     assert len(recorder.calls("POST", AGAIN)) == 1  # never repeated
-    assert iamport.find_payment("order_slow").status == "paid"  # the answer, not the charge, was lost
+    # The answer was lost, not the charge.
+    assert iamport.find_payment("order_slow").status == "paid"
 
 
 def test_charge_failing_after_commit_is_outcome_unknown_and_happened(iamport, billing_key,
