@@ -10,6 +10,7 @@ from flask import Flask
 
 from . import config as settings
 from .extensions import babel, csrf, db, login_manager, migrate
+from .formatting import select_locale
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -35,7 +36,7 @@ def create_app(config: dict | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(settings.PROJECT_ROOT / "migrations"))
     login_manager.init_app(app)
     csrf.init_app(app)
-    babel.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
 
     from .iamport import IamportClient
 
@@ -51,9 +52,10 @@ def create_app(config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=int(app.config["PROXY_FIX_X_FOR"]))
 
     from . import cli
-    from .views import api, health, webhooks
+    from .views import api, health, register_console, webhooks
 
     app.register_blueprint(health.bp)
+    register_console(app)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(api.bp)
     cli.register(app)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from flask import current_app, has_app_context
 from flask_login import UserMixin
 from sqlalchemy import (
     JSON,
@@ -36,6 +37,12 @@ from .extensions import db
 def utcnow() -> datetime:
     """Return the current time as an aware UTC datetime."""
     return datetime.now(timezone.utc)
+
+
+def app_now() -> datetime:
+    """Return the current time by the app's clock (a sandbox moves it in tests and the demo)."""
+    clock = current_app.extensions.get("clock") if has_app_context() else None
+    return clock() if clock is not None else utcnow()
 
 
 class UTCDateTime(TypeDecorator):
@@ -68,9 +75,9 @@ def one_of(column: str, values) -> str:
 
 
 class Timestamps:
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=app_now, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(
-        UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False
+        UTCDateTime, default=app_now, onupdate=app_now, nullable=False
     )
 
 
@@ -408,7 +415,7 @@ class CreditEntry(db.Model):
     payment_id: Mapped[int | None] = mapped_column(ForeignKey("payment.id"))
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("admin_user.id"))
     note: Mapped[str | None] = mapped_column(String(256))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=app_now)
 
 
 WEBHOOK_STATES = ("received", "processed", "failed", "ignored")
@@ -430,7 +437,7 @@ class WebhookEvent(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=app_now)
     remote_addr: Mapped[str | None] = mapped_column(String(64))
     content_type: Mapped[str | None] = mapped_column(String(200))
     raw_body: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
@@ -455,7 +462,7 @@ class AuditEntry(db.Model):
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=app_now)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("admin_user.id"))
     # "system", "cli", "api:<token name>" or the staff member's email at the time.
     actor_label: Mapped[str] = mapped_column(String(254), default="system")

@@ -11,7 +11,7 @@ from datetime import datetime
 from flask import current_app
 
 from ..iamport import IamportClient
-from ..models import utcnow
+from ..models import app_now
 
 
 def provider() -> IamportClient:
@@ -21,5 +21,4 @@ def provider() -> IamportClient:
 
 def now() -> datetime:
     """Return the current time by the app's clock (aware UTC)."""
-    clock = current_app.extensions.get("clock")
-    return clock() if clock is not None else utcnow()
+    return app_now()

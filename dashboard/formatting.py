@@ -1,0 +1,197 @@
+"""How money, times and languages look on the console.
+
+Money is integer KRW shown as ``₩9,900``. Times are stored in UTC and shown in
+``DISPLAY_TIMEZONE`` (Asia/Seoul by default) with the zone named: ``2026-11-27 13:05 KST``.
+Times typed into forms are read in the same zone and handed to billing as aware UTC.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from flask import current_app, has_request_context, request
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+LANGUAGE_COOKIE = "lang"
+LANGUAGE_COOKIE_MAX_AGE = 365 * 24 * 3600
+
+
+def display_zone() -> ZoneInfo:
+    """Return the time zone times are shown and typed in."""
+    return ZoneInfo(current_app.config.get("DISPLAY_TIMEZONE") or "Asia/Seoul")
+
+
+def won(amount: int | None) -> str:
+    """Format an integer amount of won: ``₩9,900``, ``-₩1,000``."""
+    if amount is None:
+        return ""
+    sign = "-" if amount < 0 else ""
+    return f"{sign}₩{abs(int(amount)):,}"
+
+
+def to_local(moment: datetime) -> datetime:
+    """Return an aware datetime in the display time zone."""
+    return moment.astimezone(display_zone())
+
+
+def local_time(moment: datetime | None, with_seconds: bool = False) -> str:
+    """Format a time in the display zone with its abbreviation: ``2026-11-27 13:05 KST``."""
+    if moment is None:
+        return ""
+    local = to_local(moment)
+    pattern = "%Y-%m-%d %H:%M:%S" if with_seconds else "%Y-%m-%d %H:%M"
+    return f"{local.strftime(pattern)} {local.tzname()}"
+
+
+def local_date(moment: datetime | None) -> str:
+    """Format the calendar day of a time in the display zone: ``2026-11-27``."""
+    if moment is None:
+        return ""
+    return to_local(moment).strftime("%Y-%m-%d")
+
+
+def iso_local(moment: datetime | None) -> str:
+    """Format a time as ISO 8601 in the display zone: ``2026-11-27T13:05:00+09:00``."""
+    if moment is None:
+        return ""
+    return to_local(moment).isoformat(timespec="seconds")
+
+
+def datetime_input_value(moment: datetime | None) -> str:
+    """Format a time for an ``<input type="datetime-local">`` in the display zone."""
+    if moment is None:
+        return ""
+    return to_local(moment).strftime("%Y-%m-%dT%H:%M")
+
+
+def from_local(naive: datetime) -> datetime:
+    """Read a wall-clock time typed in the display zone and return it as aware UTC."""
+    if naive.tzinfo is not None:
+        return naive.astimezone(timezone.utc)
+    return naive.replace(tzinfo=display_zone()).astimezone(timezone.utc)
+
+
+def day_start(day: date) -> datetime:
+    """Return the first instant of ``day`` in the display zone, as aware UTC."""
+    return from_local(datetime.combine(day, time.min))
+
+
+def day_end(day: date) -> datetime:
+    """Return the first instant after ``day`` in the display zone, as aware UTC."""
+    return day_start(day + timedelta(days=1))
+
+
+def local_today() -> date:
+    """Return today's date in the display zone."""
+    return datetime.now(display_zone()).date()
+
+
+def utc_offset_modifier(moment: datetime | None = None) -> str:
+    """Return SQLite's modifier (``'+540 minutes'``) for the display zone's offset at ``moment``."""
+    moment = moment or datetime.now(timezone.utc)
+    offset = to_local(moment).utcoffset() or timedelta(0)
+    minutes = int(offset.total_seconds() // 60)
+    return f"{minutes:+d} minutes"
+
+
+def supported_languages() -> list[str]:
+    """Return the language codes the console is translated into."""
+    return list(current_app.config.get("LANGUAGES") or ["ko", "en"])
+
+
+def select_locale() -> str:
+    """Choose the language: the cookie, then the signed-in user's choice, then Korean."""
+    languages = supported_languages()
+    default = current_app.config.get("BABEL_DEFAULT_LOCALE", "ko")
+    if not has_request_context():
+        return default
+    chosen = request.cookies.get(LANGUAGE_COOKIE)
+    if chosen in languages:
+        return chosen
+    user_choice = getattr(current_user, "locale", None) if current_user else None
+    if user_choice in languages:
+        return user_choice
+    return default
+
+
+# --- labels for stored codes ------------------------------------------------------------
+
+SUBSCRIPTION_STATUS_LABELS = {
+    "active": _l("Active"),
+    "past_due": _l("Past due"),
+    "paused": _l("Paused"),
+    "cancelled": _l("Cancelled"),
+}
+PAYMENT_STATUS_LABELS = {
+    "pending": _l("Outcome unknown"),
+    "paid": _l("Paid"),
+    "failed": _l("Failed"),
+    "cancelled": _l("Refunded"),
+}
+PAYMENT_ORIGIN_LABELS = {
+    "schedule": _l("Scheduled"),
+    "again": _l("Recurring (again)"),
+    "manual": _l("Manual"),
+}
+SCHEDULE_FILTER_LABELS = {
+    "scheduled": _l("Scheduled"),
+    "paid": _l("Paid"),
+    "failed": _l("Failed"),
+    "revoked": _l("Revoked"),
+}
+WEBHOOK_STATE_LABELS = {
+    "received": _l("Received"),
+    "processed": _l("Processed"),
+    "failed": _l("Failed"),
+    "ignored": _l("Ignored"),
+}
+
+
+SCHEDULE_STATUS_LABELS = {
+    "scheduled": _l("Scheduled"),
+    "executed": _l("Executed"),
+    "revoked": _l("Revoked"),
+}
+REFUND_STATUS_LABELS = {
+    "pending": _l("Outcome unknown"),
+    "succeeded": _l("Refunded"),
+    "rejected": _l("Rejected"),
+}
+BILLING_KEY_LABELS = {
+    "active": _l("Billing key active"),
+    "deleted": _l("Billing key deleted"),
+    "missing": _l("No billing key"),
+}
+ROLE_LABELS = {
+    "viewer": _l("Viewer"),
+    "support": _l("Support"),
+    "admin": _l("Administrator"),
+}
+LABELS = {
+    "subscription": SUBSCRIPTION_STATUS_LABELS,
+    "payment": PAYMENT_STATUS_LABELS,
+    "origin": PAYMENT_ORIGIN_LABELS,
+    "schedule": SCHEDULE_STATUS_LABELS,
+    "schedule_payment": SCHEDULE_FILTER_LABELS,
+    "webhook": WEBHOOK_STATE_LABELS,
+    "refund": REFUND_STATUS_LABELS,
+    "billing_key": BILLING_KEY_LABELS,
+    "role": ROLE_LABELS,
+}
+
+
+def label(kind: str, value: str | None) -> str:
+    """Return the translated name of a stored code (``label("payment", "paid")``)."""
+    if value is None:
+        return ""
+    return str(LABELS.get(kind, {}).get(value, value))
+
+
+TEMPLATE_FILTERS = {
+    "won": won,
+    "local_time": local_time,
+    "local_date": local_date,
+    "iso_local": iso_local,
+    "datetime_input": datetime_input_value,
+}

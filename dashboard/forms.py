@@ -1,0 +1,251 @@
+"""Forms: sign-in, list filters (query string, no CSRF) and every staff action (CSRF on).
+
+Labels are lazy so they follow the request's language. Card fields of the billing-key form
+are never rendered with a value: the template leaves them empty on every re-render.
+"""
+from __future__ import annotations
+
+import re
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    DateField,
+    DateTimeLocalField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    RadioField,
+    SelectField,
+    StringField,
+)
+from wtforms.form import Form
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    Regexp,
+    ValidationError,
+)
+
+from .formatting import (
+    PAYMENT_ORIGIN_LABELS,
+    PAYMENT_STATUS_LABELS,
+    SCHEDULE_FILTER_LABELS,
+    SUBSCRIPTION_STATUS_LABELS,
+    WEBHOOK_STATE_LABELS,
+)
+from .models import PAYMENT_ORIGINS, PAYMENT_STATUSES, SUBSCRIPTION_STATUSES, WEBHOOK_STATES
+
+REASON_MAX = 256
+DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+# --- sign-in and language ----------------------------------------------------------------
+
+
+class SignInForm(FlaskForm):
+    email = StringField(_l("Email"), validators=[DataRequired(), Length(max=254)],
+                        filters=[_strip])
+    password = PasswordField(_l("Password"), validators=[DataRequired()])
+    next = HiddenField()
+
+
+class LanguageForm(FlaskForm):
+    language = HiddenField(validators=[DataRequired()])
+    next = HiddenField()
+
+
+# --- list filters (GET, no CSRF) ---------------------------------------------------------
+
+
+class FilterForm(Form):
+    """A list's filters, read from the query string."""
+
+    q = StringField(_l("Search"), filters=[_strip])
+    after = HiddenField()
+
+    def __init__(self, args, **kwargs):
+        super().__init__(formdata=args, **kwargs)
+
+
+def _choices(values, labels):
+    return [("", _l("All"))] + [(value, labels.get(value, value)) for value in values]
+
+
+class CustomerFilterForm(FilterForm):
+    status = SelectField(_l("Subscription status"),
+                         choices=_choices(SUBSCRIPTION_STATUSES, SUBSCRIPTION_STATUS_LABELS),
+                         validate_choice=False)
+    plan = SelectField(_l("Plan"), choices=[("", _l("All"))], validate_choice=False)
+
+
+class SubscriptionFilterForm(FilterForm):
+    status = SelectField(_l("Status"),
+                         choices=_choices(SUBSCRIPTION_STATUSES, SUBSCRIPTION_STATUS_LABELS),
+                         validate_choice=False)
+    plan = SelectField(_l("Plan"), choices=[("", _l("All"))], validate_choice=False)
+
+
+class ScheduleFilterForm(FilterForm):
+    status = SelectField(_l("Status"),
+                         choices=_choices(SCHEDULE_FILTER_LABELS, SCHEDULE_FILTER_LABELS),
+                         validate_choice=False)
+    from_ = DateField(_l("From"), validators=[Optional()], name="from")
+    to = DateField(_l("To"), validators=[Optional()])
+    customer = StringField(_l("Customer"), filters=[_strip])
+
+
+class PaymentFilterForm(FilterForm):
+    status = SelectField(_l("Status"), choices=_choices(PAYMENT_STATUSES, PAYMENT_STATUS_LABELS),
+                         validate_choice=False)
+    origin = SelectField(_l("Origin"), choices=_choices(PAYMENT_ORIGINS, PAYMENT_ORIGIN_LABELS),
+                         validate_choice=False)
+    from_ = DateField(_l("From"), validators=[Optional()], name="from")
+    to = DateField(_l("To"), validators=[Optional()])
+    min_amount = IntegerField(_l("Min amount"), validators=[Optional(), NumberRange(min=0)])
+    max_amount = IntegerField(_l("Max amount"), validators=[Optional(), NumberRange(min=0)])
+    customer = StringField(_l("Customer"), filters=[_strip])
+
+
+class EventFilterForm(FilterForm):
+    state = SelectField(_l("State"), choices=_choices(WEBHOOK_STATES, WEBHOOK_STATE_LABELS),
+                        validate_choice=False)
+
+
+# --- actions -----------------------------------------------------------------------------
+
+
+def reason_field(required: bool = True):
+    validators = [DataRequired()] if required else [Optional()]
+    return StringField(_l("Reason"), validators=[*validators, Length(max=REASON_MAX)],
+                       filters=[_strip])
+
+
+class ActionForm(FlaskForm):
+    """A staff action: ``next`` says where to go afterwards, ``confirmed`` marks step two."""
+
+    next = HiddenField()
+    confirmed = HiddenField()
+
+    @property
+    def is_confirmed(self) -> bool:
+        return self.confirmed.data == "yes"
+
+
+class PlainActionForm(ActionForm):
+    """An action with nothing to fill in (sync, resume, reinstate, reprocess)."""
+
+
+class OptionalReasonForm(ActionForm):
+    reason = reason_field(required=False)
+
+
+class ReasonForm(ActionForm):
+    reason = reason_field()
+
+
+class RefundForm(ActionForm):
+    amount = IntegerField(
+        _l("Amount to refund (empty: everything refundable)"),
+        validators=[Optional(), NumberRange(min=1, message=_l("Enter a positive amount."))],
+    )
+    reason = reason_field()
+
+
+class ManualChargeForm(ActionForm):
+    merchant_uid = HiddenField(validators=[DataRequired(), Length(max=40)])
+    amount = IntegerField(_l("Amount"), validators=[InputRequired(), NumberRange(min=100)])
+    name = StringField(_l("Order name"), validators=[DataRequired(), Length(max=40)],
+                       filters=[_strip])
+    subscription_id = SelectField(_l("Subscription"), choices=[], validate_choice=False)
+    reason = reason_field()
+
+
+class ScheduleTimeForm(ActionForm):
+    schedule_at = DateTimeLocalField(_l("New charge time"), format=DATETIME_FORMATS,
+                                     validators=[DataRequired()])
+    reason = reason_field(required=False)
+
+
+class RescheduleForm(ActionForm):
+    schedule_at = DateTimeLocalField(_l("Charge again at"), format=DATETIME_FORMATS,
+                                     validators=[DataRequired()])
+    reason = reason_field()
+
+
+class PauseForm(ActionForm):
+    resume_at = DateTimeLocalField(_l("Resume automatically at (optional)"),
+                                   format=DATETIME_FORMATS, validators=[Optional()])
+    reason = reason_field()
+
+
+class CancelSubscriptionForm(ActionForm):
+    when = RadioField(
+        _l("When"),
+        choices=[("period_end", _l("At the end of the current period")),
+                 ("now", _l("Now"))],
+        default="period_end",
+        validators=[DataRequired()],
+    )
+    reason = reason_field()
+
+
+class ChangePlanForm(ActionForm):
+    plan_id = SelectField(_l("New plan"), coerce=int, choices=[], validate_choice=True)
+    reason = reason_field(required=False)
+
+
+class CreditAdjustmentForm(ActionForm):
+    delta = IntegerField(_l("Credits to add (negative to take away)"),
+                         validators=[InputRequired()])
+    reason = reason_field()
+
+    def validate_delta(self, field):
+        if field.data == 0:
+            raise ValidationError(_l("Enter a number other than zero."))
+
+
+class RunSyncForm(ActionForm):
+    days = IntegerField(_l("Days to check"), default=2,
+                        validators=[InputRequired(), NumberRange(min=1, max=90)])
+
+
+def _digits(value):
+    return re.sub(r"[\s-]", "", value) if isinstance(value, str) else value
+
+
+class BillingKeyForm(ActionForm):
+    """Card data for a REST key-in billing key: sent to iamport, never stored or shown."""
+
+    card_number = StringField(
+        _l("Card number"), filters=[_digits],
+        validators=[DataRequired(), Regexp(r"^\d{14,16}$", message=_l("Enter 14 to 16 digits."))],
+    )
+    expiry = StringField(
+        _l("Expiry (YYYY-MM)"), filters=[_strip],
+        validators=[DataRequired(),
+                    Regexp(r"^20\d\d-(0[1-9]|1[0-2])$", message=_l("Use the form YYYY-MM."))],
+    )
+    birth = StringField(
+        _l("Date of birth (YYMMDD) or business number (10 digits)"), filters=[_digits],
+        validators=[DataRequired(),
+                    Regexp(r"^(\d{6}|\d{10})$", message=_l("Enter 6 or 10 digits."))],
+    )
+    pwd_2digit = PasswordField(
+        _l("First two digits of the card password"),
+        validators=[DataRequired(), Regexp(r"^\d\d$", message=_l("Enter two digits."))],
+    )
+
+    def clear_card_data(self) -> None:
+        """Forget what was typed so nothing of the card is echoed back."""
+        for field in (self.card_number, self.expiry, self.birth, self.pwd_2digit):
+            field.data = None
+            field.raw_data = []
+

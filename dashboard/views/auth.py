@@ -1,0 +1,75 @@
+"""Sign in, sign out and the language switch."""
+from __future__ import annotations
+
+from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_user, logout_user
+
+from .. import signin
+from ..formatting import (
+    LANGUAGE_COOKIE,
+    LANGUAGE_COOKIE_MAX_AGE,
+    local_time,
+    supported_languages,
+)
+from ..forms import LanguageForm, SignInForm
+from ..htmx import hx_redirect, safe_next
+
+bp = Blueprint("auth", __name__)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    """Show the sign-in form and sign staff in."""
+    default_next = url_for("overview.index")
+    if current_user.is_authenticated and request.method == "GET":
+        return redirect(safe_next(request.args.get("next"), default_next))
+    form = SignInForm(next=request.args.get("next", ""))
+    error = None
+    status = 200
+    if form.validate_on_submit():
+        try:
+            user = signin.sign_in(
+                form.email.data, form.password.data, ip_address=request.remote_addr
+            )
+        except signin.AccountLocked as locked:
+            error = _(
+                "Too many failed sign-ins. This account is locked until %(time)s.",
+                time=local_time(locked.until),
+            )
+        except signin.SignInRefused:
+            error = _("The email or password is wrong.")
+        else:
+            login_user(user)
+            return hx_redirect(safe_next(form.next.data, default_next))
+        status = 401
+    elif request.method == "POST":
+        status = 422
+    form.password.data = None
+    return render_template("auth/login.html", form=form, error=error), status
+
+
+@bp.post("/logout")
+def logout():
+    """Sign out and return to the sign-in page."""
+    logout_user()
+    flash(_("You are signed out."), "info")
+    return hx_redirect(url_for("auth.login"))
+
+
+@bp.post("/language")
+def language():
+    """Switch the console language, remembered in a cookie and on the signed-in user."""
+    form = LanguageForm()
+    chosen = form.language.data if form.validate_on_submit() else None
+    response = make_response(
+        hx_redirect(safe_next(form.next.data, url_for("overview.index")))
+    )
+    if chosen in supported_languages():
+        response.set_cookie(
+            LANGUAGE_COOKIE, chosen, max_age=LANGUAGE_COOKIE_MAX_AGE,
+            httponly=True, samesite="Lax", secure=request.is_secure,
+        )
+        if current_user.is_authenticated:
+            signin.remember_language(current_user, chosen)
+    return response

@@ -1,0 +1,177 @@
+"""Subscriptions: list, detail, and pause / resume / cancel / reinstate / change plan."""
+from __future__ import annotations
+
+from flask import Blueprint, flash, request, url_for
+from flask_babel import gettext as _
+
+from .. import queries
+from ..billing import lifecycle
+from ..formatting import from_local, local_time
+from ..forms import (
+    CancelSubscriptionForm,
+    ChangePlanForm,
+    OptionalReasonForm,
+    PauseForm,
+    SubscriptionFilterForm,
+)
+from ..htmx import redirect_after_action, render_page_or_fragment
+from .access import current_actor, require_sign_in, role_required
+from .common import next_page_url, next_url, on_refusal, or_404, render_action
+
+bp = Blueprint("subscriptions", __name__)
+bp.before_request(require_sign_in)
+
+
+@bp.get("/subscriptions")
+def index():
+    """List subscriptions by status and plan, newest first."""
+    form = SubscriptionFilterForm(request.args)
+    form.plan.choices = [("", _("All"))] + [(str(p.id), p.name) for p in queries.all_plans()]
+    plan = request.args.get("plan", "")
+    customer = request.args.get("customer", "")
+    filters = queries.SubscriptionFilters(
+        status=form.status.data or "",
+        plan_id=int(plan) if plan.isdigit() else None,
+        customer_id=int(customer) if customer.isdigit() else None,
+    )
+    page = queries.subscriptions_page(filters, after=request.args.get("after"))
+    return render_page_or_fragment(
+        "subscriptions/index.html", "subscriptions/_table.html",
+        form=form, page=page, next_url=next_page_url("subscriptions.index", page.next_after),
+    )
+
+
+@bp.get("/subscriptions/<int:subscription_id>")
+def detail(subscription_id: int):
+    """Show a subscription with its schedules, payments and staff actions."""
+    detail = or_404(queries.subscription_detail(subscription_id))
+    return render_page_or_fragment(
+        "subscriptions/detail.html", None, detail=detail, subscription=detail.subscription
+    )
+
+
+def subscription_url(subscription_id: int) -> str:
+    return url_for("subscriptions.detail", subscription_id=subscription_id)
+
+
+def load(subscription_id: int):
+    detail = or_404(queries.subscription_detail(subscription_id))
+    return detail.subscription
+
+
+def render_form(template, title, subscription, form, status=200, error=None, error_detail=None,
+                **context):
+    return render_action(
+        template, status=status, title=title,
+        back_url=next_url(form, subscription_url(subscription.id)),
+        subscription=subscription, form=form, error=error, error_detail=error_detail, **context,
+    )
+
+
+@bp.route("/subscriptions/<int:subscription_id>/pause", methods=["GET", "POST"])
+@role_required("support")
+def pause(subscription_id: int):
+    """Pause charging (waiting schedules are revoked), optionally until a resume date."""
+    subscription = load(subscription_id)
+    form = PauseForm(next=request.args.get("next", ""))
+    template, title = "subscriptions/_pause_form.html", _("Pause the subscription")
+    if request.method == "GET":
+        return render_form(template, title, subscription, form)
+    if not form.validate_on_submit():
+        return render_form(template, title, subscription, form, status=422)
+    on_refusal(render_form, template=template, title=title, subscription=subscription, form=form)
+    resume_at = from_local(form.resume_at.data) if form.resume_at.data else None
+    lifecycle.pause_subscription(subscription_id, actor=current_actor(),
+                                 reason=form.reason.data, resume_at=resume_at)
+    if resume_at:
+        flash(_("Paused until %(time)s; waiting charges were revoked.",
+                time=local_time(resume_at)), "success")
+    else:
+        flash(_("Paused; waiting charges were revoked."), "success")
+    return redirect_after_action(next_url(form, subscription_url(subscription_id)))
+
+
+@bp.post("/subscriptions/<int:subscription_id>/resume")
+@role_required("support")
+def resume(subscription_id: int):
+    """Resume a paused subscription from its next due date."""
+    subscription = load(subscription_id)
+    form = OptionalReasonForm()
+    if not form.validate_on_submit():
+        return redirect_after_action(subscription_url(subscription_id))
+    on_refusal(render_form, template="subscriptions/_resume_form.html",
+               title=_("Resume the subscription"), subscription=subscription, form=form)
+    resumed = lifecycle.resume_subscription(subscription_id, actor=current_actor(),
+                                            reason=form.reason.data or None)
+    flash(_("Resumed; the next charge is at %(time)s.",
+            time=local_time(resumed.next_charge_at)), "success")
+    return redirect_after_action(next_url(form, subscription_url(subscription_id)))
+
+
+@bp.route("/subscriptions/<int:subscription_id>/cancel", methods=["GET", "POST"])
+@role_required("support")
+def cancel(subscription_id: int):
+    """Cancel now or at the end of the period (waiting schedules are revoked), after confirming."""
+    subscription = load(subscription_id)
+    form = CancelSubscriptionForm(next=request.args.get("next", ""))
+    title = _("Cancel the subscription")
+    template = "subscriptions/_cancel_form.html"
+    live = queries.upcoming_schedules(subscription.customer_id)
+    live = [s for s in live if s.subscription_id == subscription_id]
+    if request.method == "GET":
+        return render_form(template, title, subscription, form, live_schedules=live)
+    if not form.validate_on_submit():
+        return render_form(template, title, subscription, form, status=422, live_schedules=live)
+    if not form.is_confirmed:
+        return render_form("subscriptions/_cancel_confirm.html", title, subscription, form,
+                           live_schedules=live)
+    on_refusal(render_form, template=template, title=title, subscription=subscription,
+               form=form, live_schedules=live)
+    at_period_end = form.when.data == "period_end"
+    cancelled = lifecycle.cancel_subscription(subscription_id, actor=current_actor(),
+                                              reason=form.reason.data,
+                                              at_period_end=at_period_end)
+    if cancelled.cancel_at_period_end:
+        flash(_("The subscription ends on %(time)s; no further charges are scheduled.",
+                time=local_time(cancelled.current_period_end)), "success")
+    else:
+        flash(_("The subscription is cancelled; no further charges are scheduled."), "success")
+    return redirect_after_action(next_url(form, subscription_url(subscription_id)))
+
+
+@bp.post("/subscriptions/<int:subscription_id>/reinstate")
+@role_required("support")
+def reinstate(subscription_id: int):
+    """Undo a cancellation and bill again from the next due date."""
+    subscription = load(subscription_id)
+    form = OptionalReasonForm()
+    if not form.validate_on_submit():
+        return redirect_after_action(subscription_url(subscription_id))
+    on_refusal(render_form, template="subscriptions/_resume_form.html",
+               title=_("Reinstate the subscription"), subscription=subscription, form=form)
+    reinstated = lifecycle.reinstate_subscription(subscription_id, actor=current_actor(),
+                                                  reason=form.reason.data or None)
+    flash(_("Reinstated; the next charge is at %(time)s.",
+            time=local_time(reinstated.next_charge_at)), "success")
+    return redirect_after_action(next_url(form, subscription_url(subscription_id)))
+
+
+@bp.route("/subscriptions/<int:subscription_id>/plan", methods=["GET", "POST"])
+@role_required("support")
+def change_plan(subscription_id: int):
+    """Switch to another plan from the next period."""
+    subscription = load(subscription_id)
+    form = ChangePlanForm(next=request.args.get("next", ""))
+    form.plan_id.choices = [(p.id, f"{p.name} ({p.code})") for p in queries.active_plans()]
+    template, title = "subscriptions/_plan_form.html", _("Change the plan")
+    if request.method == "GET":
+        form.plan_id.data = subscription.next_plan_id or subscription.plan_id
+        return render_form(template, title, subscription, form)
+    if not form.validate_on_submit():
+        return render_form(template, title, subscription, form, status=422)
+    on_refusal(render_form, template=template, title=title, subscription=subscription, form=form)
+    changed = lifecycle.change_plan(subscription_id, plan_id=form.plan_id.data,
+                                    actor=current_actor(), reason=form.reason.data or None)
+    plan = changed.next_plan or changed.plan
+    flash(_("From the next period the plan is %(plan)s.", plan=plan.name), "success")
+    return redirect_after_action(next_url(form, subscription_url(subscription_id)))
