@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import re
 
-# Card-number-like digit runs (with or without separators). The API does not echo card data in
-# its messages as far as anyone knows; this is a second fence in case a PG message ever does.
-_CARD_NUMBER = re.compile(r"\d(?:[ -]?\d){11,18}")
+# Card-number-like digit runs (with or without separators) standing alone, so ids such as
+# imp_123456789012 survive. The API does not echo card data in its messages as far as anyone
+# knows; this is a second fence in case a PG message ever does.
+_CARD_NUMBER = re.compile(r"(?<!\w)\d(?:[ -]?\d){11,18}(?!\w)")
 
 
 def scrub(text: str | None) -> str | None:

@@ -1,10 +1,10 @@
-"""Parsing of API JSON into the client's records."""
+"""Parsing API JSON into the client's records, and the text of its errors."""
 
 from datetime import UTC, datetime
 
 import pytest
 
-from dashboard.iamport import BillingKey, Page, Payment, Schedule
+from dashboard.iamport import BillingKey, Page, Payment, Rejected, Schedule
 from dashboard.iamport.types import from_unix, to_unix
 
 PAYMENT = {
@@ -119,3 +119,20 @@ def test_unix_conversion_requires_aware_datetimes():
     assert from_unix(0) is None and from_unix(None) is None
     with pytest.raises(ValueError):
         to_unix(datetime(2024, 7, 1))
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("거절 5570-4200-1234-7221 카드", "거절 [redacted] 카드"),
+        ("card 5570420012347221.", "card [redacted]."),
+        ("imp_123456789012 not found", "imp_123456789012 not found"),
+        ("order_20240701123456", "order_20240701123456"),
+        ("[CC10] 통장 잔액부족", "[CC10] 통장 잔액부족"),
+    ],
+)
+def test_error_text_masks_card_numbers_but_not_ids(text, expected):
+    error = Rejected(code=-1, message=text, http_status=200)
+
+    assert error.message == expected
+    assert expected in str(error)
