@@ -134,7 +134,9 @@ def webhook_session(receiver) -> requests.Session:
 
 @pytest.fixture
 def sandbox_app(webhook_session):
-    return create_sandbox_app(webhook_url=WEBHOOK_URL, webhook_session=webhook_session)
+    app = create_sandbox_app(webhook_url=WEBHOOK_URL, webhook_session=webhook_session)
+    app.extensions["iamport_sandbox"].freeze_clock()  # exact times: nothing ticks mid-test
+    return app
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ Endpoints (checks outside the project rely on these exactly):
 
 - ``POST /_sandbox/reset``
 - ``GET|POST /_sandbox/clock`` with ``{"advance": seconds}`` or ``{"now": unix}`` -> ``{"now"}``
+  (also ``{"frozen": true|false}``: stop time so it moves only when set, or let it flow)
 - ``POST /_sandbox/run-due`` -> ``{"executed": [merchant_uid, ...]}`` once webhooks are sent
 - ``PUT /_sandbox/customers/<customer_uid>/behavior`` with ``{"outcome", "fail_reason"}``
 - ``GET|PUT /_sandbox/webhook`` with ``{"url", "content_type"}``
@@ -93,16 +94,18 @@ def reset():
 
 @control.route("/clock", methods=["GET", "POST"])
 def clock():
-    """Read, set (``now``) or move (``advance``) the sandbox clock."""
+    """Read, set (``now``), move (``advance``) or freeze (``frozen``) the sandbox clock."""
     state = _state()
     if request.method == "POST":
         data = _payload()
+        if data.get("frozen") is not None:
+            state.freeze_clock(_flag(data["frozen"]))
         if _number(data, "now") is not None:
             state.set_now(_number(data, "now"))
         elif _number(data, "advance", float) is not None:
             state.advance(_number(data, "advance", float))
-        else:
-            raise ControlError("give now (unix seconds) or advance (seconds)")
+        elif data.get("frozen") is None:
+            raise ControlError("give now (unix seconds), advance (seconds) or frozen (bool)")
     return jsonify(now=state.now())
 
 

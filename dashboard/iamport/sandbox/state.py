@@ -45,7 +45,6 @@ import re
 import secrets
 import tempfile
 import threading
-import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
@@ -54,6 +53,7 @@ from pathlib import Path
 import requests
 
 from . import cards, webhooks
+from .clock import SandboxClock
 from .errors import BadRequest, NotAllowed, NotFound, PgFailed, Refused, Unauthorized
 from .records import (
     BUYER_FIELDS,
@@ -210,7 +210,7 @@ class SandboxState:
     # ----------------------------------------------------------------------------- storage
 
     def _clear(self) -> None:
-        self._offset = 0.0
+        self._clock = SandboxClock()
         self._token: dict | None = None
         self._customers: dict[str, Customer] = {}
         self._schedules: dict[str, Schedule] = {}
@@ -225,7 +225,7 @@ class SandboxState:
     def _snapshot(self) -> dict:
         return {
             "version": STATE_VERSION,
-            "clock_offset": self._offset,
+            "clock": self._clock.to_dict(),
             "token": self._token,
             "customers": [c.to_dict() for c in self._customers.values()],
             "schedules": [s.to_dict() for s in self._schedules.values()],
@@ -253,7 +253,7 @@ class SandboxState:
 
     def _load(self) -> None:
         data = json.loads(self._path.read_text(encoding="utf-8"))
-        self._offset = data.get("clock_offset", 0.0)
+        self._clock = SandboxClock.from_dict(data.get("clock", {}))
         self._token = data.get("token")
         self._customers = {c["customer_uid"]: Customer.from_dict(c)
                            for c in data.get("customers", [])}
@@ -290,12 +290,12 @@ class SandboxState:
 
     def now(self) -> int:
         """Return the sandbox time in UNIX seconds."""
-        return int(time.time() + self._offset)
+        return self._clock.now()
 
     def advance(self, seconds: float) -> int:
         """Move the sandbox clock forward, send webhooks now due, and return the new time."""
         with self._lock:
-            self._offset += seconds
+            self._clock.advance(seconds)
             self._save()
         self.deliver_webhooks()
         return self.now()
@@ -303,9 +303,15 @@ class SandboxState:
     def set_now(self, unix: int) -> int:
         """Set the sandbox clock, send webhooks now due, and return the new time."""
         with self._lock:
-            self._offset = unix - time.time()
+            self._clock.set(unix)
             self._save()
         self.deliver_webhooks()
+        return self.now()
+
+    @_mutation
+    def freeze_clock(self, frozen: bool = True) -> int:
+        """Stop sandbox time (it then moves only when set or advanced), or let it flow again."""
+        self._clock.freeze(frozen)
         return self.now()
 
     # ------------------------------------------------------------------------------ tokens
