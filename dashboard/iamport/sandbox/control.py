@@ -10,7 +10,12 @@ Endpoints (checks outside the project rely on these exactly):
 - ``GET|PUT /_sandbox/webhook`` with ``{"url", "content_type"}``
 - ``GET /_sandbox/webhooks`` -> list of delivery attempts
 - ``GET|PUT|DELETE /_sandbox/faults`` with ``{"path", "status", "delay", "count",
-  "after_commit", "method"}`` (or a list of such objects; PUT replaces the armed faults)
+  "after_commit", "method"}`` (or a list of such objects; PUT replaces the armed faults).
+  The next ``count`` (default 1) API requests whose path matches the regex (``re.search``) and
+  method, if given, are held ``delay`` seconds and/or answered with ``status`` (502/503/504 as
+  an nginx page, others as a JSON envelope) instead of being performed. With ``after_commit``
+  the operation is performed first, then held and failed: a lost response. A delay alone
+  performs the operation after the wait, like a slow server.
 - ``GET /_sandbox/state`` (counts) and ``GET /_sandbox/requests`` (API calls, names only)
 """
 
