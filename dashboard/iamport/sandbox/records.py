@@ -9,6 +9,7 @@ strings and ``0`` for times, as the live API sends them.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
+from typing import ClassVar
 
 KCP_RECEIPT_URL = (
     "https://admin8.kcp.co.kr/assist/bill.BillActionNew.do"
@@ -23,7 +24,24 @@ CUSTOMER_FIELDS = ("customer_name", "customer_email", "customer_tel", "customer_
 
 
 class Record:
-    """Shared persistence helpers for the record dataclasses."""
+    """Shared helpers: the API object, and persistence to the state file.
+
+    The API object is every field not named in ``INTERNAL``, plus the fixed values in
+    ``CONSTANTS`` (fields that never apply to a KCP card charge) and what ``derived()`` adds.
+    """
+
+    INTERNAL: ClassVar[frozenset] = frozenset()
+    CONSTANTS: ClassVar[dict] = {}
+
+    def derived(self) -> dict:
+        """Return the API fields computed from others."""
+        return {}
+
+    def to_api(self) -> dict:
+        """Return the object as the API shows it, with every field its definition lists."""
+        public = {f.name: getattr(self, f.name) for f in fields(self)
+                  if f.name not in self.INTERNAL}
+        return {**self.CONSTANTS, **public, **self.derived()}
 
     def to_dict(self) -> dict:
         """Return every field, internal ones included, for the state file."""
@@ -39,6 +57,12 @@ class Record:
 @dataclass
 class Customer(Record):
     """A billing key, known by the merchant's ``customer_uid``."""
+
+    INTERNAL: ClassVar[frozenset] = frozenset({"declines"})
+    CONSTANTS: ClassVar[dict] = {
+        "sandbox": True, "card_issuer_code": None, "card_issuer_name": None,
+        "card_publisher_code": None, "card_publisher_name": None,
+    }
 
     customer_uid: str
     pg_provider: str
@@ -57,35 +81,11 @@ class Customer(Record):
     customer_addr: str | None = None
     customer_postcode: str | None = None
 
-    def to_api(self) -> dict:
-        """Return the CustomerAnnotation object."""
-        return {
-            "customer_uid": self.customer_uid,
-            "pg_provider": self.pg_provider,
-            "pg_id": self.pg_id,
-            "sandbox": True,
-            "customer_id": self.customer_id,
-            "card_name": self.card_name,
-            "card_code": self.card_code,
-            "card_issuer_code": None,
-            "card_issuer_name": None,
-            "card_publisher_code": None,
-            "card_publisher_name": None,
-            "card_number": self.card_number,
-            "card_type": self.card_type,
-            "customer_name": self.customer_name,
-            "customer_tel": self.customer_tel,
-            "customer_email": self.customer_email,
-            "customer_addr": self.customer_addr,
-            "customer_postcode": self.customer_postcode,
-            "inserted": self.inserted,
-            "updated": self.updated,
-        }
-
-
 @dataclass
 class Schedule(Record):
     """A scheduled payment, known by its ``merchant_uid``."""
+
+    INTERNAL: ClassVar[frozenset] = frozenset({"seq", "notice_url"})
 
     customer_uid: str
     merchant_uid: str
@@ -112,37 +112,19 @@ class Schedule(Record):
     payment_status: str | None = None
     fail_reason: str | None = None
 
-    def to_api(self) -> dict:
-        """Return the ScheduleResultAnnotation object."""
-        return {
-            "customer_uid": self.customer_uid,
-            "merchant_uid": self.merchant_uid,
-            "imp_uid": self.imp_uid,
-            "pg_provider": self.pg_provider,
-            "pg_id": self.pg_id,
-            "customer_id": self.customer_id,
-            "schedule_at": self.schedule_at,
-            "executed_at": self.executed_at,
-            "revoked_at": self.revoked_at,
-            "amount": self.amount,
-            "currency": self.currency,
-            "name": self.name,
-            "buyer_name": self.buyer_name,
-            "buyer_email": self.buyer_email,
-            "buyer_tel": self.buyer_tel,
-            "buyer_addr": self.buyer_addr,
-            "buyer_postcode": self.buyer_postcode,
-            "custom_data": self.custom_data,
-            "schedule_status": self.schedule_status,
-            "payment_status": self.payment_status,
-            "fail_reason": self.fail_reason,
-            "promotion_id": self.promotion_id,
-        }
-
-
 @dataclass
 class Payment(Record):
     """A charge on a billing key, known by ``imp_uid``."""
+
+    INTERNAL: ClassVar[frozenset] = frozenset({"updated_at", "seq", "notice_url"})
+    CONSTANTS: ClassVar[dict] = {
+        "pay_method": "card", "channel": "api", "emb_pg_provider": None, "sandbox": True,
+        "escrow": False, "bank_code": None, "bank_name": None, "card_issuer_code": None,
+        "card_issuer_name": None, "card_publisher_code": None, "card_publisher_name": None,
+        "vbank_code": None, "vbank_name": None, "vbank_num": None, "vbank_holder": None,
+        "vbank_date": 0, "vbank_issued_at": 0, "user_agent": None,
+        "cash_receipt_issued": False, "promotion": None,
+    }
 
     imp_uid: str
     merchant_uid: str
@@ -191,62 +173,12 @@ class Payment(Record):
             return None
         return KCP_RECEIPT_URL.format(tno=self.pg_tid, imp_uid=self.imp_uid, amount=self.amount)
 
-    def to_api(self) -> dict:
-        """Return the PaymentAnnotation object."""
+    def derived(self) -> dict:
+        """Return the receipt address and copies of the cancel history."""
         return {
-            "imp_uid": self.imp_uid,
-            "merchant_uid": self.merchant_uid,
-            "pay_method": "card",
-            "channel": "api",
-            "pg_provider": self.pg_provider,
-            "emb_pg_provider": None,
-            "pg_tid": self.pg_tid,
-            "pg_id": self.pg_id,
-            "sandbox": True,
-            "escrow": False,
-            "apply_num": self.apply_num,
-            "bank_code": None,
-            "bank_name": None,
-            "card_code": self.card_code,
-            "card_name": self.card_name,
-            "card_issuer_code": None,
-            "card_issuer_name": None,
-            "card_publisher_code": None,
-            "card_publisher_name": None,
-            "card_quota": self.card_quota,
-            "card_number": self.card_number,
-            "card_type": self.card_type,
-            "vbank_code": None,
-            "vbank_name": None,
-            "vbank_num": None,
-            "vbank_holder": None,
-            "vbank_date": 0,
-            "vbank_issued_at": 0,
-            "name": self.name,
-            "amount": self.amount,
-            "cancel_amount": self.cancel_amount,
-            "currency": self.currency,
-            "buyer_name": self.buyer_name,
-            "buyer_email": self.buyer_email,
-            "buyer_tel": self.buyer_tel,
-            "buyer_addr": self.buyer_addr,
-            "buyer_postcode": self.buyer_postcode,
-            "custom_data": self.custom_data,
-            "user_agent": None,
-            "status": self.status,
-            "started_at": self.started_at,
-            "paid_at": self.paid_at,
-            "failed_at": self.failed_at,
-            "cancelled_at": self.cancelled_at,
-            "fail_reason": self.fail_reason,
-            "cancel_reason": self.cancel_reason,
             "receipt_url": self.receipt_url,
             "cancel_history": [dict(entry) for entry in self.cancel_history],
             "cancel_receipt_urls": [entry["receipt_url"] for entry in self.cancel_history],
-            "cash_receipt_issued": False,
-            "customer_uid": self.customer_uid,
-            "customer_uid_usage": self.customer_uid_usage,
-            "promotion": None,
         }
 
     def time_of(self, status: str) -> int:
