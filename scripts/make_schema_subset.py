@@ -7,7 +7,8 @@ Source: the V1 OpenAPI (Swagger 2.0) schema that PortOne publishes inside the Py
 
     d=$(mktemp -d) && pip download --no-deps --only-binary=:all: --python-version 3.12 \\
         -d "$d" portone-mcp-server==0.12.1 && unzip -q -o "$d"/*.whl -d "$d/x"
-    python scripts/make_schema_subset.py "$d/x/portone_mcp_server/resources/docs/schema/v1.openapi.json"
+    python scripts/make_schema_subset.py \\
+        "$d/x/portone_mcp_server/resources/docs/schema/v1.openapi.json"
 
 (``--python-version 3.12`` only because the package declares Python 3.12; we use its data.)
 Without an argument the script runs that download itself.
