@@ -187,3 +187,55 @@ def create_api_token_command(name):
         raise click.ClickException(str(error)) from error
     click.echo(f"API token {name!r} (store it now, it is not shown again):")
     click.echo(token)
+
+
+# --- commands that build their own apps ------------------------------------------------------
+# `demo` and `sandbox` are registered as Flask CLI plugins (pyproject entry points), so they run
+# without loading the configured dashboard: the demo builds its own, and the sandbox needs none.
+
+
+@click.command("demo")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=5000, show_default=True, help="Dashboard port.")
+@click.option("--sandbox-port", type=int, default=5099, show_default=True)
+@click.option("--reset", is_flag=True, help="Forget the demo's data and seed it again.")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="[default: instance/demo]")
+@click.option("--customers", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option("--days", type=click.IntRange(min=30), default=365, show_default=True,
+              help="Days of history to seed.")
+def demo_command(host, port, sandbox_port, reset, data_dir, customers, days):
+    """Run the dashboard with the sandbox and a year of demo data, offline."""
+    from pathlib import Path
+
+    from .config import INSTANCE_PATH
+    from .demo import DemoSetup, run
+
+    folder = Path(data_dir) if data_dir else INSTANCE_PATH / "demo"
+    setup = DemoSetup(folder, host, port, sandbox_port, customers=customers, days=days)
+    run(setup, reset=reset, echo=click.echo)
+
+
+@click.command("sandbox")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=5099, show_default=True)
+@click.option("--imp-key", default=None, help="REST API key it accepts [default: sandbox_key].")
+@click.option("--imp-secret", default=None,
+              help="REST API secret it accepts [default: sandbox_secret].")
+@click.option("--state-file", type=click.Path(dir_okay=False), help="Keep state in this file.")
+@click.option("--webhook-url", help="Where to post webhooks (also settable at /_sandbox/webhook).")
+@click.option("--run-schedules/--no-run-schedules", default=True, show_default=True,
+              help="Run due schedules in real time.")
+def sandbox_command(host, port, imp_key, imp_secret, state_file, webhook_url, run_schedules):
+    """Run the iamport V1 API sandbox alone over HTTP."""
+    from .iamport.sandbox import DEFAULT_IMP_KEY, DEFAULT_IMP_SECRET, create_sandbox_app
+    from .iamport.sandbox.server import serve
+
+    app = create_sandbox_app(
+        imp_key or DEFAULT_IMP_KEY,
+        imp_secret or DEFAULT_IMP_SECRET,
+        state_path=state_file,
+        webhook_url=webhook_url,
+        start_runner=run_schedules,
+    )
+    click.echo(f"iamport V1 sandbox on http://{host}:{port} (control API at /_sandbox)")
+    serve(host, port, app)
