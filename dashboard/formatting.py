@@ -127,12 +127,12 @@ PAYMENT_STATUS_LABELS = {
     "pending": _l("Outcome unknown"),
     "paid": _l("Paid"),
     "failed": _l("Failed"),
-    "cancelled": _l("Refunded"),
+    "cancelled": _l("Fully refunded"),
 }
 PAYMENT_ORIGIN_LABELS = {
-    "schedule": _l("Scheduled"),
+    "schedule": _l("Scheduled payment"),
     "again": _l("Recurring (again)"),
-    "manual": _l("Manual"),
+    "manual": _l("Manual charge"),
 }
 SCHEDULE_FILTER_LABELS = {
     "scheduled": _l("Scheduled"),

@@ -39,6 +39,12 @@ from .formatting import (
 )
 from .models import PAYMENT_ORIGINS, PAYMENT_STATUSES, SUBSCRIPTION_STATUSES, WEBHOOK_STATES
 
+try:
+    from wtforms.fields.choices import SelectChoice
+except ImportError:  # WTForms before 3.3 takes (value, label) tuples
+    def SelectChoice(value, label=None):  # noqa: N802
+        return (value, label if label is not None else value)
+
 REASON_MAX = 256
 DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
 
@@ -75,22 +81,27 @@ class FilterForm(Form):
         super().__init__(formdata=args, **kwargs)
 
 
+def choice(value, label) -> SelectChoice:
+    """Return one option of a select or radio field."""
+    return SelectChoice(value, label)
+
+
 def _choices(values, labels):
-    return [("", _l("All"))] + [(value, labels.get(value, value)) for value in values]
+    return [choice("", _l("All"))] + [choice(value, labels.get(value, value)) for value in values]
 
 
 class CustomerFilterForm(FilterForm):
     status = SelectField(_l("Subscription status"),
                          choices=_choices(SUBSCRIPTION_STATUSES, SUBSCRIPTION_STATUS_LABELS),
                          validate_choice=False)
-    plan = SelectField(_l("Plan"), choices=[("", _l("All"))], validate_choice=False)
+    plan = SelectField(_l("Plan"), choices=[choice("", _l("All"))], validate_choice=False)
 
 
 class SubscriptionFilterForm(FilterForm):
     status = SelectField(_l("Status"),
                          choices=_choices(SUBSCRIPTION_STATUSES, SUBSCRIPTION_STATUS_LABELS),
                          validate_choice=False)
-    plan = SelectField(_l("Plan"), choices=[("", _l("All"))], validate_choice=False)
+    plan = SelectField(_l("Plan"), choices=[choice("", _l("All"))], validate_choice=False)
 
 
 class ScheduleFilterForm(FilterForm):
@@ -189,8 +200,8 @@ class PauseForm(ActionForm):
 class CancelSubscriptionForm(ActionForm):
     when = RadioField(
         _l("When"),
-        choices=[("period_end", _l("At the end of the current period")),
-                 ("now", _l("Now"))],
+        choices=[choice("period_end", _l("At the end of the current period")),
+                 choice("now", _l("Now"))],
         default="period_end",
         validators=[DataRequired()],
     )

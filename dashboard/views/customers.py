@@ -14,6 +14,7 @@ from ..forms import (
     ManualChargeForm,
     PlainActionForm,
     ReasonForm,
+    choice,
 )
 from ..htmx import redirect_after_action, render_page_or_fragment
 from .access import current_actor, require_sign_in, role_required
@@ -33,7 +34,7 @@ bp.before_request(require_sign_in)
 
 def read_filters() -> tuple[CustomerFilterForm, queries.CustomerFilters]:
     form = CustomerFilterForm(request.args)
-    form.plan.choices = [("", _("All"))] + [(str(p.id), p.name) for p in queries.all_plans()]
+    form.plan.choices = [choice("", _("All"))] + [choice(str(p.id), p.name) for p in queries.all_plans()]
     plan = request.args.get("plan", "")
     return form, queries.CustomerFilters(
         q=form.q.data or "",
@@ -201,13 +202,14 @@ def render_manual_charge(customer, form, status=200, template="customers/_charge
         template, status=status, title=_("Charge the billing key by hand"),
         back_url=next_url(form, customer_url(customer.id)),
         customer=customer, form=form, error=error, error_detail=error_detail,
-        subscription_label=dict(form.subscription_id.choices).get(form.subscription_id.data, ""),
+        subscription_label=next((str(option.label) for option in form.subscription_id
+                                 if option.data == form.subscription_id.data and option.data), ""),
     )
 
 
 def subscription_choices(customer):
-    return [("", _("None (a one-off charge)"))] + [
-        (str(s.id), f"#{s.id} {s.plan.name} ({label('subscription', s.status)})")
+    return [choice("", _("None (a one-off charge)"))] + [
+        choice(str(s.id), f"#{s.id} {s.plan.name} ({label('subscription', s.status)})")
         for s in queries.customer_subscriptions(customer.id)
     ]
 

@@ -13,6 +13,7 @@ from ..forms import (
     OptionalReasonForm,
     PauseForm,
     SubscriptionFilterForm,
+    choice,
 )
 from ..htmx import redirect_after_action, render_page_or_fragment
 from .access import current_actor, require_sign_in, role_required
@@ -26,7 +27,7 @@ bp.before_request(require_sign_in)
 def index():
     """List subscriptions by status and plan, newest first."""
     form = SubscriptionFilterForm(request.args)
-    form.plan.choices = [("", _("All"))] + [(str(p.id), p.name) for p in queries.all_plans()]
+    form.plan.choices = [choice("", _("All"))] + [choice(str(p.id), p.name) for p in queries.all_plans()]
     plan = request.args.get("plan", "")
     customer = request.args.get("customer", "")
     filters = queries.SubscriptionFilters(
@@ -162,7 +163,7 @@ def change_plan(subscription_id: int):
     """Switch to another plan from the next period."""
     subscription = load(subscription_id)
     form = ChangePlanForm(next=request.args.get("next", ""))
-    form.plan_id.choices = [(p.id, f"{p.name} ({p.code})") for p in queries.active_plans()]
+    form.plan_id.choices = [choice(p.id, f"{p.name} ({p.code})") for p in queries.active_plans()]
     template, title = "subscriptions/_plan_form.html", _("Change the plan")
     if request.method == "GET":
         form.plan_id.data = subscription.next_plan_id or subscription.plan_id

@@ -1,0 +1,159 @@
+"""Every console page renders as a full page and as its htmx fragment, behind sign-in."""
+from __future__ import annotations
+
+from html import unescape
+
+import pytest
+
+from dashboard.extensions import db
+from dashboard.htmx import HTMX_INTEGRITY, HTMX_URL
+
+from .conftest import (
+    HTMX,
+    make_customer,
+    make_event,
+    make_payment,
+    make_plan,
+    make_refund,
+    make_schedule,
+    make_subscription,
+)
+
+
+@pytest.fixture
+def seeded(app):
+    with app.app_context():
+        plan = make_plan()
+        customer = make_customer(name="김민수")
+        subscription = make_subscription(customer, plan)
+        payment = make_payment(customer, subscription_id=subscription.id, period=1)
+        make_refund(payment, 3000)
+        schedule = make_schedule(customer, subscription_id=subscription.id, period=2)
+        make_event(imp_uid=payment.imp_uid, merchant_uid=payment.merchant_uid)
+        return {
+            "customer": customer.id, "subscription": subscription.id, "payment": payment.id,
+            "schedule": schedule.id,
+        }
+
+
+# (url, the element only the full page has, the element the fragment must have)
+LIST_PAGES = [
+    ("/customers", 'id="results"', "<table"),
+    ("/subscriptions", 'id="results"', "<table"),
+    ("/schedules", 'id="results"', "<table"),
+    ("/payments", 'id="results"', "<table"),
+    ("/webhook-events", 'id="results"', "<table"),
+    ("/", 'id="calendar"', 'class="calendar"'),
+]
+DETAIL_PAGES = [
+    "/customers/{customer}",
+    "/subscriptions/{subscription}",
+    "/payments/{payment}",
+]
+ACTION_FORMS = [
+    "/payments/{payment}/refund",
+    "/customers/{customer}/charge",
+    "/customers/{customer}/billing-key",
+    "/customers/{customer}/billing-key/delete",
+    "/customers/{customer}/credits",
+    "/subscriptions/{subscription}/pause",
+    "/subscriptions/{subscription}/cancel",
+    "/subscriptions/{subscription}/plan",
+    "/schedules/{schedule}/time",
+    "/schedules/{schedule}/revoke",
+    "/schedules/{schedule}/retry",
+    "/schedules/{schedule}/reschedule",
+]
+
+
+@pytest.mark.parametrize("url, page_marker, fragment_marker", LIST_PAGES)
+def test_list_pages_render_whole_and_as_fragment(admin_client, seeded, url, page_marker,
+                                                 fragment_marker):
+    page = admin_client.get(url)
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert html.startswith("<!doctype html>") and page_marker in html
+    assert "HX-Request" in page.headers["Vary"]
+
+    fragment = admin_client.get(url, headers=HTMX)
+    assert fragment.status_code == 200
+    part = fragment.get_data(as_text=True)
+    assert "<html" not in part and page_marker not in part and fragment_marker in part
+    assert "HX-Request" in fragment.headers["Vary"]
+
+
+@pytest.mark.parametrize("template", DETAIL_PAGES + ACTION_FORMS)
+def test_detail_pages_and_forms_render_whole_and_for_htmx(admin_client, seeded, template):
+    url = template.format(**seeded)
+    page = admin_client.get(url)
+    assert page.status_code == 200, page.get_data(as_text=True)
+    assert page.get_data(as_text=True).startswith("<!doctype html>")
+
+    fragment = admin_client.get(url, headers=HTMX)
+    assert fragment.status_code == 200
+    assert "<html" not in fragment.get_data(as_text=True)
+    assert "HX-Request" in fragment.headers["Vary"]
+
+
+def test_in_place_reload_of_main_gets_the_page_content_without_layout(admin_client, seeded):
+    response = admin_client.get("/customers", headers={**HTMX, "HX-Target": "main"})
+    html = response.get_data(as_text=True)
+    assert "<html" not in html and 'id="results"' in html and 'id="messages"' in html
+
+
+def test_history_restore_gets_the_full_page(admin_client, seeded):
+    response = admin_client.get(
+        "/customers", headers={**HTMX, "HX-History-Restore-Request": "true"}
+    )
+    assert response.get_data(as_text=True).startswith("<!doctype html>")
+
+
+@pytest.mark.parametrize("url", ["/", "/customers", "/payments", "/schedules",
+                                 "/subscriptions", "/webhook-events", "/customers.csv"])
+def test_pages_need_sign_in(client, url):
+    response = client.get(url)
+    assert response.status_code == 303
+    assert response.headers["Location"].startswith("/login?next=")
+
+
+def test_htmx_request_without_session_is_sent_to_sign_in_with_hx_redirect(client):
+    response = client.get("/customers?q=kim", headers=HTMX)
+    assert response.status_code == 200
+    assert response.headers["HX-Redirect"].startswith("/login?next=")
+    assert response.get_data(as_text=True) == ""
+
+
+def test_page_loads_pinned_htmx_with_integrity_and_a_strict_policy(admin_client):
+    response = admin_client.get("/customers")
+    html = unescape(response.get_data(as_text=True))
+    assert f'<script src="{HTMX_URL}" integrity="{HTMX_INTEGRITY}" crossorigin="anonymous"' in html
+    assert "htmx.org@2.0.11/dist/htmx.min.js" in HTMX_URL
+    policy = response.headers["Content-Security-Policy"]
+    assert f"script-src {HTMX_URL}" in policy
+    assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
+    # No inline script or style anywhere in the page.
+    assert html.count("<script") == 1
+    assert " style=" not in html and "<style" not in html
+    assert 'name="htmx-config"' in html and '"code":"422","swap":true' in html
+    assert "X-CSRFToken" in html
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_unknown_records_answer_404(admin_client):
+    assert admin_client.get("/customers/999").status_code == 404
+    assert admin_client.get("/payments/999").status_code == 404
+    assert admin_client.get("/subscriptions/999").status_code == 404
+
+
+def test_customer_page_shows_everything_on_one_screen(admin_client, seeded, app):
+    html = admin_client.get(f"/customers/{seeded['customer']}").get_data(as_text=True)
+    with app.app_context():
+        from dashboard.models import Payment
+        payment = db.session.get(Payment, seeded["payment"])
+        merchant_uid, imp_uid = payment.merchant_uid, payment.imp_uid
+    for expected in ["김민수", "5570-42**-****-7221", "베이직 월간", merchant_uid, imp_uid,
+                     "₩9,900", "₩3,000", 'class="timeline"', "중복 결제"]:
+        assert expected in html, expected
+    # The timeline merges charges, refunds, schedules and webhooks.
+    for kind in ("tl-payment", "tl-refund", "tl-schedule", "tl-webhook"):
+        assert kind in html
