@@ -179,9 +179,10 @@ def _adapt(strict: bool) -> dict:
 def _alternatives(schema: dict) -> dict:
     """Apply exception 5: properties named after definitions mean "one of these"."""
     properties = schema.get("properties", {})
-    refs = [value.get("$ref") for value in properties.values() if isinstance(value, dict)]
+    refs = [value.get("$ref") if isinstance(value, dict) else None
+            for value in properties.values()]
     if properties and all(ref == f"#/definitions/{name}" for name, ref in
-                          zip(properties, refs)):
+                          zip(properties, refs, strict=True)):
         return {"anyOf": [{"$ref": ref} for ref in refs]}
     return schema
 

@@ -1,6 +1,6 @@
 """Access tokens: issue, reuse, expiry on the sandbox clock, extension, and 401 forms."""
 
-from dashboard.iamport.sandbox import DEFAULT_IMP_KEY, DEFAULT_IMP_SECRET
+from dashboard.iamport.sandbox import DEFAULT_IMP_KEY, DEFAULT_IMP_SECRET, create_sandbox_app
 
 CREDENTIALS = {"imp_key": DEFAULT_IMP_KEY, "imp_secret": DEFAULT_IMP_SECRET}
 UNAUTHORIZED = {"code": -1, "message": "Unauthorized", "response": None}
@@ -75,8 +75,6 @@ def test_wrong_or_missing_credentials_answer_401(api):
 
 
 def test_only_the_configured_credentials_are_accepted():
-    from dashboard.iamport.sandbox import create_sandbox_app
-
     app = create_sandbox_app("merchant_key", "merchant_secret")
     client = app.test_client()
 

@@ -530,10 +530,10 @@ class SandboxState:
                 raise BadRequest(SCHEDULE_IN_PAST)
         if new_card is not None:
             customer = self._store_customer(customer_uid, new_card, holder or {}, customer_id, now)
+        fallback = {buyer: getattr(customer, own) for buyer, own
+                    in zip(BUYER_FIELDS, CUSTOMER_FIELDS, strict=True)}
         created = []
         for item in schedules:
-            fallback = {buyer: getattr(customer, holder_field)
-                        for buyer, holder_field in zip(BUYER_FIELDS, CUSTOMER_FIELDS)}
             given = {key: value for key, value in item.items() if value is not None}
             schedule = Schedule(
                 customer_uid=customer_uid,
