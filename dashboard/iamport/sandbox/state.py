@@ -9,6 +9,8 @@ in one place:
 
 - Unknown ``customer_uid`` on GET/DELETE ``/subscribe/customers/{uid}``: HTTP 404, code 1,
   ``요청하신 customer_uid(<uid>)로 등록된 정보를 찾을 수 없습니다.`` (the schema's 404).
+- Issuing a key needs ``birth`` (NHN KCP asks for it; HTTP 400 without). ``pg`` is accepted
+  and ignored: every key uses the configured ``pg_provider`` / ``pg_id``.
 - Deleting a billing key revokes its pending (``scheduled``) schedules, as if unscheduled.
 - Re-issuing a key for an existing ``customer_uid`` replaces the card; ``inserted`` keeps the
   first issue time and holder fields not sent again keep their previous values.
@@ -24,11 +26,13 @@ in one place:
 - Schedule list endpoints answer the paged object ``{total, previous, next, list}`` (the
   official SDKs' shape) rather than the schema's bare array; at most three months (92 days)
   per query. ``/payments/status`` allows at most 90 days.
-- Reschedule and retry accept schedules that were revoked or whose payment failed. Reschedule
+- Reschedule and retry accept schedules that were revoked or whose payment failed, while their
+  billing key exists (HTTP 404 otherwise) and their merchant_uid is unpaid. Reschedule
   puts them back to ``scheduled`` with ``imp_uid``/``payment_status``/``fail_reason`` cleared and
   ``executed_at``/``revoked_at`` set to 0; retry charges at once and leaves them ``executed``.
 - After any cancel (partial too) the payment's status is ``cancelled``; a schedule whose
-  payment is cancelled shows ``payment_status: cancelled``.
+  payment is cancelled shows ``payment_status: cancelled``. A cancel sends a ``cancelled``
+  webhook (with ``cancellation_id``) only when ``enable_webhook`` is true.
 - Webhooks are asynchronous, as at iamport: a charge or cancel queues them, and they are posted
   by the runner thread, by ``run_due()``, whenever the clock is set or advanced, and before the
   control API lists deliveries.
