@@ -1,0 +1,63 @@
+"""Money, times and zones as staff read and type them."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from dashboard import formatting
+
+
+def test_money_in_won():
+    assert formatting.won(9900) == "₩9,900"
+    assert formatting.won(0) == "₩0"
+    assert formatting.won(-1000) == "-₩1,000"
+    assert formatting.won(1234567) == "₩1,234,567"
+    assert formatting.won(None) == ""
+
+
+def test_times_show_in_kst_with_the_zone(app):
+    moment = datetime(2026, 11, 27, 4, 5, 9, tzinfo=UTC)
+    with app.app_context():
+        assert formatting.local_time(moment) == "2026-11-27 13:05 KST"
+        assert formatting.local_time(moment, with_seconds=True) == "2026-11-27 13:05:09 KST"
+        assert formatting.iso_local(moment) == "2026-11-27T13:05:09+09:00"
+        assert formatting.local_date(datetime(2026, 11, 27, 16, 0, tzinfo=UTC)) == "2026-11-28"
+
+
+def test_typed_times_are_read_in_kst_and_returned_as_utc(app):
+    with app.app_context():
+        typed = datetime(2026, 12, 1, 9, 0)
+        assert formatting.from_local(typed) == datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
+        assert formatting.day_start(datetime(2026, 12, 1).date()) == datetime(
+            2026, 11, 30, 15, 0, tzinfo=UTC)
+
+
+def test_other_display_zone(app_config):
+    from dashboard import create_app
+
+    app = create_app({**app_config, "DISPLAY_TIMEZONE": "America/New_York"})
+    with app.app_context():
+        moment = datetime(2026, 7, 1, 16, 0, tzinfo=UTC)
+        assert formatting.local_time(moment) == "2026-07-01 12:00 EDT"
+
+
+def test_pages_show_won_and_kst(app, admin_client):
+    from .conftest import make_customer, make_payment
+
+    with app.app_context():
+        make_payment(make_customer(), 9900, created_at=datetime(2026, 11, 27, 4, 5, tzinfo=UTC))
+    html = admin_client.get("/payments").get_data(as_text=True)
+    assert "₩9,900" in html and "2026-11-27 13:05 KST" in html
+
+
+def test_every_label_has_a_korean_translation(app):
+    """The compiled catalogue translates every message the console uses."""
+    from pathlib import Path
+
+    from babel.messages.mofile import read_mo
+
+    path = Path(app.root_path) / "translations" / "ko" / "LC_MESSAGES" / "messages.mo"
+    with path.open("rb") as compiled:
+        catalog = read_mo(compiled)
+    untranslated = [m.id for m in catalog if m.id and not m.string]
+    assert untranslated == []
+    assert catalog.get("Partially refunded").string == "부분환불"

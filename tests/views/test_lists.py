@@ -1,0 +1,267 @@
+"""Search, filters and keyset paging of the list pages, and the queries behind them."""
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from dashboard import queries
+from dashboard.extensions import db
+
+from .conftest import (
+    HTMX,
+    make_customer,
+    make_event,
+    make_payment,
+    make_plan,
+    make_schedule,
+    make_subscription,
+)
+
+BASE = datetime(2026, 11, 1, 3, 0, tzinfo=UTC)
+
+
+def names_on(html: str) -> list[str]:
+    """The customer names linked in a customer table, in order."""
+    return re.findall(r'<a href="/customers/\d+">([^<]+)</a>', html)
+
+
+def test_search_by_name_email_and_phone_prefix(app, admin_client):
+    with app.app_context():
+        make_customer(name="김민수", email="minsu@example.com", phone="01012345678")
+        make_customer(name="김민지", email="minji@example.com", phone="01098765432")
+        make_customer(name="이서연", email="Seoyeon@Example.com", phone="0212345678")
+
+    def search(q):
+        return names_on(admin_client.get("/customers", query_string={"q": q},
+                                          headers=HTMX).get_data(as_text=True))
+
+    assert sorted(search("김민")) == ["김민수", "김민지"]
+    assert search("김민수") == ["김민수"]
+    assert search("minji@") == ["김민지"]
+    assert search("Seoyeon") == ["이서연"]
+    assert search("010-1234") == ["김민수"]
+    assert search("010 9876 5432") == ["김민지"]
+    assert search("민수") == []  # prefix, not substring: indexes stay usable
+    assert search("nobody") == []
+
+
+def test_search_by_exact_identifiers(app, admin_client):
+    with app.app_context():
+        first = make_customer(name="박지훈", customer_uid="cust_abc_1")
+        second = make_customer(name="최유진")
+        payment = make_payment(second, merchant_uid="sub-7-p3-a1", imp_uid="imp_555000111222")
+        make_schedule(first, merchant_uid="sub-9-p2-a1")
+        del payment
+
+    def search(q):
+        return names_on(admin_client.get("/customers", query_string={"q": q},
+                                          headers=HTMX).get_data(as_text=True))
+
+    assert search("cust_abc_1") == ["박지훈"]
+    assert search("sub-7-p3-a1") == ["최유진"]
+    assert search("imp_555000111222") == ["최유진"]
+    assert search("sub-9-p2-a1") == ["박지훈"]
+    assert search("imp_555") == []  # identifiers match exactly, never by LIKE
+
+
+def test_customer_filters_by_subscription_status_and_plan(app, admin_client):
+    with app.app_context():
+        basic, pro = make_plan("basic", "베이직", 9900), make_plan("pro", "프로", 29900)
+        make_subscription(make_customer(name="정상고객"), basic, status="active")
+        make_subscription(make_customer(name="연체고객"), basic, status="past_due")
+        make_subscription(make_customer(name="프로고객"), pro, status="active")
+        make_customer(name="구독없음")
+        pro_id = pro.id
+
+    def listed(**args):
+        return sorted(names_on(admin_client.get("/customers", query_string=args,
+                                                headers=HTMX).get_data(as_text=True)))
+
+    assert listed(status="past_due") == ["연체고객"]
+    assert listed(status="active") == ["정상고객", "프로고객"]
+    assert listed(plan=pro_id) == ["프로고객"]
+    assert listed(status="active", plan=pro_id) == ["프로고객"]
+    assert len(listed()) == 4
+
+
+def test_keyset_paging_stays_correct_while_rows_arrive(app):
+    with app.app_context():
+        for n in range(7):
+            make_customer(name=f"고객{n}", created_at=BASE + timedelta(minutes=n))
+        # Two rows share a timestamp: the id breaks the tie.
+        make_customer(name="고객7", created_at=BASE + timedelta(minutes=6))
+        filters = queries.CustomerFilters()
+        first = queries.customers_page(filters, limit=3)
+        assert [c.name for c in first.rows] == ["고객7", "고객6", "고객5"]
+        # New customers arrive between page loads: one sorts before page one, one (dated
+        # earlier, as an import would) sorts after the cursor.
+        make_customer(name="새고객A", created_at=BASE + timedelta(hours=1))
+        make_customer(name="새고객B", created_at=BASE + timedelta(minutes=2, seconds=30))
+        second = queries.customers_page(filters, after=first.next_after, limit=3)
+        third = queries.customers_page(filters, after=second.next_after, limit=3)
+        seen = [c.name for page in (first, second, third) for c in page.rows]
+        # Nothing repeated, nothing skipped; the backdated row lands where its time says.
+        assert seen == ["고객7", "고객6", "고객5", "고객4", "고객3", "새고객B", "고객2",
+                        "고객1", "고객0"]
+        assert third.next_after is None
+
+
+def test_next_page_link_keeps_the_filters(app, admin_client):
+    with app.app_context():
+        plan = make_plan()
+        for n in range(55):
+            make_subscription(make_customer(name=f"회원{n:02d}",
+                                            created_at=BASE + timedelta(minutes=n)), plan)
+    html = admin_client.get("/customers", query_string={"status": "active"}).get_data(as_text=True)
+    assert len(names_on(html)) == 50
+    link = re.search(r'<a href="(/customers\?[^"]+)" hx-get=', html).group(1).replace("&amp;", "&")
+    assert "status=active" in link and "after=" in link and 'hx-push-url="true"' in html
+    rest = names_on(admin_client.get(link, headers=HTMX).get_data(as_text=True))
+    assert rest == [f"회원{n:02d}" for n in range(4, -1, -1)]
+
+
+def test_a_forged_cursor_is_ignored(app, admin_client):
+    with app.app_context():
+        make_customer(name="홍길동")
+    html = admin_client.get("/customers?after=garbage", headers=HTMX).get_data(as_text=True)
+    assert names_on(html) == ["홍길동"]
+
+
+def test_payment_filters(app, admin_client):
+    with app.app_context():
+        kim, lee = make_customer(name="김"), make_customer(name="이")
+        make_payment(kim, 9900, "paid", created_at=BASE, merchant_uid="p-paid-kim")
+        make_payment(kim, 29900, "failed", created_at=BASE + timedelta(days=1),
+                     merchant_uid="p-failed-kim", origin="again")
+        make_payment(lee, 5000, "paid", created_at=BASE + timedelta(days=2),
+                     merchant_uid="p-paid-lee", origin="manual")
+        make_payment(lee, 9900, "pending", created_at=BASE + timedelta(days=3),
+                     merchant_uid="p-pending-lee")
+        lee_uid = lee.customer_uid
+
+    def listed(**args):
+        html = admin_client.get("/payments", query_string=args, headers=HTMX).get_data(as_text=True)
+        return sorted(set(re.findall(r"p-[a-z]+-[a-z]+", html)))
+
+    assert listed(status="paid") == ["p-paid-kim", "p-paid-lee"]
+    assert listed(status="pending") == ["p-pending-lee"]
+    assert listed(origin="manual") == ["p-paid-lee"]
+    assert listed(min_amount=9000, max_amount=10000) == ["p-paid-kim", "p-pending-lee"]
+    # Dates are days in Korea: BASE is 12:00 KST on 11-01.
+    assert listed(**{"from": "2026-11-02", "to": "2026-11-03"}) == ["p-failed-kim", "p-paid-lee"]
+    assert listed(customer=lee_uid) == ["p-paid-lee", "p-pending-lee"]
+    assert listed(customer="no-such-customer") == []
+
+
+def test_schedule_status_comes_from_executed_payment_status(app, admin_client):
+    with app.app_context():
+        customer = make_customer()
+        make_schedule(customer, merchant_uid="s-waiting", schedule_at=BASE + timedelta(days=40))
+        make_schedule(customer, merchant_uid="s-paid", schedule_status="executed",
+                      payment_status="paid", schedule_at=BASE)
+        make_schedule(customer, merchant_uid="s-failed", schedule_status="executed",
+                      payment_status="failed", schedule_at=BASE + timedelta(days=1))
+        make_schedule(customer, merchant_uid="s-revoked", schedule_status="revoked",
+                      schedule_at=BASE + timedelta(days=2))
+
+    def listed(**args):
+        html = admin_client.get("/schedules", query_string=args, headers=HTMX).get_data(as_text=True)
+        return re.findall(r"s-(?:waiting|paid|failed|revoked)", html)
+
+    assert listed(status="scheduled") == ["s-waiting"]
+    assert listed(status="paid") == ["s-paid"]
+    assert listed(status="failed") == ["s-failed"]
+    assert listed(status="revoked") == ["s-revoked"]
+    assert listed(**{"from": "2026-11-01", "to": "2026-11-02"}) == ["s-failed", "s-paid"]
+
+
+def test_upcoming_schedules_read_soonest_first(app):
+    with app.app_context():
+        customer = make_customer()
+        for days in (5, 1, 3):
+            make_schedule(customer, merchant_uid=f"s-{days}", schedule_at=BASE + timedelta(days=days))
+        page = queries.schedules_page(queries.ScheduleFilters(status="scheduled"), limit=2)
+        assert [s.merchant_uid for s in page.rows] == ["s-1", "s-3"]
+        rest = queries.schedules_page(queries.ScheduleFilters(status="scheduled"),
+                                      after=page.next_after, limit=2)
+        assert [s.merchant_uid for s in rest.rows] == ["s-5"]
+
+
+def test_webhook_events_filter_by_state(app, admin_client):
+    with app.app_context():
+        make_event(state="processed", imp_uid="imp_ok")
+        make_event(state="failed", imp_uid="imp_bad", error="lookup failed")
+    html = admin_client.get("/webhook-events?state=failed", headers=HTMX).get_data(as_text=True)
+    assert "imp_bad" in html and "imp_ok" not in html and "lookup failed" in html
+
+
+def test_list_queries_use_indexes_not_scans(app):
+    """The plans of the hot queries name an index (SQLite's EXPLAIN QUERY PLAN)."""
+    with app.app_context():
+        if db.engine.dialect.name != "sqlite":
+            pytest.skip("EXPLAIN QUERY PLAN is SQLite's")
+
+        def plan_of(query) -> str:
+            compiled = query.compile(db.engine, compile_kwargs={"literal_binds": True})
+            rows = db.session.execute(db.text(f"EXPLAIN QUERY PLAN {compiled}")).all()
+            return " | ".join(row[-1] for row in rows)
+
+        page = queries.payments_query(queries.PaymentFilters()).order_by(
+            db.text("payment.created_at DESC, payment.id DESC")).limit(51)
+        assert "ix_payment_time" in plan_of(page)
+        search = db.select(queries.Customer.id).where(queries.customer_search_condition("김민"))
+        plan = plan_of(search)
+        assert "ix_customer_name" in plan and "ix_customer_email" in plan
+        assert "payment" not in plan
+
+
+def test_overview_numbers(app, admin_client):
+    with app.app_context():
+        plan = make_plan(amount=10000)
+        yearly = make_plan("days", "30일", 30000, interval_unit="day", interval_count=30)
+        customer = make_customer()
+        subscription = make_subscription(customer, plan)
+        make_subscription(make_customer(), yearly)
+        make_subscription(make_customer(), plan, status="past_due")
+        now = datetime.now(UTC)
+        make_payment(customer, 10000, "paid", created_at=now - timedelta(days=2),
+                     subscription_id=subscription.id, period=1, attempt=1)
+        make_payment(customer, 10000, "failed", created_at=now - timedelta(days=1),
+                     subscription_id=subscription.id, period=2, attempt=1)
+        make_payment(customer, 10000, "paid", created_at=now - timedelta(hours=20),
+                     subscription_id=subscription.id, period=2, attempt=2)
+        make_payment(customer, 7000, "pending", created_at=now)
+        make_event(state="failed", imp_uid="imp_x")
+        numbers = queries.overview()
+        assert numbers.active_subscriptions == 2
+        assert numbers.mrr == 10000 + round(30000 * 365 / 12 / 30)
+        assert numbers.first_attempt_total == 2 and numbers.first_attempt_rate == 0.5
+        assert numbers.recovery_total == 1 and numbers.recovery_rate == 1.0
+        assert numbers.past_due_count == 1 and numbers.pending_payment_count == 1
+        assert numbers.failed_webhook_count == 1
+        assert sum(bar.amount for bar in numbers.revenue) == 20000
+        assert len(numbers.revenue) == 30
+    html = admin_client.get("/").get_data(as_text=True)
+    assert "50.0%" in html and "100.0%" in html and "<svg" in html
+
+
+def test_charge_calendar_counts_per_korean_day(app, admin_client):
+    with app.app_context():
+        customer = make_customer()
+        # 23:30 KST on 12-03 is 14:30 UTC the same day; 00:30 KST on 12-04 is 15:30 UTC on 12-03.
+        make_schedule(customer, 9900, schedule_at=datetime(2026, 12, 3, 14, 30, tzinfo=UTC))
+        make_schedule(customer, 9900, schedule_at=datetime(2026, 12, 3, 15, 30, tzinfo=UTC))
+        make_schedule(customer, 5000, schedule_at=datetime(2026, 12, 3, 15, 40, tzinfo=UTC))
+        make_schedule(customer, 9900, schedule_at=datetime(2026, 12, 10, 1, 0, tzinfo=UTC),
+                      schedule_status="executed", payment_status="failed")
+        weeks = queries.charge_calendar(2026, 12)
+        days = {d.day: d for week in weeks for d in week}
+        assert (days[date(2026, 12, 3)].scheduled.count, days[date(2026, 12, 3)].scheduled.amount) == (1, 9900)
+        assert (days[date(2026, 12, 4)].scheduled.count, days[date(2026, 12, 4)].scheduled.amount) == (2, 14900)
+        assert days[date(2026, 12, 10)].failed.count == 1
+        assert weeks[0][0].day.weekday() == 0
+    fragment = admin_client.get("/?month=2026-12", headers={**HTMX, "HX-Target": "calendar"})
+    html = fragment.get_data(as_text=True)
+    assert "<html" not in html and "₩14,900" in html and "2026-12" in html
