@@ -127,7 +127,7 @@ PAYMENT_STATUS_LABELS = {
     "pending": _l("Outcome unknown"),
     "paid": _l("Paid"),
     "failed": _l("Failed"),
-    "cancelled": _l("Fully refunded"),
+    "cancelled": _l("Refunded"),
 }
 PAYMENT_ORIGIN_LABELS = {
     "schedule": _l("Scheduled payment"),
