@@ -58,6 +58,12 @@ def staff(app):
 
 
 @pytest.fixture
+def staff_factory():
+    """Create a staff account of a role (inside an app context)."""
+    return make_user
+
+
+@pytest.fixture
 def as_role(app, staff):
     """Return a test client signed in with the given role."""
 
