@@ -110,7 +110,7 @@ def build(setup: DemoSetup, *, reset: bool = False, echo=print) -> tuple[Flask, 
         # Seed in process (no sockets), then talk over real HTTP like a deployment would.
         api_session.mount(setup.sandbox_url, WSGIAdapter(sandbox_app))
         webhook_session.mount(setup.dashboard_url, WSGIAdapter(app))
-        with app.app_context():
+        with app.app_context(), sandbox.saving_deferred():
             seed(sandbox, echo=echo, customers=setup.customers, days=setup.days)
         api_session.adapters.pop(setup.sandbox_url)
         webhook_session.adapters.pop(setup.dashboard_url)

@@ -48,6 +48,21 @@ def test_state_file_survives_a_restart(tmp_path, webhook_session):
     assert reloaded.again("cust_1", "order_1").json()["code"] == 1  # still known as paid
 
 
+
+def test_deferred_saving_writes_the_file_once_at_the_end(tmp_path, webhook_session):
+    path = tmp_path / "sandbox.json"
+    app = create_sandbox_app(state_path=path, webhook_session=webhook_session)
+    state = app.extensions["iamport_sandbox"]
+    api = in_process(app)
+    with state.saving_deferred():
+        api.issue_key("cust_1")
+        api.again("cust_1", "order_1")
+        assert not path.exists()  # nothing written mid-batch
+    saved = json.loads(path.read_text())
+    assert [c["customer_uid"] for c in saved["customers"]] == ["cust_1"]
+    assert [p["merchant_uid"] for p in saved["payments"]] == ["order_1"]
+
+
 def test_parallel_charges_of_one_merchant_uid_pay_once(api, state):
     api.issue_key("cust_1")
     token = api.token()

@@ -40,6 +40,7 @@ in one place:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -200,6 +201,7 @@ class SandboxState:
         self.webhook_session = webhook_session or requests.Session()
         self._webhook_defaults = {"url": webhook_url, "content_type": webhook_content_type}
         self._path = Path(state_path) if state_path else None
+        self._saves_deferred = 0
         self._lock = threading.RLock()
         self._idle = threading.Condition(self._lock)
         self._in_flight = 0
@@ -241,8 +243,20 @@ class SandboxState:
             "seq": self._seq,
         }
 
+    @contextlib.contextmanager
+    def saving_deferred(self):
+        """Write the state file once after a batch of changes instead of after each one."""
+        with self._lock:
+            self._saves_deferred += 1
+        try:
+            yield self
+        finally:
+            with self._lock:
+                self._saves_deferred -= 1
+                self._save()
+
     def _save(self) -> None:
-        if self._path is None:
+        if self._path is None or self._saves_deferred:
             return
         self._path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=self._path.parent, prefix=".sandbox-",
