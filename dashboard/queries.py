@@ -229,6 +229,8 @@ class TimelineItem:
     amount: int | None = None
     link: str | None = None
     actor: str | None = None
+    # Which label set names ``status`` (see ``formatting.LABELS``).
+    status_kind: str = "payment"
 
 
 @dataclass
@@ -328,7 +330,7 @@ def customer_timeline(detail: CustomerDetail) -> list[TimelineItem]:
         link = url_for("payments.detail", payment_id=payment.id)
         origin = formatting.label("origin", payment.origin)
         items.append(TimelineItem(
-            at=payment.created_at, kind="payment", status=payment.status, amount=payment.amount,
+            at=payment.created_at, kind="payment", status=None, amount=payment.amount,
             title=_("Charge requested (%(origin)s, attempt %(attempt)s)", origin=origin,
                     attempt=payment.attempt),
             detail=payment.merchant_uid, link=link,
@@ -344,13 +346,12 @@ def customer_timeline(detail: CustomerDetail) -> list[TimelineItem]:
         for refund in payment.refunds:
             items.append(TimelineItem(
                 at=refund.cancelled_at or refund.created_at, kind="refund",
-                status=refund.status, amount=refund.amount,
-                title=_("Refund (%(status)s)", status=formatting.label("refund", refund.status)),
-                detail=refund.reason or "", link=link,
+                status=refund.status, status_kind="refund", amount=refund.amount,
+                title=_("Refund"), detail=refund.reason or "", link=link,
             ))
     for schedule in detail.recent_schedules:
         items.append(TimelineItem(
-            at=schedule.created_at, kind="schedule", status="scheduled", amount=schedule.amount,
+            at=schedule.created_at, kind="schedule", status=None, amount=schedule.amount,
             title=_("Charge scheduled for %(time)s",
                     time=formatting.local_time(schedule.schedule_at)),
             detail=schedule.merchant_uid,
@@ -358,23 +359,24 @@ def customer_timeline(detail: CustomerDetail) -> list[TimelineItem]:
         if schedule.executed_at:
             items.append(TimelineItem(
                 at=schedule.executed_at, kind="schedule", status=schedule.payment_status,
-                amount=schedule.amount, title=_("Scheduled charge executed"),
+                status_kind="schedule_payment", amount=schedule.amount, title=_("Scheduled charge executed"),
                 detail=schedule.fail_reason or schedule.merchant_uid,
             ))
         if schedule.revoked_at:
-            items.append(TimelineItem(at=schedule.revoked_at, kind="schedule", status="revoked",
+            items.append(TimelineItem(at=schedule.revoked_at, kind="schedule", status=None,
                                       amount=schedule.amount, title=_("Schedule revoked"),
                                       detail=schedule.merchant_uid))
     for event in detail.webhook_events:
         items.append(TimelineItem(
-            at=event.received_at, kind="webhook", status=event.state,
+            at=event.received_at, kind="webhook", status=event.state, status_kind="webhook",
             title=_("Webhook: %(status)s", status=event.status or "?"),
             detail=event.error or (event.imp_uid or event.merchant_uid or ""),
         ))
     for entry in detail.audit_entries:
         items.append(TimelineItem(
-            at=entry.created_at, kind="audit", status=entry.outcome, title=entry.action,
-            detail=entry.reason or "", actor=entry.actor_label,
+            at=entry.created_at, kind="audit", status=entry.outcome, status_kind="outcome",
+            title=formatting.label("action", entry.action), detail=entry.reason or "",
+            actor=entry.actor_label,
         ))
     items.sort(key=lambda item: item.at, reverse=True)
     return items[:TIMELINE_LIMIT]
