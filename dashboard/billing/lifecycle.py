@@ -50,6 +50,9 @@ def apply_payment_result_with_change(
     subscription_id, customer_id = find_owners(result)
     lock_owner(subscription_id, customer_id)
     payment = find_payment_row(result)
+    if payment is not None and is_earlier_attempt(payment, result):
+        db.session.commit()
+        return payment, Change(payment.id, False, False, 0)
     was_paid = payment is not None and payment.paid_at is not None
     was_failed = payment is not None and payment.status == "failed"
     if payment is None:
@@ -62,7 +65,7 @@ def apply_payment_result_with_change(
             "payment",
             payment.merchant_uid,
             customer_id=payment.customer_id,
-            details={"imp_uid": payment.imp_uid, "status": payment.status,
+            details={"imp_uid": payment.imp_uid, "status": earlier_outcome(payment),
                      "fail_reason": payment.fail_reason},
         )
     refunded = mirror_payment(payment, result)
@@ -87,6 +90,32 @@ def apply_payment_result_with_change(
     if subscription is not None:
         schedules.register_unconfirmed(subscription.id)
     return payment, change
+
+
+def is_earlier_attempt(payment: Payment, result: iamport.Payment) -> bool:
+    """Return whether ``result`` is an attempt the row has already moved past.
+
+    iamport's retry re-uses a ``merchant_uid``, so one row follows several attempts; a late
+    result of an earlier one must not overwrite a later one (a failure never replaces a paid
+    attempt, and an older failure never replaces a newer one).
+    """
+    if payment.imp_uid is None:
+        return False
+    if payment.imp_uid == result.imp_uid:
+        # The row is pending again because a retry of this failed attempt is in flight.
+        return payment.status == "pending" and result.status == "failed"
+    if payment.paid_at is not None:
+        return result.paid_at is None
+    if payment.failed_at is not None and result.failed_at is not None:
+        return result.failed_at < payment.failed_at
+    return False
+
+
+def earlier_outcome(payment: Payment) -> str:
+    """Return how the attempt a row recorded ended (a retry marks the row pending first)."""
+    if payment.paid_at is not None:
+        return "paid"
+    return "failed" if payment.failed_at is not None else payment.status
 
 
 def find_owners(result: iamport.Payment) -> tuple[int | None, int | None]:

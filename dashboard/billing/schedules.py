@@ -339,6 +339,17 @@ def retry_schedule_now(schedule_id: int, *, actor: audit.Actor, reason: str) -> 
         raise errors.ChargeInProgress(
             "An earlier charge for this customer has an unknown outcome; run sync first."
         )
+    # Mark the charge pending before asking (money rule 2): a lost answer leaves it for sync.
+    payment = db.session.scalar(db.select(Payment).where(Payment.merchant_uid == row.merchant_uid))
+    if payment is None:
+        payment = Payment(
+            merchant_uid=row.merchant_uid, customer_id=row.customer_id,
+            subscription_id=row.subscription_id, period=row.period, attempt=row.attempt,
+            origin="schedule", name=row.name, amount=row.amount,
+        )
+        db.session.add(payment)
+    previous_status = payment.status
+    payment.status = "pending"
     audit.record(
         "schedule.retry",
         "schedule",
@@ -351,12 +362,16 @@ def retry_schedule_now(schedule_id: int, *, actor: audit.Actor, reason: str) -> 
     db.session.commit()
     try:
         result = provider().retry_schedule(row.merchant_uid)
-    except Rejected as rejection:
-        raise errors.ProviderRejected(rejection.message or "iamport refused") from rejection
     except OutcomeUnknown as error:
         raise errors.OutcomeUnknown(
             "iamport did not answer the retry; sync will find out whether it charged."
         ) from error
     except IamportError as error:
+        # Refused or never sent: nothing was charged, so the row says what it said before.
+        payment.status = previous_status if payment.imp_uid else "failed"
+        payment.fail_reason = payment.fail_reason or "retry refused by iamport"
+        db.session.commit()
+        if isinstance(error, Rejected):
+            raise errors.ProviderRejected(error.message or "iamport refused") from error
         raise errors.ProviderUnavailable("iamport could not be reached; nothing changed.") from error
     return apply_payment_result(result, source="retry")

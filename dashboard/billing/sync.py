@@ -15,7 +15,11 @@ from ..iamport import Payment as RemotePayment
 from ..models import Customer, Payment, Refund, Schedule, Subscription
 from . import audit, now, provider, schedules
 from .charges import record_unsent_charge
-from .lifecycle import apply_payment_result_with_change, close_ended_subscriptions
+from .lifecycle import (
+    apply_payment_result_with_change,
+    close_ended_subscriptions,
+    is_earlier_attempt,
+)
 from .periods import parse_merchant_uid
 from .webhooks import process_failed_events
 
@@ -82,6 +86,8 @@ def differs(local: Payment | None, remote: RemotePayment) -> bool:
     """Return whether applying ``remote`` would change anything we keep."""
     if local is None:
         return True
+    if is_earlier_attempt(local, remote):
+        return False
     status = {"ready": "pending"}.get(remote.status, remote.status)
     return (
         local.imp_uid != remote.imp_uid
@@ -217,6 +223,13 @@ def resolve_pending_charges(summary: SyncSummary, progress: Progress) -> None:
         except NotFound:
             if payment.created_at <= now() - GRACE:
                 record_unsent_charge(payment)
+                summary.resolved += 1
+            continue
+        if is_earlier_attempt(payment, remote):
+            # iamport knows only the earlier failure: the retry never ran.
+            if payment.updated_at <= now() - GRACE:
+                payment.status = "failed"
+                db.session.commit()
                 summary.resolved += 1
             continue
         apply_if_changed(remote, summary)
