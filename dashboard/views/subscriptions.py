@@ -5,13 +5,14 @@ from flask import Blueprint, flash, request, url_for
 from flask_babel import gettext as _
 
 from .. import queries
-from ..billing import lifecycle
-from ..formatting import from_local, local_time
+from ..billing import charges, lifecycle
+from ..formatting import from_local, local_time, won
 from ..forms import (
     CancelSubscriptionForm,
     ChangePlanForm,
     OptionalReasonForm,
     PauseForm,
+    ReasonForm,
     SubscriptionFilterForm,
     choice,
 )
@@ -175,4 +176,30 @@ def change_plan(subscription_id: int):
                                     actor=current_actor(), reason=form.reason.data or None)
     plan = changed.next_plan or changed.plan
     flash(_("From the next period the plan is %(plan)s.", plan=plan.name), "success")
+    return redirect_after_action(next_url(form, subscription_url(subscription_id)))
+
+
+@bp.route("/subscriptions/<int:subscription_id>/charge-now", methods=["GET", "POST"])
+@role_required("support")
+def charge_now(subscription_id: int):
+    """Charge the unpaid period now (after a decline or a new card), after a confirmation."""
+    subscription = load(subscription_id)
+    form = ReasonForm(next=request.args.get("next", ""))
+    template, title = "subscriptions/_charge_now_form.html", _("Charge the unpaid period now")
+    if request.method == "GET":
+        return render_form(template, title, subscription, form)
+    if not form.validate_on_submit():
+        return render_form(template, title, subscription, form, status=422)
+    if not form.is_confirmed:
+        return render_form("subscriptions/_charge_now_confirm.html", title, subscription, form)
+    on_refusal(render_form, template=template, title=title, subscription=subscription, form=form)
+    payment = charges.retry_period_now(subscription_id, actor=current_actor(),
+                                       reason=form.reason.data)
+    if payment.status == "paid":
+        flash(_("The period is paid: %(amount)s.", amount=won(payment.amount)), "success")
+    elif payment.status == "failed":
+        flash(_("The charge was declined: %(reason)s", reason=payment.fail_reason or "-"),
+              "error")
+    else:
+        flash(_("The charge outcome is not known yet; a sync will resolve it."), "warning")
     return redirect_after_action(next_url(form, subscription_url(subscription_id)))

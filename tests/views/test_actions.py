@@ -296,6 +296,28 @@ def test_reschedule_is_refused_while_the_dunning_retry_waits(app, sandbox, subsc
 # --- subscriptions -----------------------------------------------------------------------
 
 
+def test_charge_the_unpaid_period_now_after_a_decline(app, sandbox, subscribed, support):
+    failed_schedule(app, sandbox, subscribed)
+    sid = subscribed["subscription"]
+    page = support.get(f"/subscriptions/{sid}").get_data(as_text=True)
+    assert f"/subscriptions/{sid}/charge-now" in page
+    url = f"/subscriptions/{sid}/charge-now"
+    confirm = support.post(url, data={"reason": "새 카드 등록 후"}).get_data(as_text=True)
+    assert "₩9,900" in confirm and 'value="yes"' in confirm
+    assert support.post(url, data={"reason": "새 카드 등록 후", "confirmed": "yes"}).status_code == 303
+    assert fresh(app, Subscription, sid).current_period == 2
+    assert ("charge.retry_now", "ok") in audit_actions(app)
+
+
+def test_charge_now_is_refused_for_a_cancelled_subscription(app, subscribed, support):
+    sid = subscribed["subscription"]
+    support.post(f"/subscriptions/{sid}/cancel",
+                 data={"when": "now", "reason": "x", "confirmed": "yes"})
+    response = support.post(f"/subscriptions/{sid}/charge-now",
+                            data={"reason": "x", "confirmed": "yes"}, headers=HTMX)
+    assert response.status_code == 422
+
+
 def test_pause_and_resume(app, subscribed, support):
     sid = subscribed["subscription"]
     response = support.post(f"/subscriptions/{sid}/pause", data={"reason": "해외 출장"})

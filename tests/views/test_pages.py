@@ -59,6 +59,7 @@ ACTION_FORMS = [
     "/subscriptions/{subscription}/pause",
     "/subscriptions/{subscription}/cancel",
     "/subscriptions/{subscription}/plan",
+    "/subscriptions/{subscription}/charge-now",
     "/schedules/{schedule}/time",
     "/schedules/{schedule}/revoke",
     "/schedules/{schedule}/retry",

@@ -28,6 +28,7 @@ MUTATING_ROUTES = {
     "subscriptions.cancel": ("/subscriptions/{subscription}/cancel", "support"),
     "subscriptions.reinstate": ("/subscriptions/{subscription}/reinstate", "support"),
     "subscriptions.change_plan": ("/subscriptions/{subscription}/plan", "support"),
+    "subscriptions.charge_now": ("/subscriptions/{subscription}/charge-now", "support"),
     "schedules.change_time": ("/schedules/{schedule}/time", "support"),
     "schedules.revoke": ("/schedules/{schedule}/revoke", "support"),
     "schedules.retry": ("/schedules/{schedule}/retry", "support"),
