@@ -9,6 +9,7 @@ state: each period is extended once, credits granted once, the next charge plann
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,6 +21,8 @@ from ..extensions import db
 from ..models import CreditEntry, Customer, Payment, Refund, Schedule, Subscription
 from . import audit, errors, now, provider, schedules
 from .periods import add_interval, parse_merchant_uid
+
+log = logging.getLogger(__name__)
 
 STATUS_FROM_IAMPORT = {"paid": "paid", "failed": "failed", "cancelled": "cancelled", "ready": "pending"}
 
@@ -87,6 +90,7 @@ def apply_payment_result_with_change(
     if refunded and payment.cancel_amount >= payment.amount:
         reverse_period_credits(payment)
     db.session.commit()
+    log.info("applied %s result: %s %s (%s)", source, result.merchant_uid, result.status, change)
     if subscription is not None:
         schedules.register_unconfirmed(subscription.id)
     return payment, change
