@@ -6,7 +6,7 @@ Times typed into forms are read in the same zone and handed to billing as aware 
 """
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app, has_request_context, request
@@ -68,8 +68,8 @@ def datetime_input_value(moment: datetime | None) -> str:
 def from_local(naive: datetime) -> datetime:
     """Read a wall-clock time typed in the display zone and return it as aware UTC."""
     if naive.tzinfo is not None:
-        return naive.astimezone(timezone.utc)
-    return naive.replace(tzinfo=display_zone()).astimezone(timezone.utc)
+        return naive.astimezone(UTC)
+    return naive.replace(tzinfo=display_zone()).astimezone(UTC)
 
 
 def day_start(day: date) -> datetime:
@@ -89,7 +89,7 @@ def local_today() -> date:
 
 def utc_offset_modifier(moment: datetime | None = None) -> str:
     """Return SQLite's modifier (``'+540 minutes'``) for the display zone's offset at ``moment``."""
-    moment = moment or datetime.now(timezone.utc)
+    moment = moment or datetime.now(UTC)
     offset = to_local(moment).utcoffset() or timedelta(0)
     minutes = int(offset.total_seconds() // 60)
     return f"{minutes:+d} minutes"

@@ -42,7 +42,7 @@ from .models import PAYMENT_ORIGINS, PAYMENT_STATUSES, SUBSCRIPTION_STATUSES, WE
 try:
     from wtforms.fields.choices import SelectChoice
 except ImportError:  # WTForms before 3.3 takes (value, label) tuples
-    def SelectChoice(value, label=None):  # noqa: N802
+    def SelectChoice(value, label=None):
         return (value, label if label is not None else value)
 
 REASON_MAX = 256

@@ -15,7 +15,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Generic, TypeVar
 
 from flask import current_app
@@ -61,7 +61,7 @@ class BadCursor(ValueError):
 
 def encode_cursor(moment: datetime, row_id: int) -> str:
     """Return the ``after`` value that continues a list after the row (``moment``, ``row_id``)."""
-    moment = moment.astimezone(timezone.utc)
+    moment = moment.astimezone(UTC)
     return f"{moment.strftime('%Y%m%dT%H%M%S%f')}.{row_id}"
 
 
@@ -70,7 +70,7 @@ def decode_cursor(after: str) -> tuple[datetime, int]:
     match = re.fullmatch(r"(\d{8}T\d{12})\.(\d+)", after or "")
     if not match:
         raise BadCursor(after)
-    moment = datetime.strptime(match.group(1), "%Y%m%dT%H%M%S%f").replace(tzinfo=timezone.utc)
+    moment = datetime.strptime(match.group(1), "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC)
     return moment, int(match.group(2))
 
 
@@ -359,7 +359,8 @@ def customer_timeline(detail: CustomerDetail) -> list[TimelineItem]:
         if schedule.executed_at:
             items.append(TimelineItem(
                 at=schedule.executed_at, kind="schedule", status=schedule.payment_status,
-                status_kind="schedule_payment", amount=schedule.amount, title=_("Scheduled charge executed"),
+                status_kind="schedule_payment", amount=schedule.amount,
+                title=_("Scheduled charge executed"),
                 detail=schedule.fail_reason or schedule.merchant_uid,
             ))
         if schedule.revoked_at:

@@ -34,7 +34,9 @@ bp.before_request(require_sign_in)
 
 def read_filters() -> tuple[CustomerFilterForm, queries.CustomerFilters]:
     form = CustomerFilterForm(request.args)
-    form.plan.choices = [choice("", _("All"))] + [choice(str(p.id), p.name) for p in queries.all_plans()]
+    form.plan.choices = [choice("", _("All"))] + [
+        choice(str(plan.id), plan.name) for plan in queries.all_plans()
+    ]
     plan = request.args.get("plan", "")
     return form, queries.CustomerFilters(
         q=form.q.data or "",

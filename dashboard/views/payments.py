@@ -10,7 +10,15 @@ from ..formatting import iso_local, won
 from ..forms import PaymentFilterForm, RefundForm
 from ..htmx import redirect_after_action, render_page_or_fragment
 from .access import current_actor, require_sign_in, role_required
-from .common import export_url, next_page_url, next_url, on_refusal, or_404, render_action, stream_csv
+from .common import (
+    export_url,
+    next_page_url,
+    next_url,
+    on_refusal,
+    or_404,
+    render_action,
+    stream_csv,
+)
 
 bp = Blueprint("payments", __name__)
 bp.before_request(require_sign_in)

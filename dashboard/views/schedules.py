@@ -6,11 +6,19 @@ from flask_babel import gettext as _
 
 from .. import queries
 from ..billing import schedules
-from ..formatting import from_local, iso_local, local_time, won
+from ..formatting import from_local, iso_local, local_time, to_local, won
 from ..forms import ReasonForm, RescheduleForm, ScheduleFilterForm, ScheduleTimeForm
 from ..htmx import redirect_after_action, render_page_or_fragment
 from .access import current_actor, require_sign_in, role_required
-from .common import export_url, next_page_url, next_url, on_refusal, or_404, render_action, stream_csv
+from .common import (
+    export_url,
+    next_page_url,
+    next_url,
+    on_refusal,
+    or_404,
+    render_action,
+    stream_csv,
+)
 
 bp = Blueprint("schedules", __name__)
 bp.before_request(require_sign_in)
@@ -81,6 +89,8 @@ def change_time(schedule_id: int):
     form = ScheduleTimeForm(next=request.args.get("next", ""))
     template, title = "schedules/_time_form.html", _("Change the charge time")
     if request.method == "GET":
+        # Start from the current time, as staff read it (naive, in the display zone).
+        form.schedule_at.data = to_local(schedule.schedule_at).replace(tzinfo=None)
         return render_form(template, title, schedule, form)
     if not form.validate_on_submit():
         return render_form(template, title, schedule, form, status=422)

@@ -28,7 +28,9 @@ bp.before_request(require_sign_in)
 def index():
     """List subscriptions by status and plan, newest first."""
     form = SubscriptionFilterForm(request.args)
-    form.plan.choices = [choice("", _("All"))] + [choice(str(p.id), p.name) for p in queries.all_plans()]
+    form.plan.choices = [choice("", _("All"))] + [
+        choice(str(plan.id), plan.name) for plan in queries.all_plans()
+    ]
     plan = request.args.get("plan", "")
     customer = request.args.get("customer", "")
     filters = queries.SubscriptionFilters(

@@ -64,7 +64,8 @@ def seed(app, sandbox) -> int:
                 at = now - timedelta(days=day, hours=rng.randint(0, 20))
                 status = "failed" if rng.random() < 0.12 else "paid"
                 db.session.add(Payment(
-                    merchant_uid=f"hist-{day}-{customer.id}", imp_uid=f"imps_{day:02d}{customer.id:04d}",
+                    merchant_uid=f"hist-{day}-{customer.id}",
+                    imp_uid=f"imps_{day:02d}{customer.id:04d}",
                     customer_id=customer.id, amount=rng.choice([9900, 29900]), status=status,
                     origin="schedule", name="정기결제", created_at=at, card_name=customer.card_name,
                     card_number=customer.card_number,

@@ -68,7 +68,8 @@ def test_sign_in_search_and_refund_in_place(app, sandbox, paid_customer, chromiu
     problems: list[str] = []
     with serve(app) as base_url:
         page = chromium.new_page()
-        page.on("console", lambda message: message.type == "error" and problems.append(message.text))
+        page.on("console",
+                lambda message: message.type == "error" and problems.append(message.text))
         page.on("pageerror", lambda error: problems.append(str(error)))
         route_htmx(page)
 

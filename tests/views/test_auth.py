@@ -42,7 +42,8 @@ def test_wrong_password_is_refused_without_saying_which_part(app, staff):
     assert wrong.status_code == unknown.status_code == 401
     assert "The email or password is wrong." in wrong.get_data(as_text=True) or \
         "이메일 또는 비밀번호가" in wrong.get_data(as_text=True)
-    assert wrong.get_data(as_text=True).count("alert") == unknown.get_data(as_text=True).count("alert")
+    assert wrong.get_data(as_text=True).count("alert") == unknown.get_data(
+        as_text=True).count("alert")
     assert client.get("/").status_code == 303
 
 

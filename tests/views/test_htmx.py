@@ -15,7 +15,8 @@ HTMX_FILE = ROOT / "tests" / "e2e" / "node_modules" / "htmx.org" / "dist" / "htm
 
 
 def test_version_matches_pyproject():
-    pinned = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["dashboard"]["htmx-version"]
+    settings = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    pinned = settings["tool"]["dashboard"]["htmx-version"]
     assert htmx.HTMX_VERSION == pinned
     assert htmx.HTMX_URL == f"https://cdn.jsdelivr.net/npm/htmx.org@{pinned}/dist/htmx.min.js"
     package = (ROOT / "tests" / "e2e" / "package.json").read_text()

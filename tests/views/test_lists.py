@@ -165,7 +165,8 @@ def test_schedule_status_comes_from_executed_payment_status(app, admin_client):
                       schedule_at=BASE + timedelta(days=2))
 
     def listed(**args):
-        html = admin_client.get("/schedules", query_string=args, headers=HTMX).get_data(as_text=True)
+        response = admin_client.get("/schedules", query_string=args, headers=HTMX)
+        html = response.get_data(as_text=True)
         return re.findall(r"s-(?:waiting|paid|failed|revoked)", html)
 
     assert listed(status="scheduled") == ["s-waiting"]
@@ -179,7 +180,8 @@ def test_upcoming_schedules_read_soonest_first(app):
     with app.app_context():
         customer = make_customer()
         for days in (5, 1, 3):
-            make_schedule(customer, merchant_uid=f"s-{days}", schedule_at=BASE + timedelta(days=days))
+            make_schedule(customer, merchant_uid=f"s-{days}",
+                          schedule_at=BASE + timedelta(days=days))
         page = queries.schedules_page(queries.ScheduleFilters(status="scheduled"), limit=2)
         assert [s.merchant_uid for s in page.rows] == ["s-1", "s-3"]
         rest = queries.schedules_page(queries.ScheduleFilters(status="scheduled"),
@@ -261,8 +263,9 @@ def test_charge_calendar_counts_per_korean_day(app, admin_client):
                       schedule_status="executed", payment_status="failed")
         weeks = queries.charge_calendar(2026, 12)
         days = {d.day: d for week in weeks for d in week}
-        assert (days[date(2026, 12, 3)].scheduled.count, days[date(2026, 12, 3)].scheduled.amount) == (1, 9900)
-        assert (days[date(2026, 12, 4)].scheduled.count, days[date(2026, 12, 4)].scheduled.amount) == (2, 14900)
+        third, fourth = days[date(2026, 12, 3)].scheduled, days[date(2026, 12, 4)].scheduled
+        assert (third.count, third.amount) == (1, 9900)
+        assert (fourth.count, fourth.amount) == (2, 14900)
         assert days[date(2026, 12, 10)].failed.count == 1
         assert weeks[0][0].day.weekday() == 0
     fragment = admin_client.get("/?month=2026-12", headers={**HTMX, "HX-Target": "calendar"})

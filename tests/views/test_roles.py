@@ -99,7 +99,6 @@ def test_viewer_sees_no_action_forms(as_role, ids):
 
 def test_forms_carry_a_csrf_token_and_posts_without_it_are_refused(app_config, staff_factory):
     from dashboard import create_app
-
     from tests.conftest import empty_all_tables
 
     app = create_app({**app_config, "WTF_CSRF_ENABLED": True})
