@@ -680,6 +680,31 @@ class Overview:
     revenue: list[DayBar]
 
 
+def billing_mode() -> str:
+    return current_app.config.get("BILLING_MODE", "schedule")
+
+
+def upcoming_tally(since: datetime, until: datetime) -> Tally:
+    """Count and sum the charges waiting to run in [since, until).
+
+    Schedule mode: iamport's registered schedules. Again mode: subscriptions whose next
+    attempt falls in the window, at their (next) plan's price.
+    """
+    if billing_mode() == "again":
+        return _tally(
+            select(func.count(Subscription.id), func.sum(Plan.amount))
+            .select_from(Subscription)
+            .join(Plan, Plan.id == func.coalesce(Subscription.next_plan_id, Subscription.plan_id))
+            .where(Subscription.status.in_(("active", "past_due")),
+                   Subscription.next_attempt_at >= since, Subscription.next_attempt_at < until)
+        )
+    return _tally(
+        select(func.count(Schedule.id), func.sum(Schedule.amount))
+        .where(Schedule.schedule_status == "scheduled",
+               Schedule.schedule_at >= since, Schedule.schedule_at < until)
+    )
+
+
 def _tally(query) -> Tally:
     count, amount = db.session.execute(query).one()
     return Tally(int(count or 0), int(amount or 0))
@@ -694,16 +719,8 @@ def overview() -> Overview:
     now = billing_now()
     today = now.astimezone(formatting.display_zone()).date()
     start, end = formatting.day_start(today), formatting.day_end(today)
-    scheduled_today = _tally(
-        select(func.count(Schedule.id), func.sum(Schedule.amount))
-        .where(Schedule.schedule_status == "scheduled",
-               Schedule.schedule_at >= start, Schedule.schedule_at < end)
-    )
-    upcoming_week = _tally(
-        select(func.count(Schedule.id), func.sum(Schedule.amount))
-        .where(Schedule.schedule_status == "scheduled",
-               Schedule.schedule_at >= now, Schedule.schedule_at < now + timedelta(days=7))
-    )
+    scheduled_today = upcoming_tally(start, end)
+    upcoming_week = upcoming_tally(now, now + timedelta(days=7))
     paid_today = _tally(
         select(func.count(Payment.id), func.sum(Payment.amount))
         .where(Payment.paid_at >= start, Payment.paid_at < end)
@@ -830,27 +847,45 @@ def revenue_by_day(first: date, last: date) -> list[DayBar]:
 
 
 def charge_calendar(year: int, month: int) -> list[list[CalendarDay]]:
-    """Return a month of weeks (Monday first) with scheduled, paid and failed charges per day."""
+    """Return a month of weeks (Monday first): charges waiting, paid and failed per day.
+
+    Waiting charges come from schedules (schedule mode) or subscriptions' next attempts
+    (again mode); paid and failed come from payments, whatever started them.
+    """
     weeks = calendar.Calendar(firstweekday=0).monthdatescalendar(year, month)
-    first, last = weeks[0][0], weeks[-1][-1]
-    day = local_day_expression(Schedule.schedule_at)
-    outcome = case(
-        (Schedule.schedule_status == "scheduled", "scheduled"),
-        (and_(Schedule.schedule_status == "executed", Schedule.payment_status == "paid"), "paid"),
-        (and_(Schedule.schedule_status == "executed", Schedule.payment_status == "failed"),
-         "failed"),
-        else_="other",
-    )
-    rows = db.session.execute(
-        select(day, outcome, func.count(Schedule.id), func.sum(Schedule.amount))
-        .where(Schedule.schedule_at >= formatting.day_start(first),
-               Schedule.schedule_at < formatting.day_end(last),
-               Schedule.schedule_status.in_(("scheduled", "executed")))
-        .group_by(day, outcome)
-    ).all()
+    since, until = formatting.day_start(weeks[0][0]), formatting.day_end(weeks[-1][-1])
     tallies: dict[date, dict[str, Tally]] = defaultdict(dict)
-    for key, kind, count, amount in rows:
-        tallies[date.fromisoformat(str(key))][kind] = Tally(int(count), int(amount or 0))
+
+    def collect(kind: str, query) -> None:
+        for key, count, amount in db.session.execute(query).all():
+            tallies[date.fromisoformat(str(key))][kind] = Tally(int(count), int(amount or 0))
+
+    if billing_mode() == "again":
+        day = local_day_expression(Subscription.next_attempt_at)
+        collect("scheduled", select(day, func.count(Subscription.id), func.sum(Plan.amount))
+                .select_from(Subscription)
+                .join(Plan, Plan.id == func.coalesce(Subscription.next_plan_id,
+                                                     Subscription.plan_id))
+                .where(Subscription.status.in_(("active", "past_due")),
+                       Subscription.next_attempt_at >= since,
+                       Subscription.next_attempt_at < until)
+                .group_by(day))
+    else:
+        day = local_day_expression(Schedule.schedule_at)
+        collect("scheduled", select(day, func.count(Schedule.id), func.sum(Schedule.amount))
+                .where(Schedule.schedule_status == "scheduled",
+                       Schedule.schedule_at >= since, Schedule.schedule_at < until)
+                .group_by(day))
+    paid_day = local_day_expression(Payment.paid_at)
+    collect("paid", select(paid_day, func.count(Payment.id), func.sum(Payment.amount))
+            .where(Payment.paid_at >= since, Payment.paid_at < until,
+                   Payment.status.in_(("paid", "cancelled")))
+            .group_by(paid_day))
+    failed_day = local_day_expression(Payment.created_at)
+    collect("failed", select(failed_day, func.count(Payment.id), func.sum(Payment.amount))
+            .where(Payment.status == "failed",
+                   Payment.created_at >= since, Payment.created_at < until)
+            .group_by(failed_day))
     today = billing_now().astimezone(formatting.display_zone()).date()
     return [
         [

@@ -259,15 +259,40 @@ def test_charge_calendar_counts_per_korean_day(app, admin_client):
         make_schedule(customer, 9900, schedule_at=datetime(2026, 12, 3, 14, 30, tzinfo=UTC))
         make_schedule(customer, 9900, schedule_at=datetime(2026, 12, 3, 15, 30, tzinfo=UTC))
         make_schedule(customer, 5000, schedule_at=datetime(2026, 12, 3, 15, 40, tzinfo=UTC))
-        make_schedule(customer, 9900, schedule_at=datetime(2026, 12, 10, 1, 0, tzinfo=UTC),
-                      schedule_status="executed", payment_status="failed")
+        make_payment(customer, 9900, "failed", created_at=datetime(2026, 12, 10, 1, 0, tzinfo=UTC))
+        make_payment(customer, 5000, "paid", created_at=datetime(2026, 12, 10, 2, 0, tzinfo=UTC))
         weeks = queries.charge_calendar(2026, 12)
         days = {d.day: d for week in weeks for d in week}
         third, fourth = days[date(2026, 12, 3)].scheduled, days[date(2026, 12, 4)].scheduled
         assert (third.count, third.amount) == (1, 9900)
         assert (fourth.count, fourth.amount) == (2, 14900)
         assert days[date(2026, 12, 10)].failed.count == 1
+        assert (days[date(2026, 12, 10)].paid.count, days[date(2026, 12, 10)].paid.amount) == (
+            1, 5000)
         assert weeks[0][0].day.weekday() == 0
     fragment = admin_client.get("/?month=2026-12", headers={**HTMX, "HX-Target": "calendar"})
     html = fragment.get_data(as_text=True)
     assert "<html" not in html and "₩14,900" in html and "2026-12" in html
+
+
+def test_again_mode_counts_subscriptions_due(app_config):
+    """Without iamport schedules, waiting charges are the subscriptions' next attempts."""
+    from dashboard import create_app
+    from tests.conftest import empty_all_tables
+
+    app = create_app({**app_config, "BILLING_MODE": "again"})
+    with app.app_context():
+        empty_all_tables()
+        basic, pro = make_plan("basic", "베이직", 9900), make_plan("pro", "프로", 29900)
+        due = datetime(2026, 12, 3, 1, 0, tzinfo=UTC)
+        make_subscription(make_customer(), basic, next_attempt_at=due)
+        make_subscription(make_customer(), basic, next_attempt_at=due, next_plan_id=pro.id)
+        make_subscription(make_customer(), basic, status="paused", next_attempt_at=due)
+        days = {d.day: d for week in queries.charge_calendar(2026, 12) for d in week}
+        waiting = days[date(2026, 12, 3)].scheduled
+        assert (waiting.count, waiting.amount) == (2, 9900 + 29900)
+        tally = queries.upcoming_tally(due - timedelta(hours=1), due + timedelta(hours=1))
+        assert (tally.count, tally.amount) == (2, 39800)
+        empty_all_tables()
+        db.session.remove()
+        db.engine.dispose()
