@@ -6,12 +6,16 @@ client and the clock (replaceable so a sandbox can move time in tests and the de
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 from flask import current_app
 
-from ..iamport import IamportClient
+from ..extensions import db
+from ..iamport import IamportClient, IamportError, OutcomeUnknown, Rejected
 from ..models import app_now
+from . import errors
 
 
 def provider() -> IamportClient:
@@ -22,3 +26,24 @@ def provider() -> IamportClient:
 def now() -> datetime:
     """Return the current time by the app's clock (aware UTC)."""
     return app_now()
+
+
+@contextmanager
+def calling_iamport(
+    *, unknown: str, unavailable: str = "iamport could not be reached; nothing changed."
+) -> Iterator[None]:
+    """Turn the client's errors into billing errors, dropping our uncommitted changes.
+
+    ``unknown`` is what staff are told when iamport's answer was lost (money rule 2).
+    """
+    try:
+        yield
+    except Rejected as rejection:
+        db.session.rollback()
+        raise errors.ProviderRejected(rejection.message or "iamport refused") from rejection
+    except OutcomeUnknown as error:
+        db.session.rollback()
+        raise errors.OutcomeUnknown(unknown) from error
+    except IamportError as error:
+        db.session.rollback()
+        raise errors.ProviderUnavailable(unavailable) from error

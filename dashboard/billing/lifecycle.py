@@ -428,15 +428,23 @@ def resume_subscription(
     subscription = get_subscription(subscription_id)
     if subscription.status != "paused":
         raise errors.InvalidState("Only a paused subscription can be resumed.")
-    subscription.status = "active"
     subscription.paused_at = None
     subscription.resume_at = None
+    return restart_billing(subscription, "subscription.resume", actor=actor, reason=reason)
+
+
+def restart_billing(
+    subscription: Subscription, action: str, *, actor: audit.Actor, reason: str | None
+) -> Subscription:
+    """Make a subscription active again and plan its next charge: at the end of the period
+    already paid, or in a few minutes when that has passed; commits."""
+    subscription.status = "active"
+    subscription.failed_attempts = 0
     due = max(subscription.next_charge_at or now(), now() + timedelta(minutes=5))
     subscription.next_charge_at = due
-    subscription.failed_attempts = 0
     schedules.plan_charge(subscription, due)
     audit.record(
-        "subscription.resume",
+        action,
         "subscription",
         subscription.id,
         actor=actor,
@@ -484,26 +492,10 @@ def reinstate_subscription(
     subscription = get_subscription(subscription_id)
     if subscription.status != "cancelled" and not subscription.cancel_at_period_end:
         raise errors.InvalidState("Only a cancelled subscription can be reinstated.")
-    subscription.status = "active"
     subscription.cancel_at_period_end = False
     subscription.cancelled_at = None
     subscription.cancel_reason = None
-    subscription.failed_attempts = 0
-    due = max(subscription.next_charge_at or now(), now() + timedelta(minutes=5))
-    subscription.next_charge_at = due
-    schedules.plan_charge(subscription, due)
-    audit.record(
-        "subscription.reinstate",
-        "subscription",
-        subscription.id,
-        actor=actor,
-        customer_id=subscription.customer_id,
-        reason=reason,
-        details={"next_charge_at": due.isoformat()},
-    )
-    db.session.commit()
-    schedules.register_unconfirmed(subscription.id)
-    return subscription
+    return restart_billing(subscription, "subscription.reinstate", actor=actor, reason=reason)
 
 
 def change_plan(

@@ -15,7 +15,7 @@ from sqlalchemy import func
 from ..extensions import db
 from ..iamport import IamportError, NotFound, OutcomeUnknown, Rejected, ScheduleRequest
 from ..models import Payment, Schedule, Subscription
-from . import audit, errors, now, provider
+from . import audit, calling_iamport, errors, now, provider
 from .periods import ChargeKey
 
 # How far ahead of now a schedule must lie for iamport to accept it.
@@ -222,19 +222,8 @@ def change_schedule_time(
     if row.schedule_status != "scheduled":
         raise errors.InvalidState("Only a schedule that has not run yet can be moved.")
     before = row.schedule_at
-    try:
+    with calling_iamport(unknown="iamport did not answer; check the schedule after the next sync."):
         provider().update_schedule_time(row.merchant_uid, schedule_at)
-    except Rejected as rejection:
-        db.session.rollback()
-        raise errors.ProviderRejected(rejection.message or "iamport refused") from rejection
-    except OutcomeUnknown as error:
-        db.session.rollback()
-        raise errors.OutcomeUnknown(
-            "iamport did not answer; check the schedule after the next sync."
-        ) from error
-    except IamportError as error:
-        db.session.rollback()
-        raise errors.ProviderUnavailable("iamport could not be reached; nothing changed.") from error
     row.schedule_at = schedule_at
     if row.subscription is not None and row.period == row.subscription.current_period + 1:
         row.subscription.next_attempt_at = schedule_at
@@ -290,17 +279,8 @@ def reschedule_failed(
             raise errors.InvalidState("This period is already paid.")
         if any(other.id != row.id for other in live_schedules(subscription.id, row.period)):
             raise errors.InvalidState("Another charge for this period is already scheduled.")
-    try:
+    with calling_iamport(unknown="iamport did not answer; sync will show the result."):
         provider().reschedule(row.merchant_uid, schedule_at)
-    except Rejected as rejection:
-        db.session.rollback()
-        raise errors.ProviderRejected(rejection.message or "iamport refused") from rejection
-    except OutcomeUnknown as error:
-        db.session.rollback()
-        raise errors.OutcomeUnknown("iamport did not answer; sync will show the result.") from error
-    except IamportError as error:
-        db.session.rollback()
-        raise errors.ProviderUnavailable("iamport could not be reached; nothing changed.") from error
     row.schedule_status, row.payment_status = "scheduled", None
     row.schedule_at, row.registered_at, row.revoked_at = schedule_at, now(), None
     if subscription is not None:
