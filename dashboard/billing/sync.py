@@ -185,10 +185,24 @@ def sync_schedules(since, until, summary: SyncSummary, progress: Progress) -> No
                 subscription.next_attempt_at = None
             db.session.commit()
             summary.changed += 1
-        elif remote.schedule_status == "scheduled" and local.registered_at is None:
-            local.registered_at = now()
-            db.session.commit()
+        elif remote.schedule_status == "scheduled" and local.schedule_status == "scheduled":
+            follow_remote_schedule(local, remote, summary)
     revoke_stale_schedules(summary)
+
+
+def follow_remote_schedule(local: Schedule, remote, summary: SyncSummary) -> None:
+    """Confirm a waiting schedule, taking iamport's time if a change's answer was lost."""
+    changed = False
+    if local.registered_at is None:
+        local.registered_at = now()
+    if remote.schedule_at is not None and remote.schedule_at != local.schedule_at:
+        subscription = local.subscription
+        if subscription is not None and subscription.next_attempt_at == local.schedule_at:
+            subscription.next_attempt_at = remote.schedule_at
+        local.schedule_at = remote.schedule_at
+        changed = True
+    db.session.commit()
+    summary.changed += changed
 
 
 def revoke_stale_schedules(summary: SyncSummary) -> None:
