@@ -27,7 +27,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 from sqlalchemy.types import TypeDecorator
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -193,6 +193,11 @@ class Customer(Timestamps, db.Model):
     billing_key_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     subscriptions: Mapped[list[Subscription]] = relationship(back_populates="customer")
+
+    @validates("email")
+    def lowercase_email(self, key: str, value: str | None) -> str:
+        # Kept lowercased so the search box finds an address however it is typed.
+        return (value or "").strip().lower()
 
 
 SUBSCRIPTION_STATUSES = ("active", "past_due", "paused", "cancelled")

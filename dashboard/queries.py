@@ -159,9 +159,7 @@ def customer_search_condition(q: str):
     if exact_ids:
         conditions.append(Customer.id.in_(exact_ids))
     conditions.append(prefix_range(Customer.name, q))
-    conditions.append(prefix_range(Customer.email, q))
-    if q.lower() != q:
-        conditions.append(prefix_range(Customer.email, q.lower()))
+    conditions.append(prefix_range(Customer.email, q.lower()))  # emails are stored lowercased
     if looks_like_phone(q):
         conditions.append(prefix_range(Customer.phone, digits_of(q)))
     return or_(*conditions)
