@@ -1,0 +1,56 @@
+"""Fixtures for the reliability matrix: a fresh world (dashboard, sandbox, relay) per test,
+and the hypothesis profiles the property-based tests run under.
+
+Profiles: ``reliability-ci`` (default: 25 examples, derandomized so CI is repeatable) and
+``reliability-deep`` (300 random examples, for a local hunt). Choose with the environment
+variable ``RELIABILITY_HYPOTHESIS_PROFILE``. They are applied per test (see
+``properties_settings``), so other test packages keep hypothesis's own defaults.
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from tests.reliability.world import add_plan, build_world
+
+settings.register_profile(
+    "reliability-ci",
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    print_blob=True,
+)
+settings.register_profile(
+    "reliability-deep",
+    max_examples=300,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    print_blob=True,
+)
+PROFILE = os.environ.get("RELIABILITY_HYPOTHESIS_PROFILE", "reliability-ci")
+
+
+def properties_settings(**overrides) -> settings:
+    """The selected profile, with per-test overrides (e.g. fewer examples for slow ones)."""
+    return settings(settings.get_profile(PROFILE), **overrides)
+
+
+@pytest.fixture
+def world(schema_ready):
+    """A fresh dashboard + sandbox + relay in schedule mode, with the ``basic`` plan."""
+    with build_world(schema_ready) as fresh:
+        add_plan()
+        yield fresh
+
+
+@pytest.fixture
+def again_world(schema_ready):
+    """The same in again mode (our own ``charge-due`` runner charges)."""
+    with build_world(schema_ready, billing_mode="again") as fresh:
+        add_plan()
+        yield fresh
