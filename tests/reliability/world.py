@@ -12,6 +12,7 @@ through the sandbox's API and ours through the database, never through the code 
 from __future__ import annotations
 
 import json
+import threading
 from collections import Counter, defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -73,8 +74,8 @@ class Relay:
         self.held: list[Delivery] = []
         self.dropped: list[Delivery] = []
         self.answers: list[int] = []
-        self._session = requests.Session()
-        self._session.mount(DASHBOARD_URL, WSGIAdapter(dashboard))
+        self._dashboard = WSGIAdapter(dashboard)
+        self._sessions = threading.local()  # senders may post from several threads
         self.app = Flask("relay")
         self.app.add_url_rule(WEBHOOK_PATH, "relay", self._receive, methods=["POST"])
 
@@ -94,7 +95,11 @@ class Relay:
 
     def forward(self, delivery: Delivery) -> int:
         """Post one delivery to the dashboard and return its HTTP status."""
-        response = self._session.post(
+        session = getattr(self._sessions, "session", None)
+        if session is None:
+            session = self._sessions.session = requests.Session()
+            session.mount(DASHBOARD_URL, self._dashboard)
+        response = session.post(
             DASHBOARD_URL + WEBHOOK_PATH, data=delivery.body,
             headers={"Content-Type": delivery.content_type}, timeout=30,
         )

@@ -1,0 +1,56 @@
+"""The same staff action sent twice in a row (a double click, a second tab, a reload).
+
+A repeated money action must not move money a second time: the second one is refused or
+returns the first one's result.
+"""
+from __future__ import annotations
+
+import pytest
+
+from dashboard.billing import audit, charges, errors, intake, schedules
+from dashboard.extensions import db
+from dashboard.models import Schedule, Subscription
+from tests.reliability.world import check_settled
+
+STAFF = audit.Actor("support@example.com", ip_address="127.0.0.1")
+
+
+def declined_subscription(world) -> int:
+    world.issue_key("cust_1", card_number="5570-4200-0000-0002")
+    sub_id = intake.start_subscription("cust_1", plan_code="basic").id
+    world.advance(120)
+    world.run_due()  # the first charge is declined; a retry waits for tomorrow
+    world.issue_key("cust_1")  # the customer gives a working card
+    return sub_id
+
+
+def paid_at_iamport(world) -> list[str]:
+    return sorted(p.merchant_uid for p in world.remote_payments() if p.paid_at is not None)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "charges.retry_period_now charges current_period + 1 without checking that it is due: "
+    "a second 'charge the unpaid period now' after the first succeeded charges next month now"))
+def test_charge_now_twice_charges_the_unpaid_period_once(world):
+    sub_id = declined_subscription(world)
+    first = charges.retry_period_now(sub_id, actor=STAFF, reason="new card")
+    assert first.status == "paid"
+    with pytest.raises(errors.InvalidState):
+        charges.retry_period_now(sub_id, actor=STAFF, reason="pressed twice")
+    db.session.rollback()
+    assert paid_at_iamport(world) == [first.merchant_uid]
+    assert db.session.get(Subscription, sub_id).current_period == 1
+
+
+def test_schedule_retry_twice_charges_once(world):
+    sub_id = declined_subscription(world)
+    failed = db.session.scalar(db.select(Schedule).where(Schedule.payment_status == "failed"))
+    assert schedules.retry_schedule_now(failed.id, actor=STAFF, reason="new card").status == "paid"
+    with pytest.raises(errors.BillingError):
+        schedules.retry_schedule_now(failed.id, actor=STAFF, reason="pressed twice")
+    db.session.rollback()
+    assert paid_at_iamport(world) == [failed.merchant_uid]
+    assert db.session.get(Subscription, sub_id).current_period == 1
+    world.settle()
+    findings = check_settled(world)
+    assert not findings, findings.problems
