@@ -1,0 +1,182 @@
+"""Print the results as a table and write them as Markdown (``bench/results/latest.md``)."""
+from __future__ import annotations
+
+import os
+import platform
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+
+from .data import BenchData
+from .sqlplan import short_sql
+from .timing import Measurement
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Two measurements of the same job; the ratio is ``numerator / denominator``."""
+
+    label: str
+    numerator: str
+    denominator: str
+
+
+# Comparable pages: Flask-Admin over the console (above 1 means the console is faster).
+PEER_PAIRS = [
+    Pair("Payments list, first page", "peer_payments", "payments_first"),
+    Pair("Customers list, first page", "peer_customers", "customers_first"),
+    Pair("Search by merchant_uid (peer: uids only)", "peer_search_merchant_uid_lean",
+         "search_merchant_uid"),
+    Pair("Search by merchant_uid (peer: uids and customer fields)", "peer_search_merchant_uid",
+         "search_merchant_uid"),
+    Pair("Search by name", "peer_search_name", "search_name"),
+]
+# The console over the floor (how much the full stack adds to the minimum).
+BARE_PAIRS = [
+    Pair("Payments list, first page", "payments_first", "bare_first"),
+    Pair("Payments list, page 10", "payments_deep", "bare_deep"),
+]
+
+
+def machine() -> dict[str, str]:
+    """Describe the machine and the versions that matter for the figures."""
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            model = next((line.split(":", 1)[1].strip() for line in cpuinfo
+                          if line.startswith("model name")), "")
+    except OSError:
+        pass
+    memory = ""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            kib = int(next(line for line in meminfo if line.startswith("MemTotal")).split()[1])
+            memory = f"{kib / 2**20:.0f} GiB"
+    except (OSError, StopIteration):
+        pass
+
+    def version(package: str) -> str:
+        try:
+            return metadata.version(package)
+        except metadata.PackageNotFoundError:
+            return "—"
+
+    return {
+        "cores": str(os.cpu_count()),
+        "cpu": model or platform.processor() or "?",
+        "memory": memory or "?",
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "versions": ", ".join(f"{name} {version(name)}" for name in (
+            "flask", "sqlalchemy", "flask-sqlalchemy", "jinja2", "wtforms", "flask-admin")),
+    }
+
+
+def by_key(measurements: list[Measurement]) -> dict[str, Measurement]:
+    return {measurement.key: measurement for measurement in measurements}
+
+
+def ratio_rows(measurements: list[Measurement], pairs: list[Pair]):
+    found = by_key(measurements)
+    for pair in pairs:
+        top, bottom = found.get(pair.numerator), found.get(pair.denominator)
+        if top and bottom:
+            yield pair, top, bottom, top.median / bottom.median, top.p95 / bottom.p95
+
+
+def print_table(measurements: list[Measurement], echo=print) -> None:
+    """Print every measurement and the ratios."""
+    width = max(len(m.label) for m in measurements)
+    echo(f"\n{'measurement':<{width}}  {'side':<4}  {'median ms':>9}  {'p95 ms':>8}  "
+         f"{'reps':>4}  {'SQL':>3}")
+    for m in measurements:
+        echo(f"{m.label:<{width}}  {m.side:<4}  {m.median:9.1f}  {m.p95:8.1f}  {m.reps:4d}  "
+             f"{len(m.statements) or '':>3}")
+    echo("\nFlask-Admin / console (median, p95):")
+    for pair, _other, _ours, median, p95 in ratio_rows(measurements, PEER_PAIRS):
+        echo(f"  {pair.label}: {median:.1f}x, {p95:.1f}x")
+    echo("Console / bare floor (median, p95):")
+    for pair, _other, _ours, median, p95 in ratio_rows(measurements, BARE_PAIRS):
+        echo(f"  {pair.label}: {median:.1f}x, {p95:.1f}x")
+
+
+def markdown(data: BenchData, measurements: list[Measurement], *, slow_ms: float,
+             command: str, notes: list[str]) -> str:
+    """Return the results page."""
+    info = machine()
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with `{command}`.",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| payments | {data.payments:,} |",
+        f"| customers | {data.customers:,} |",
+        f"| subscriptions | {data.subscriptions:,} |",
+        f"| refunds | {data.refunds:,} |",
+        f"| waiting schedules | {data.schedules:,} |",
+        f"| database | SQLite, {data.size_bytes / 2**20:,.0f} MiB, built in "
+        f"{data.seconds_to_build:.0f} s |",
+        f"| machine | {info['cores']} cores ({info['cpu']}), {info['memory']} |",
+        f"| software | Python {info['python']}, SQLite {info['sqlite']}; {info['versions']} |",
+        "",
+        "## Pages",
+        "",
+        "Milliseconds per request through Flask's test client (no network), after a warm-up.",
+        "`SQL` is the number of statements one request ran, and `SQL ms` their time.",
+        "",
+        "| measurement | side | median ms | p95 ms | reps | SQL | SQL ms | note |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for m in measurements:
+        statements = str(len(m.statements)) if m.statements else ""
+        sql_ms = f"{m.sql_ms:.1f}" if m.statements else ""
+        lines.append(f"| {m.label} | {m.side} | {m.median:.1f} | {m.p95:.1f} | {m.reps} | "
+                     f"{statements} | {sql_ms} | {m.note} |")
+    lines += [
+        "",
+        "## Ratios",
+        "",
+        "Flask-Admin over the console: above 1 means the console answers faster.",
+        "",
+        "| page | Flask-Admin median | console median | ratio (median) | ratio (p95) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for pair, other, ours, median, p95 in ratio_rows(measurements, PEER_PAIRS):
+        lines.append(f"| {pair.label} | {other.median:.1f} ms | {ours.median:.1f} ms | "
+                     f"{median:.1f}× | {p95:.1f}× |")
+    lines += [
+        "",
+        "The console over the bare floor (raw keyset query + a 50-row Jinja table): what the",
+        "rest of the stack (routing, session, ORM, translations, the page layout) costs.",
+        "",
+        "| page | console median | floor median | ratio (median) | ratio (p95) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for pair, ours, bare, median, p95 in ratio_rows(measurements, BARE_PAIRS):
+        lines.append(f"| {pair.label} | {ours.median:.1f} ms | {bare.median:.2f} ms | "
+                     f"{median:.1f}× | {p95:.1f}× |")
+    slow = [m for m in measurements if m.median > slow_ms and m.statements]
+    lines += ["", f"## Pages slower than {slow_ms:g} ms", ""]
+    if not slow:
+        lines.append("None.")
+    for m in slow:
+        lines += [f"### {m.label} ({m.side}): {m.median:.0f} ms", ""]
+        for statement in m.statements[:2]:
+            lines += [
+                f"{statement.ms:.1f} ms:",
+                "",
+                "```sql",
+                short_sql(statement.sql),
+                "```",
+                "",
+                "```",
+                *(statement.plan or ["(not a SELECT)"]),
+                "```",
+                "",
+            ]
+    if notes:
+        lines += ["## Notes", "", *[f"- {note}" for note in notes]]
+    return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,239 @@
+"""Measure the console's pages against Flask-Admin and a bare floor on one large database.
+
+    python -m bench.run                                   # 300k payments, 20k customers
+    python -m bench.run --payments 5000000 --customers 100000
+
+See ``bench/README.md`` for what is measured and how to read the ratios.
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlencode
+
+if __package__ in (None, ""):  # run as ``python bench/run.py``
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    __package__ = "bench"
+
+from .bare import BareBaseline  # noqa: E402
+from .data import ensure_database  # noqa: E402
+from .pages import (  # noqa: E402
+    CUSTOMER_ROW,
+    PageClient,
+    Targets,
+    choose_targets,
+    console_client,
+    next_page_link,
+    peer_client,
+)
+from .report import markdown, print_table  # noqa: E402
+from .timing import Budget, Measurement, repeat  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results" / "latest.md"
+DEEP_PAGE = 10
+
+
+@dataclass
+class Case:
+    """One thing to time: a page of one side, or the floor."""
+
+    key: str
+    label: str
+    side: str
+    call: Callable[[], object]
+    pages: PageClient | None = None
+    note: str = ""
+
+
+def search_url(path: str, **query) -> str:
+    return f"{path}?{urlencode(query)}"
+
+
+def console_cases(pages: PageClient, targets: Targets, csv_rows: int) -> list[Case]:
+    """Return the console's pages: lists, every kind of search, a customer, the overview, CSV."""
+    first = pages.get("/payments", expect="after=")
+    deep_url = "/payments"
+    page_html = first
+    for _ in range(DEEP_PAGE - 1):
+        deep_url = next_page_link(page_html)
+        page_html = pages.get(deep_url, expect="after=")
+    searches = [
+        ("search_merchant_uid", "Customer search: merchant_uid (exact)", targets.merchant_uid,
+         targets.customer_uid),
+        ("search_imp_uid", "Customer search: imp_uid (exact)", targets.imp_uid,
+         targets.customer_uid),
+        ("search_customer_uid", "Customer search: customer_uid (exact)", targets.customer_uid,
+         targets.customer_uid),
+        ("search_name", f"Customer search: name prefix {targets.name_prefix!r}",
+         targets.name_prefix, CUSTOMER_ROW),
+        ("search_email", "Customer search: email", targets.email, targets.customer_uid),
+        ("search_phone", f"Customer search: phone {targets.phone_typed!r}", targets.phone_typed,
+         targets.customer_uid),
+    ]
+    csv_url = search_url("/payments.csv", **{"from": targets.csv_from.isoformat(),
+                                             "to": targets.csv_to.isoformat()})
+    wanted_rows = min(csv_rows, targets.csv_month_rows)
+
+    def page(url, expect):
+        return lambda: pages.get(url, expect=expect)
+
+    def csv_export():
+        got = pages.stream_rows(csv_url, wanted_rows)
+        if got != wanted_rows:
+            raise AssertionError(f"{csv_url} gave {got} rows, expected {wanted_rows}")
+
+    cases = [
+        Case("payments_first", "Payments list, first page", "ours",
+             page("/payments", "after="), pages, "50 rows"),
+        Case("payments_deep", f"Payments list, page {DEEP_PAGE} (after cursor)", "ours",
+             page(deep_url, "after="), pages, "50 rows"),
+        Case("customers_first", "Customers list, first page", "ours",
+             page("/customers", CUSTOMER_ROW), pages, "50 rows"),
+    ]
+    for key, label, q, expect in searches:
+        cases.append(Case(key, label, "ours", page(search_url("/customers", q=q), expect), pages))
+    cases += [
+        Case("customer_detail", "Customer detail page", "ours",
+             page(f"/customers/{targets.customer_id}", targets.customer_uid), pages,
+             f"{targets.customer_payments} payments"),
+        Case("overview", "Overview page", "ours", page("/", None), pages),
+        Case("csv_month", f"Payments CSV {targets.csv_from:%Y-%m}: first {wanted_rows:,} rows",
+             "ours", csv_export, pages,
+             f"{targets.csv_month_rows:,} rows in the month; streamed"),
+    ]
+    return cases
+
+
+def peer_cases(peer: PageClient, targets: Targets) -> list[Case]:
+    """Return Flask-Admin's list pages and searches."""
+
+    def page(url, expect):
+        return lambda: peer.get(url, expect=expect)
+
+    return [
+        Case("peer_payments", "Flask-Admin: payments list", "peer",
+             page("/admin/payment/", "col-merchant_uid"), peer, "20 rows + COUNT(*)"),
+        Case("peer_customers", "Flask-Admin: customers list", "peer",
+             page("/admin/customer/", "col-customer_uid"), peer, "20 rows + COUNT(*)"),
+        Case("peer_search_merchant_uid_lean", "Flask-Admin: payments search merchant_uid "
+             "(uids only)", "peer",
+             page(search_url("/admin/payment_uids/", search=targets.merchant_uid),
+                  targets.merchant_uid), peer),
+        Case("peer_search_merchant_uid", "Flask-Admin: payments search merchant_uid "
+             "(uids + customer fields)", "peer",
+             page(search_url("/admin/payment/", search=targets.merchant_uid),
+                  targets.merchant_uid), peer),
+        Case("peer_search_name", f"Flask-Admin: customers search {targets.name_prefix!r}",
+             "peer",
+             page(search_url("/admin/customer/", search=targets.name_prefix),
+                  "col-customer_uid"), peer),
+    ]
+
+
+def bare_cases(bare: BareBaseline) -> list[Case]:
+    """Return the floor: the raw keyset query plus a 50-row table, first page and page 10."""
+    deep = bare.cursor_of_page(DEEP_PAGE)
+    return [
+        Case("bare_first", "Bare keyset query + 50-row Jinja table", "bare",
+             lambda: bare.page(None), note="sqlite3 + jinja2 only"),
+        Case("bare_deep", f"Bare keyset query + table, page {DEEP_PAGE}", "bare",
+             lambda: bare.page(deep), note="sqlite3 + jinja2 only"),
+    ]
+
+
+def measure(case: Case, budget: Budget, echo=print) -> Measurement:
+    """Time one case and record the statements of one more run."""
+    started = time.perf_counter()
+    samples = repeat(case.call, budget)
+    measurement = Measurement(case.key, case.label, case.side, samples, note=case.note)
+    if case.pages is not None:
+        measurement.statements = case.pages.statements_of(case.call)
+    echo(f"  {case.label}: median {measurement.median:.1f} ms, p95 {measurement.p95:.1f} ms "
+         f"({measurement.reps} reps, {time.perf_counter() - started:.1f} s)")
+    return measurement
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run",
+        description="Time the console's pages against Flask-Admin and a bare floor.",
+    )
+    parser.add_argument("--payments", type=int, default=300_000,
+                        help="payments in the database (default 300000; the full run: 5000000)")
+    parser.add_argument("--customers", type=int, default=20_000,
+                        help="customers in the database (default 20000; the full run: 100000)")
+    parser.add_argument("--full", action="store_true",
+                        help="shorthand for --payments 5000000 --customers 100000")
+    parser.add_argument("--seed", type=int, default=2026, help="random seed of the data")
+    parser.add_argument("--rebuild", action="store_true",
+                        help="build the database again even if a cached one exists")
+    parser.add_argument("--reps", type=int, default=60, help="most repetitions per page")
+    parser.add_argument("--min-reps", type=int, default=5, help="fewest repetitions per page")
+    parser.add_argument("--seconds", type=float, default=4.0,
+                        help="time per page after which repetitions stop (past --min-reps)")
+    parser.add_argument("--csv-rows", type=int, default=10_000,
+                        help="CSV rows to read from the month's export")
+    parser.add_argument("--slow-ms", type=float, default=50.0,
+                        help="pages slower than this get their query plans in the results")
+    parser.add_argument("--skip-peer", action="store_true", help="do not time Flask-Admin")
+    parser.add_argument("--only", default="",
+                        help="comma-separated measurement keys to run (e.g. payments_first)")
+    parser.add_argument("--output", type=Path, default=RESULTS,
+                        help=f"where to write the Markdown results (default {RESULTS})")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args(argv)
+    if args.full:
+        args.payments, args.customers = 5_000_000, 100_000
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    budget = Budget(min_reps=args.min_reps, max_reps=args.reps, seconds=args.seconds)
+    data = ensure_database(args.payments, args.customers, seed=args.seed, rebuild=args.rebuild)
+    targets = choose_targets(data.path)
+    print(f"Targets: payment {targets.merchant_uid} / {targets.imp_uid}, customer "
+          f"{targets.customer_uid} ({targets.name}, {targets.customer_payments} payments)")
+
+    cases = console_cases(console_client(data), targets, args.csv_rows)
+    if not args.skip_peer:
+        cases += peer_cases(peer_client(data), targets)
+    bare = BareBaseline(data.path)
+    cases += bare_cases(bare)
+    if args.only:
+        wanted = {key.strip() for key in args.only.split(",")}
+        cases = [case for case in cases if case.key in wanted]
+
+    print(f"Timing {len(cases)} pages ({budget.min_reps}-{budget.max_reps} reps, "
+          f"{budget.seconds:g} s each):")
+    measurements = [measure(case, budget) for case in cases]
+    bare.close()
+    print_table(measurements)
+
+    if not args.no_write:
+        command = "python -m bench.run " + " ".join(
+            shlex.quote(arg) for arg in (argv if argv is not None else sys.argv[1:]))
+        notes = [
+            f"Searches look for payment `{targets.merchant_uid}` / `{targets.imp_uid}` and its "
+            f"customer `{targets.customer_uid}`; the name prefix `{targets.name_prefix}` is the "
+            "first two letters of that customer's name.",
+            "The console pages run as a signed-in admin in Korean, with CSRF on; Flask-Admin "
+            "runs without sign-in and pages 20 rows (its default) against the console's 50.",
+            "p95 is nearest-rank: with few repetitions it is the slowest one.",
+            "The database is not ANALYZEd (the application never runs ANALYZE), so SQLite "
+            "plans without statistics, as it would in a deployment.",
+        ]
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(markdown(data, measurements, slow_ms=args.slow_ms,
+                                        command=command.strip(), notes=notes))
+        print(f"\nWrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

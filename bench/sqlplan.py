@@ -1,0 +1,54 @@
+"""Record the SQL a request runs and ask SQLite how it plans each statement."""
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from .timing import Statement
+
+
+@contextmanager
+def recorded_statements(engine: Engine) -> Iterator[list[Statement]]:
+    """Collect every statement ``engine`` runs inside the block, with its duration."""
+    statements: list[Statement] = []
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        conn.info.setdefault("bench_started", []).append(time.perf_counter())
+
+    def after(conn, cursor, statement, parameters, context, executemany):
+        started = conn.info["bench_started"].pop()
+        statements.append(Statement(statement, parameters, (time.perf_counter() - started) * 1000))
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+        event.remove(engine, "after_cursor_execute", after)
+
+
+def explain(engine: Engine, statement: Statement) -> list[str]:
+    """Return SQLite's ``EXPLAIN QUERY PLAN`` for a recorded statement, as indented lines."""
+    if not statement.sql.lstrip().upper().startswith(("SELECT", "WITH")):
+        return []
+    with engine.connect() as connection:
+        rows = connection.exec_driver_sql(
+            "EXPLAIN QUERY PLAN " + statement.sql, statement.parameters
+        ).all()
+    depth = {0: -1}
+    lines = []
+    for node_id, parent, _unused, detail in rows:
+        depth[node_id] = depth.get(parent, -1) + 1
+        lines.append("  " * depth[node_id] + detail)
+    return lines
+
+
+def short_sql(sql: str, limit: int = 600) -> str:
+    """Return the statement on one line, cut to ``limit`` characters."""
+    text = " ".join(sql.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
