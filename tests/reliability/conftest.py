@@ -9,6 +9,7 @@ variable ``RELIABILITY_HYPOTHESIS_PROFILE``. They are applied per test (see
 from __future__ import annotations
 
 import os
+import warnings
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -33,6 +34,16 @@ settings.register_profile(
     print_blob=True,
 )
 PROFILE = os.environ.get("RELIABILITY_HYPOTHESIS_PROFILE", "reliability-ci")
+
+# When a property fails, hypothesis's pytest plugin imports its patch writer (libcst), whose
+# import raises a DeprecationWarning that ``filterwarnings = error`` turns into an internal
+# error hiding the falsifying example. Import it once here, quietly, so the report is shown.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    try:
+        import hypothesis.extra._patching  # noqa: F401
+    except ImportError:
+        pass
 
 
 def properties_settings(**overrides) -> settings:
