@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from ..extensions import db
 from ..iamport import IamportError, OutcomeUnknown, Rejected
 from ..models import Customer, Payment, Subscription
-from . import audit, errors, now, provider, schedules
+from . import audit, calling_iamport, errors, now, provider, schedules
 from .lifecycle import apply_payment_result, follow_dunning, lock_owner
 from .periods import ChargeKey
 
@@ -181,12 +181,26 @@ def retry_period_now(subscription_id: int, *, actor: audit.Actor, reason: str) -
         raise errors.InvalidState("Only an active or past-due subscription can be charged.")
     if subscription.customer.billing_key_status != "active":
         raise errors.InvalidState("The customer has no billing key; register a card first.")
-    # A waiting schedule for the same period would charge again: revoke it first.
+    if not period_is_unpaid(subscription):
+        raise errors.InvalidState(
+            "The current period is paid; the next charge is not due yet."
+        )
+    # A waiting schedule for the same period would charge again: revoke it first. One that
+    # turns out to have run already carries a result we have not seen: apply it and decide
+    # again, so a period paid a moment ago is never charged twice.
+    waiting = schedules.live_schedules(subscription.id)
     try:
         schedules.revoke_live_schedules(subscription)
     except errors.BillingError:
         db.session.rollback()
         raise
+    ran = [row.imp_uid for row in waiting if row.schedule_status == "executed" and row.imp_uid]
+    if ran:
+        db.session.commit()
+        with calling_iamport(unknown="iamport did not answer; try again after a sync."):
+            for imp_uid in ran:
+                apply_payment_result(provider().get_payment(imp_uid), source="sync")
+        return retry_period_now(subscription_id, actor=actor, reason=reason)
     payment = new_period_charge(subscription, origin="again")
     payment.reason = reason[:256]
     payment.requested_by_id = actor.user_id
@@ -201,6 +215,13 @@ def retry_period_now(subscription_id: int, *, actor: audit.Actor, reason: str) -
     )
     db.session.commit()
     return send_again(payment)
+
+
+def period_is_unpaid(subscription: Subscription) -> bool:
+    """Return whether the subscription's next period is owed now: it failed, or it is due."""
+    if subscription.failed_attempts > 0 or subscription.status == "past_due":
+        return True
+    return subscription.next_charge_at is not None and subscription.next_charge_at <= now()
 
 
 def manual_charge(

@@ -28,9 +28,6 @@ def paid_at_iamport(world) -> list[str]:
     return sorted(p.merchant_uid for p in world.remote_payments() if p.paid_at is not None)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "charges.retry_period_now charges current_period + 1 without checking that it is due: "
-    "a second 'charge the unpaid period now' after the first succeeded charges next month now"))
 def test_charge_now_twice_charges_the_unpaid_period_once(world):
     sub_id = declined_subscription(world)
     first = charges.retry_period_now(sub_id, actor=STAFF, reason="new card")

@@ -38,10 +38,6 @@ def finish(world) -> None:
     assert not findings, findings.problems
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "charges.retry_period_now revokes the period's schedule, learns from iamport that it "
-    "already ran and paid, and still charges the same period again (found by "
-    "test_properties: relay hold, advance 60 s, charge now)"))
 def test_charge_now_while_the_paid_webhook_is_late_does_not_charge_again(world):
     sub_id = charged_while_webhook_held(world)
     try:
