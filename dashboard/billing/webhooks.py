@@ -86,7 +86,7 @@ def parse_body(body: bytes, content_type: str | None) -> dict | None:
     if "json" in (content_type or "") or text.lstrip().startswith("{"):
         try:
             data = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than we parse
             return None
         if not isinstance(data, dict):
             return None
