@@ -5,8 +5,6 @@ staff do meanwhile must not charge the period again.
 """
 from __future__ import annotations
 
-import pytest
-
 from dashboard.billing import audit, charges, errors, intake, lifecycle, refunds
 from dashboard.extensions import db
 from dashboard.models import Payment, Subscription
