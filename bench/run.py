@@ -8,6 +8,7 @@ See ``bench/README.md`` for what is measured and how to read the ratios.
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 import time
@@ -32,7 +33,7 @@ from .pages import (  # noqa: E402
     peer_client,
 )
 from .report import markdown, print_table  # noqa: E402
-from .timing import Budget, Measurement, repeat  # noqa: E402
+from .timing import Budget, Measurement, interleave  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.md"
 DEEP_PAGE = 10
@@ -48,6 +49,8 @@ class Case:
     call: Callable[[], object]
     pages: PageClient | None = None
     note: str = ""
+    # Rows a streamed export delivers per call (reported as rows per second); 0 for pages.
+    rows: int = 0
 
 
 def search_url(path: str, **query) -> str:
@@ -71,6 +74,8 @@ def console_cases(pages: PageClient, targets: Targets, csv_rows: int) -> list[Ca
          targets.customer_uid),
         ("search_name", f"Customer search: name prefix {targets.name_prefix!r}",
          targets.name_prefix, CUSTOMER_ROW),
+        ("search_surname", f"Customer search: surname only {targets.name[0]!r}",
+         targets.name[0], CUSTOMER_ROW),
         ("search_email", "Customer search: email", targets.email, targets.customer_uid),
         ("search_phone", f"Customer search: phone {targets.phone_typed!r}", targets.phone_typed,
          targets.customer_uid),
@@ -104,7 +109,7 @@ def console_cases(pages: PageClient, targets: Targets, csv_rows: int) -> list[Ca
         Case("overview", "Overview page", "ours", page("/", None), pages),
         Case("csv_month", f"Payments CSV {targets.csv_from:%Y-%m}: first {wanted_rows:,} rows",
              "ours", csv_export, pages,
-             f"{targets.csv_month_rows:,} rows in the month; streamed"),
+             f"{targets.csv_month_rows:,} rows in the month; streamed", rows=wanted_rows),
     ]
     return cases
 
@@ -132,6 +137,10 @@ def peer_cases(peer: PageClient, targets: Targets) -> list[Case]:
              "peer",
              page(search_url("/admin/customer/", search=targets.name_prefix),
                   "col-customer_uid"), peer),
+        Case("peer_search_surname", f"Flask-Admin: customers search {targets.name[0]!r}",
+             "peer",
+             page(search_url("/admin/customer/", search=targets.name[0]), "col-customer_uid"),
+             peer),
     ]
 
 
@@ -146,16 +155,27 @@ def bare_cases(bare: BareBaseline) -> list[Case]:
     ]
 
 
-def measure(case: Case, budget: Budget, echo=print) -> Measurement:
-    """Time one case and record the statements of one more run."""
-    started = time.perf_counter()
-    samples = repeat(case.call, budget)
-    measurement = Measurement(case.key, case.label, case.side, samples, note=case.note)
-    if case.pages is not None:
-        measurement.statements = case.pages.statements_of(case.call)
-    echo(f"  {case.label}: median {measurement.median:.1f} ms, p95 {measurement.p95:.1f} ms "
-         f"({measurement.reps} reps, {time.perf_counter() - started:.1f} s)")
-    return measurement
+def measure(cases: list[Case], budget: Budget, echo=print) -> list[Measurement]:
+    """Time every case in interleaved rounds, then record one more run's statements each."""
+    by_key = {case.key: case for case in cases}
+
+    def report(key: str, samples: list[float]) -> None:
+        done = Measurement(key, by_key[key].label, by_key[key].side, samples)
+        echo(f"  {done.label}: median {done.median:.1f} ms, p95 {done.p95:.1f} ms "
+             f"({done.reps} reps)")
+
+    samples = interleave({case.key: case.call for case in cases}, budget, on_done=report)
+    measurements = []
+    for case in cases:
+        measurement = Measurement(case.key, case.label, case.side, samples[case.key],
+                                  note=case.note, is_page=not case.rows)
+        if case.rows:
+            rate = f"{case.rows / measurement.median * 1000:,.0f} rows/s"
+            measurement.note = f"{case.note}; {rate}" if case.note else rate
+        if case.pages is not None:
+            measurement.statements = case.pages.statements_of(case.call)
+        measurements.append(measurement)
+    return measurements
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -210,8 +230,10 @@ def main(argv=None) -> int:
         cases = [case for case in cases if case.key in wanted]
 
     print(f"Timing {len(cases)} pages ({budget.min_reps}-{budget.max_reps} reps, "
-          f"{budget.seconds:g} s each):")
-    measurements = [measure(case, budget) for case in cases]
+          f"{budget.seconds:g} s each, in interleaved rounds):")
+    load_before = os.getloadavg()[0]
+    measurements = measure(cases, budget)
+    load_after = os.getloadavg()[0]
     bare.close()
     print_table(measurements)
 
@@ -225,6 +247,10 @@ def main(argv=None) -> int:
             "The console pages run as a signed-in admin in Korean, with CSRF on; Flask-Admin "
             "runs without sign-in and pages 20 rows (its default) against the console's 50.",
             "p95 is nearest-rank: with few repetitions it is the slowest one.",
+            f"Load average (1 min) {load_before:.1f} before and {load_after:.1f} after timing "
+            f"on {os.cpu_count()} cores: the machine is shared, so absolute times move "
+            "between runs; each page's repetitions are spread over the whole run in rounds, "
+            "so the ratios compare pages under the same load.",
             "The database is not ANALYZEd (the application never runs ANALYZE), so SQLite "
             "plans without statistics, as it would in a deployment.",
         ]

@@ -39,6 +39,7 @@ class Measurement:
     samples_ms: list[float]
     note: str = ""
     statements: list[Statement] = field(default_factory=list)
+    is_page: bool = True
 
     @property
     def median(self) -> float:
@@ -64,16 +65,38 @@ def percentile(samples: list[float], rank: float) -> float:
     return ordered[index]
 
 
-def repeat(call: Callable[[], object], budget: Budget) -> list[float]:
-    """Run ``call`` after a warm-up and return each run's duration in milliseconds."""
-    for _ in range(budget.warmup):
-        call()
-    samples: list[float] = []
-    deadline = time.perf_counter() + budget.seconds
-    while len(samples) < budget.max_reps:
-        started = time.perf_counter()
-        call()
-        samples.append((time.perf_counter() - started) * 1000)
-        if len(samples) >= budget.min_reps and time.perf_counter() > deadline:
-            break
+def interleave(calls: dict[str, Callable[[], object]], budget: Budget,
+               on_done: Callable[[str, list[float]], None] | None = None) -> dict[str, list[float]]:
+    """Time every call in rounds and return each one's durations in milliseconds.
+
+    The machine may be busy with other work; spreading each page's repetitions over the whole
+    run, round after round, lets such load fall on every page alike, so ratios stay fair. In
+    each round a call repeats until it has used its slice of the budget (at least once).
+    """
+    for call in calls.values():
+        for _ in range(budget.warmup):
+            call()
+    samples: dict[str, list[float]] = {key: [] for key in calls}
+    spent = dict.fromkeys(calls, 0.0)
+    time_slice = budget.seconds / max(budget.min_reps, 1)
+    active = list(calls)
+    while active:
+        for key in list(active):
+            call, used = calls[key], 0.0
+            while True:
+                started = time.perf_counter()
+                call()
+                elapsed = time.perf_counter() - started
+                samples[key].append(elapsed * 1000)
+                used += elapsed
+                done = len(samples[key]) >= budget.max_reps or (
+                    len(samples[key]) >= budget.min_reps and spent[key] + used >= budget.seconds
+                )
+                if done or used >= time_slice:
+                    break
+            spent[key] += used
+            if done:
+                active.remove(key)
+                if on_done is not None:
+                    on_done(key, samples[key])
     return samples
