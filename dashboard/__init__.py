@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter
 
 from . import config as settings
 from .extensions import babel, csrf, db, login_manager, migrate
@@ -51,6 +52,10 @@ def create_app(config: dict | None = None) -> Flask:
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=int(app.config["PROXY_FIX_X_FOR"]))
 
+    # Ids in URLs never exceed the integer columns: a larger one is a plain 404, not a
+    # database error.
+    app.url_map.converters["int"] = RowIdConverter
+
     from . import cli
     from .views import api, health, register_console, webhooks
 
@@ -60,6 +65,14 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(api.bp)
     cli.register(app)
     return app
+
+
+class RowIdConverter(IntegerConverter):
+    """``<int:...>`` limited to what a 32-bit integer primary key can hold."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(url_map, *args, **kwargs)
 
 
 def normalise_database_url(url: str) -> str:

@@ -41,8 +41,8 @@ def receive_webhook(
     """Store one webhook request, check it, and process it; return what to answer."""
     event = WebhookEvent(
         raw_body=body[:MAX_STORED_BODY],
-        content_type=(content_type or "")[:200],
-        remote_addr=(remote_addr or "")[:64],
+        content_type=printable(content_type, 200),
+        remote_addr=printable(remote_addr, 64),
         received_at=now(),
         state="received",
     )
@@ -94,18 +94,31 @@ def parse_body(body: bytes, content_type: str | None) -> dict | None:
     return {key: values[-1] for key, values in parse_qs(text).items()}
 
 
+# The fields a webhook may carry and the longest value each column holds.
+FIELD_LIMITS = {"imp_uid": 32, "merchant_uid": 40, "cancellation_id": 64}
+
+
 def describe_invalid(fields: dict | None) -> str | None:
+    """Return what is wrong with a webhook's fields, or None when they are usable."""
     if fields is None:
         return "body is not JSON or form data"
-    imp_uid = fields.get("imp_uid") or ""
-    if not imp_uid or len(imp_uid) > 32 or not imp_uid.isprintable():
-        return "imp_uid is missing or invalid"
-    if len(fields.get("merchant_uid") or "") > 40:
-        return "merchant_uid is too long"
+    if not fields.get("imp_uid"):
+        return "imp_uid is missing"
+    for name, limit in FIELD_LIMITS.items():
+        value = fields.get(name)
+        # isprintable() refuses NUL, control characters and lone surrogates, none of which
+        # an id can hold and some of which a database refuses to store.
+        if value and (len(value) > limit or not value.isprintable()):
+            return f"{name} is invalid"
     status = fields.get("status")
     if status and status not in KNOWN_STATUSES:
         return "unknown status"
     return None
+
+
+def printable(value: str | None, limit: int) -> str:
+    """Return a header value fit to store: printable characters only, at most ``limit``."""
+    return "".join(ch for ch in (value or "") if ch.isprintable())[:limit]
 
 
 def finish(event: WebhookEvent, state: str, status: int, message: str) -> WebhookAnswer:

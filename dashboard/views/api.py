@@ -1,11 +1,12 @@
 """The JSON API for the merchant's own application: start, read and cancel subscriptions.
 
 Authenticated with ``Authorization: Bearer <token>`` (tokens from ``create-api-token``).
-Errors are ``{"error": {"code": ..., "message": ...}}`` with the matching HTTP status.
+Errors are ``{"error": {"code": ..., "message": ...}}`` with the matching HTTP status (unknown
+paths and methods too: the app's error handlers answer ``/api/`` requests in this shape).
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from functools import wraps
 
 from flask import Blueprint, g, jsonify, request
@@ -41,12 +42,6 @@ def billing_error(failure: errors.BillingError):
     return error(400, "invalid_request", failure.message)
 
 
-@bp.route("/<path:unknown>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-def unknown_route(unknown):
-    """Answer unknown API paths in JSON, not with the console's HTML error page."""
-    return error(404, "not_found", "No such resource.")
-
-
 def token_required(view):
     @wraps(view)
     def wrapper(*args, **kwargs):
@@ -60,8 +55,14 @@ def token_required(view):
     return wrapper
 
 
-def json_body() -> dict:
-    body = request.get_json(silent=True)
+def json_body(*, required: bool = True) -> dict:
+    """Return the request's JSON object (``{}`` for an empty optional body)."""
+    if not required and not request.get_data(cache=True):
+        return {}
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # nested deeper than the JSON parser goes
+        body = None
     if not isinstance(body, dict):
         raise errors.InvalidInput("The body must be a JSON object.")
     return body
@@ -73,8 +74,11 @@ def text_field(body: dict, name: str, *, required: bool = False, limit: int = 20
         if required:
             raise errors.InvalidInput(f"'{name}' is required.")
         return None
-    if not isinstance(value, str) or len(value) > limit:
-        raise errors.InvalidInput(f"'{name}' must be a string of at most {limit} characters.")
+    # isprintable() also refuses NUL and lone surrogates, which no column can store.
+    if not isinstance(value, str) or len(value) > limit or not value.isprintable():
+        raise errors.InvalidInput(
+            f"'{name}' must be a string of at most {limit} printable characters."
+        )
     return value
 
 
@@ -83,7 +87,9 @@ def parse_start_at(value) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
+        if parsed is not None and parsed.tzinfo is not None:
+            parsed.astimezone(timezone.utc)  # refuse times that overflow in UTC
+    except (ValueError, OverflowError):
         parsed = None
     if parsed is None or parsed.tzinfo is None:
         raise errors.InvalidInput("'start_at' must be ISO 8601 with an offset, e.g. 2026-12-01T09:00:00+09:00.")
@@ -147,8 +153,8 @@ def get_subscription(subscription_id: int):
 @token_required
 def cancel_subscription(subscription_id: int):
     """Cancel now, or at the end of the paid period with ``{"at_period_end": true}``."""
-    body = request.get_json(silent=True) or {}
-    if not isinstance(body, dict) or not isinstance(body.get("at_period_end", False), bool):
+    body = json_body(required=False)
+    if not isinstance(body.get("at_period_end", False), bool):
         raise errors.InvalidInput("'at_period_end' must be true or false.")
     subscription = lifecycle.cancel_subscription(
         subscription_id,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Flask, g, make_response, render_template
+from flask import Flask, g, jsonify, make_response, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
@@ -67,8 +67,18 @@ def handle_billing_error(error: billing_errors.BillingError):
     return response
 
 
+API_ERROR_CODES = {400: "invalid_request", 403: "forbidden", 404: "not_found",
+                   405: "method_not_allowed"}
+
+
 def error_response(status: int, title: str, message: str, detail: str | None = None):
-    """Answer with an error page, or for htmx a message shown in the page's message area."""
+    """Answer with an error page, or for htmx a message shown in the page's message area.
+
+    Requests to the JSON API get the API's error shape instead of a page.
+    """
+    if request.path.startswith("/api/"):
+        code = API_ERROR_CODES.get(status, "error")
+        return jsonify(error={"code": code, "message": message}), status
     context = {"title": title, "message": message, "detail": detail}
     if is_htmx():
         response = make_response(render_template("errors/_error.html", **context), status)
@@ -92,6 +102,10 @@ def register_error_handlers(app: Flask) -> None:
     def not_found(error):
         return error_response(404, _("Not found"), _("There is nothing at this address."))
 
+    @app.errorhandler(405)
+    def method_not_allowed(error):
+        return error_response(405, _("Not allowed"), _("This address does not take that method."))
+
     @app.errorhandler(CSRFError)
     def csrf_failed(error):
         return error_response(
@@ -100,4 +114,4 @@ def register_error_handlers(app: Flask) -> None:
             _("The form was too old or came from elsewhere. Reload the page and try again."),
         )
 
-    del forbidden, not_found, csrf_failed
+    del forbidden, not_found, method_not_allowed, csrf_failed

@@ -112,7 +112,8 @@ def test_a_second_live_subscription_to_the_same_plan_is_a_conflict(app, sandbox,
 def test_unknown_subscription_and_route(app, api):
     assert api("GET", "/subscriptions/999").status_code == 404
     assert api("GET", "/nothing").get_json()["error"]["code"] == "not_found"
-    assert api("DELETE", "/subscriptions/1").status_code == 404
+    assert api("DELETE", "/subscriptions/1").get_json()["error"]["code"] == "method_not_allowed"
+    assert api("GET", "/subscriptions/99999999999999999999").status_code == 404
 
 
 def test_iamport_down_is_503(app, sandbox, plan, api):
