@@ -304,7 +304,7 @@ class Person:
     declines: bool
 
     def row(self):
-        bin_, code, card_name = self.card
+        _bin, code, card_name = self.card
         created = sql_time(self.created_us)
         return (self.id, self.uid, self.name, self.email, self.phone, card_name, code,
                 self.card_number, 0, "kcp", "deleted" if self.key_deleted else "active",

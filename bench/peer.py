@@ -10,6 +10,8 @@ it carries no session or CSRF work the console does.
 """
 from __future__ import annotations
 
+from typing import ClassVar
+
 from flask import Flask
 from markupsafe import Markup, escape
 
@@ -20,17 +22,17 @@ from dashboard.models import Customer, Payment
 def create_peer_app(database_url: str) -> Flask:
     """Build a Flask app serving Flask-Admin's list views under ``/admin/``."""
     from flask_admin import Admin
-    from flask_babel import Babel
     from flask_admin.contrib.sqla import ModelView
+    from flask_babel import Babel
 
     class PaymentView(ModelView):
         can_create = can_edit = can_delete = False
-        column_list = ["created_at", "customer", "name", "merchant_uid", "imp_uid", "amount",
-                       "cancel_amount", "status", "origin", "attempt"]
-        column_searchable_list = ["merchant_uid", "imp_uid", "customer.name", "customer.email",
-                                  "customer.phone"]
+        column_list = ("created_at", "customer", "name", "merchant_uid", "imp_uid", "amount",
+                       "cancel_amount", "status", "origin", "attempt")
+        column_searchable_list = ("merchant_uid", "imp_uid", "customer.name", "customer.email",
+                                  "customer.phone")
         column_default_sort = ("created_at", True)
-        column_formatters = {
+        column_formatters: ClassVar[dict] = {
             "customer": lambda view, context, model, name: (
                 Markup(escape(model.customer.name)) if model.customer else ""
             ),
@@ -38,13 +40,13 @@ def create_peer_app(database_url: str) -> Flask:
 
     class PaymentUidView(PaymentView):
         # Flask-Admin at its best for order numbers: nothing but the two uids to LIKE-scan.
-        column_searchable_list = ["merchant_uid", "imp_uid"]
+        column_searchable_list = ("merchant_uid", "imp_uid")
 
     class CustomerView(ModelView):
         can_create = can_edit = can_delete = False
-        column_list = ["created_at", "customer_uid", "name", "email", "phone", "card_name",
-                       "card_number", "billing_key_status"]
-        column_searchable_list = ["customer_uid", "name", "email", "phone"]
+        column_list = ("created_at", "customer_uid", "name", "email", "phone", "card_name",
+                       "card_number", "billing_key_status")
+        column_searchable_list = ("customer_uid", "name", "email", "phone")
         column_default_sort = ("created_at", True)
 
     app = Flask("bench_peer")

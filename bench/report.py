@@ -101,12 +101,13 @@ def print_table(measurements: list[Measurement], echo=print) -> None:
     for m in measurements:
         echo(f"{padded(m.label, width)}  {m.side:<4}  {m.median:9.1f}  {m.p95:8.1f}  "
              f"{m.reps:4d}  {len(m.statements) or '':>3}")
-    echo("\nFlask-Admin / console (median, p95):")
-    for pair, _other, _ours, median, p95 in ratio_rows(measurements, PEER_PAIRS):
-        echo(f"  {pair.label}: {median:.1f}x, {p95:.1f}x")
-    echo("Console / bare floor (median, p95):")
-    for pair, _other, _ours, median, p95 in ratio_rows(measurements, BARE_PAIRS):
-        echo(f"  {pair.label}: {median:.1f}x, {p95:.1f}x")
+    for title, pairs in (("Flask-Admin / console", PEER_PAIRS),
+                         ("Console / bare floor", BARE_PAIRS)):
+        rows = list(ratio_rows(measurements, pairs))
+        if rows:
+            echo(f"\n{title} (median, p95):")
+        for pair, _top, _bottom, median, p95 in rows:
+            echo(f"  {pair.label}: {median:.1f}x, {p95:.1f}x")
 
 
 def markdown(data: BenchData, measurements: list[Measurement], *, slow_ms: float,
@@ -125,8 +126,8 @@ def markdown(data: BenchData, measurements: list[Measurement], *, slow_ms: float
         f"| subscriptions | {data.subscriptions:,} |",
         f"| refunds | {data.refunds:,} |",
         f"| waiting schedules | {data.schedules:,} |",
-        f"| database | SQLite, {data.size_bytes / 2**20:,.0f} MiB, built in "
-        f"{data.seconds_to_build:.0f} s |",
+        (f"| database | SQLite, {data.size_bytes / 2**20:,.0f} MiB, built in "
+         f"{data.seconds_to_build:.0f} s |"),
         f"| machine | {info['cores']} cores ({info['cpu']}), {info['memory']} |",
         f"| software | Python {info['python']}, SQLite {info['sqlite']}; {info['versions']} |",
         "",

@@ -11,7 +11,6 @@ import argparse
 import os
 import shlex
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +20,9 @@ if __package__ in (None, ""):  # run as ``python bench/run.py``
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "bench"
 
-from .bare import BareBaseline  # noqa: E402
-from .data import ensure_database  # noqa: E402
-from .pages import (  # noqa: E402
+from .bare import BareBaseline
+from .data import ensure_database
+from .pages import (
     CUSTOMER_ROW,
     PageClient,
     Targets,
@@ -32,8 +31,8 @@ from .pages import (  # noqa: E402
     next_page_link,
     peer_client,
 )
-from .report import markdown, print_table  # noqa: E402
-from .timing import Budget, Measurement, interleave  # noqa: E402
+from .report import markdown, print_table
+from .timing import Budget, Measurement, interleave
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.md"
 DEEP_PAGE = 10
@@ -241,18 +240,18 @@ def main(argv=None) -> int:
         command = "python -m bench.run " + " ".join(
             shlex.quote(arg) for arg in (argv if argv is not None else sys.argv[1:]))
         notes = [
-            f"Searches look for payment `{targets.merchant_uid}` / `{targets.imp_uid}` and its "
-            f"customer `{targets.customer_uid}`; the name prefix `{targets.name_prefix}` is the "
-            "first two letters of that customer's name.",
-            "The console pages run as a signed-in admin in Korean, with CSRF on; Flask-Admin "
-            "runs without sign-in and pages 20 rows (its default) against the console's 50.",
+            (f"Searches look for payment `{targets.merchant_uid}` / `{targets.imp_uid}` and "
+             f"its customer `{targets.customer_uid}`; the name prefix `{targets.name_prefix}` "
+             "is the first two letters of that customer's name."),
+            ("The console pages run as a signed-in admin in Korean, with CSRF on; Flask-Admin "
+             "runs without sign-in and pages 20 rows (its default) against the console's 50."),
             "p95 is nearest-rank: with few repetitions it is the slowest one.",
-            f"Load average (1 min) {load_before:.1f} before and {load_after:.1f} after timing "
-            f"on {os.cpu_count()} cores: the machine is shared, so absolute times move "
-            "between runs; each page's repetitions are spread over the whole run in rounds, "
-            "so the ratios compare pages under the same load.",
-            "The database is not ANALYZEd (the application never runs ANALYZE), so SQLite "
-            "plans without statistics, as it would in a deployment.",
+            (f"Load average (1 min) {load_before:.1f} before and {load_after:.1f} after timing "
+             f"on {os.cpu_count()} cores: the machine is shared, so absolute times move "
+             "between runs; each page's repetitions are spread over the whole run in rounds, "
+             "so the ratios compare pages under the same load."),
+            ("The database is not ANALYZEd (the application never runs ANALYZE), so SQLite "
+             "plans without statistics, as it would in a deployment."),
         ]
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(markdown(data, measurements, slow_ms=args.slow_ms,
