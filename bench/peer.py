@@ -3,7 +3,7 @@
 Configured the way its documentation suggests for a support back office: a search box over
 ``merchant_uid``, ``imp_uid`` and the customer's name, email and phone on payments, and over
 ``customer_uid``, name, email and phone on customers; every other setting is left at its
-default (20 rows a page, numbered pages with a total count, case-insensitive ``LIKE '%…%'``
+default (20 rows a page unless ``?page_size=50`` asks for the console's 50, numbered pages with a total count, case-insensitive ``LIKE '%…%'``
 search). A second payments view searches only the two uids, Flask-Admin's best case for an
 order number. It runs in its own small Flask app on the same database file, without sign-in, so
 it carries no session or CSRF work the console does.
@@ -27,6 +27,9 @@ def create_peer_app(database_url: str) -> Flask:
 
     class PaymentView(ModelView):
         can_create = can_edit = can_delete = False
+        # Default 20 rows; ``?page_size=50`` gives the console's page size for a like-for-like list.
+        can_set_page_size = True
+        page_size_options = (20, 50, 100)
         column_list = ("created_at", "customer", "name", "merchant_uid", "imp_uid", "amount",
                        "cancel_amount", "status", "origin", "attempt")
         column_searchable_list = ("merchant_uid", "imp_uid", "customer.name", "customer.email",
@@ -44,6 +47,8 @@ def create_peer_app(database_url: str) -> Flask:
 
     class CustomerView(ModelView):
         can_create = can_edit = can_delete = False
+        can_set_page_size = True
+        page_size_options = (20, 50, 100)
         column_list = ("created_at", "customer_uid", "name", "email", "phone", "card_name",
                        "card_number", "billing_key_status")
         column_searchable_list = ("customer_uid", "name", "email", "phone")

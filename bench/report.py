@@ -25,8 +25,10 @@ class Pair:
 
 # Comparable pages: Flask-Admin over the console (above 1 means the console is faster).
 PEER_PAIRS = [
-    Pair("Payments list, first page", "peer_payments", "payments_first"),
-    Pair("Customers list, first page", "peer_customers", "customers_first"),
+    Pair("Payments list, first page (peer: 20 rows)", "peer_payments", "payments_first"),
+    Pair("Payments list, first page (both 50 rows)", "peer_payments_50", "payments_first"),
+    Pair("Customers list, first page (peer: 20 rows)", "peer_customers", "customers_first"),
+    Pair("Customers list, first page (both 50 rows)", "peer_customers_50", "customers_first"),
     Pair("Search by merchant_uid (peer: uids only)", "peer_search_merchant_uid_lean",
          "search_merchant_uid"),
     Pair("Search by merchant_uid (peer: uids and customer fields)", "peer_search_merchant_uid",
