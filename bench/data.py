@@ -19,6 +19,9 @@ What is in it, for ``customers`` C and ``payments`` P:
   reasons, a handful still pending in the last hour; about 1.2% refunded in full and 0.6% in
   part, each with a refund row and a staff audit entry; webhooks for the last three days.
 
+Customers stay once they arrive, so the merchant grows through the year: the last month holds
+about twice an average month's payments, which is what month-wide queries have to read.
+
 The data's "now" is fixed (``ANCHOR``): the benchmark gives the app a clock stopped there, so
 the overview shows the same day whenever it runs.
 """

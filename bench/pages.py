@@ -137,7 +137,7 @@ class PageClient:
             if is_select(statement):
                 statement.ms = time_alone(self.engine, statement)
         statements.sort(key=lambda statement: statement.ms, reverse=True)
-        for statement in statements[:3]:
+        for statement in statements[:6]:
             statement.plan = explain(self.engine, statement)
         return statements
 

@@ -177,7 +177,9 @@ def markdown(data: BenchData, measurements: list[Measurement], *, slow_ms: float
         lines.append("None.")
     for m in slow:
         lines += [f"### {m.label} ({m.side}): {m.median:.0f} ms", ""]
-        for statement in m.statements[:2]:
+        # The statements that make up the page's time (at most six), slowest first.
+        share = max(m.sql_ms * 0.05, 1.0)
+        for statement in [st for st in m.statements if st.ms >= share][:6] or m.statements[:1]:
             lines += [
                 f"{statement.ms:.1f} ms:",
                 "",
