@@ -37,7 +37,14 @@ from .formatting import (
     SUBSCRIPTION_STATUS_LABELS,
     WEBHOOK_STATE_LABELS,
 )
-from .models import PAYMENT_ORIGINS, PAYMENT_STATUSES, SUBSCRIPTION_STATUSES, WEBHOOK_STATES
+from .models import (
+    MAX_CREDIT_ADJUSTMENT,
+    MAX_KRW,
+    PAYMENT_ORIGINS,
+    PAYMENT_STATUSES,
+    SUBSCRIPTION_STATUSES,
+    WEBHOOK_STATES,
+)
 
 try:
     from wtforms.fields.choices import SelectChoice
@@ -120,8 +127,10 @@ class PaymentFilterForm(FilterForm):
                          validate_choice=False)
     from_ = DateField(_l("From"), validators=[Optional()], name="from")
     to = DateField(_l("To"), validators=[Optional()])
-    min_amount = IntegerField(_l("Min amount"), validators=[Optional(), NumberRange(min=0)])
-    max_amount = IntegerField(_l("Max amount"), validators=[Optional(), NumberRange(min=0)])
+    min_amount = IntegerField(_l("Min amount"),
+                              validators=[Optional(), NumberRange(min=0, max=MAX_KRW)])
+    max_amount = IntegerField(_l("Max amount"),
+                              validators=[Optional(), NumberRange(min=0, max=MAX_KRW)])
     customer = StringField(_l("Customer"), filters=[_strip])
 
 
@@ -165,14 +174,16 @@ class ReasonForm(ActionForm):
 class RefundForm(ActionForm):
     amount = IntegerField(
         _l("Amount to refund (empty: everything refundable)"),
-        validators=[Optional(), NumberRange(min=1, message=_l("Enter a positive amount."))],
+        validators=[Optional(), NumberRange(min=1, max=MAX_KRW,
+                                            message=_l("Enter a positive amount."))],
     )
     reason = reason_field()
 
 
 class ManualChargeForm(ActionForm):
     merchant_uid = HiddenField(validators=[DataRequired(), Length(max=40)])
-    amount = IntegerField(_l("Amount"), validators=[InputRequired(), NumberRange(min=100)])
+    amount = IntegerField(_l("Amount"),
+                          validators=[InputRequired(), NumberRange(min=100, max=MAX_KRW)])
     name = StringField(_l("Order name"), validators=[DataRequired(), Length(max=40)],
                        filters=[_strip])
     subscription_id = SelectField(_l("Subscription"), choices=[], validate_choice=False)
@@ -215,7 +226,8 @@ class ChangePlanForm(ActionForm):
 
 class CreditAdjustmentForm(ActionForm):
     delta = IntegerField(_l("Credits to add (negative to take away)"),
-                         validators=[InputRequired()])
+                         validators=[InputRequired(), NumberRange(min=-MAX_CREDIT_ADJUSTMENT,
+                                                                  max=MAX_CREDIT_ADJUSTMENT)])
     reason = reason_field()
 
     def validate_delta(self, field):

@@ -34,6 +34,13 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from .extensions import db
 
 
+# Amount and id columns are 32-bit integers; nothing larger may reach them.
+MAX_KRW = 2_000_000_000
+MAX_ROW_ID = 2**31 - 1
+# The most credits one manual adjustment may add or take away.
+MAX_CREDIT_ADJUSTMENT = 10_000_000
+
+
 def utcnow() -> datetime:
     """Return the current time as an aware UTC datetime."""
     return datetime.now(timezone.utc)

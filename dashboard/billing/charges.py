@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..iamport import IamportError, OutcomeUnknown, Rejected
-from ..models import Customer, Payment, Subscription
+from ..models import MAX_KRW, Customer, Payment, Subscription
 from . import audit, calling_iamport, errors, now, provider, schedules
 from .lifecycle import apply_payment_result, follow_dunning, lock_owner
 from .periods import ChargeKey
@@ -235,8 +235,8 @@ def manual_charge(
     subscription_id: int | None = None,
 ) -> Payment:
     """Charge a customer's billing key once, by hand; a resubmitted form charges nothing more."""
-    if amount <= 0:
-        raise errors.InvalidInput("The amount must be a positive number of won.")
+    if not 0 < amount <= MAX_KRW:
+        raise errors.InvalidInput(f"The amount must be between ₩1 and ₩{MAX_KRW:,}.")
     if not name.strip() or len(name) > 40:
         raise errors.InvalidInput("The order name must be 1 to 40 characters.")
     if not reason.strip():

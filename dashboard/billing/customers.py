@@ -12,7 +12,7 @@ from flask import current_app
 
 from ..extensions import db
 from ..iamport import BillingKey, IamportError, NotFound, OutcomeUnknown, Rejected
-from ..models import CreditEntry, Customer
+from ..models import MAX_CREDIT_ADJUSTMENT, CreditEntry, Customer
 from . import audit, errors, now, provider, schedules
 
 
@@ -208,8 +208,10 @@ def delete_billing_key(customer_id: int, *, actor: audit.Actor, reason: str) -> 
 
 def adjust_credits(customer_id: int, *, delta: int, reason: str, actor: audit.Actor) -> CreditEntry:
     """Add or remove credits by hand, with a reason, as a new ledger entry."""
-    if delta == 0:
-        raise errors.InvalidInput("The adjustment must not be zero.")
+    if delta == 0 or abs(delta) > MAX_CREDIT_ADJUSTMENT:
+        raise errors.InvalidInput(
+            f"The adjustment must be non-zero and at most {MAX_CREDIT_ADJUSTMENT:,} either way."
+        )
     if not reason or not reason.strip():
         raise errors.InvalidInput("Give a reason for the adjustment.")
     customer = get_customer(customer_id)

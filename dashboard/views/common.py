@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Iterator
 from flask import Response, abort, request, stream_with_context, url_for
 
 from ..formatting import local_time
+from ..models import MAX_ROW_ID
 from ..htmx import render_page_or_fragment, safe_next
 from .errors import reply_on_billing_error
 
@@ -29,6 +30,14 @@ def next_page_url(endpoint: str, after: str | None, **values) -> str | None:
 def export_url(endpoint: str) -> str:
     """Return the CSV export URL for the current list's filters (every page)."""
     return url_for(endpoint, **query_string_without("after"))
+
+
+def row_id_arg(value: str | None) -> int | None:
+    """Return a filter's row id, or None when it is not one (``²``, huge numbers, text)."""
+    value = value or ""
+    if value.isascii() and value.isdigit() and int(value) <= MAX_ROW_ID:
+        return int(value)
+    return None
 
 
 def or_404(value):

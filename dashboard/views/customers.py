@@ -25,6 +25,7 @@ from .common import (
     on_refusal,
     or_404,
     render_action,
+    row_id_arg,
     stream_csv,
 )
 
@@ -41,7 +42,7 @@ def read_filters() -> tuple[CustomerFilterForm, queries.CustomerFilters]:
     return form, queries.CustomerFilters(
         q=form.q.data or "",
         status=form.status.data or "",
-        plan_id=int(plan) if plan.isdigit() else None,
+        plan_id=row_id_arg(plan),
     )
 
 

@@ -18,7 +18,14 @@ from ..forms import (
 )
 from ..htmx import redirect_after_action, render_page_or_fragment
 from .access import current_actor, require_sign_in, role_required
-from .common import next_page_url, next_url, on_refusal, or_404, render_action
+from .common import (
+    next_page_url,
+    next_url,
+    on_refusal,
+    or_404,
+    render_action,
+    row_id_arg,
+)
 
 bp = Blueprint("subscriptions", __name__)
 bp.before_request(require_sign_in)
@@ -35,8 +42,8 @@ def index():
     customer = request.args.get("customer", "")
     filters = queries.SubscriptionFilters(
         status=form.status.data or "",
-        plan_id=int(plan) if plan.isdigit() else None,
-        customer_id=int(customer) if customer.isdigit() else None,
+        plan_id=row_id_arg(plan),
+        customer_id=row_id_arg(customer),
     )
     page = queries.subscriptions_page(filters, after=request.args.get("after"))
     return render_page_or_fragment(
