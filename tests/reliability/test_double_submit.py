@@ -9,7 +9,7 @@ import pytest
 
 from dashboard.billing import audit, charges, errors, intake, schedules
 from dashboard.extensions import db
-from dashboard.models import Schedule, Subscription
+from dashboard.models import Payment, Schedule, Subscription
 from tests.reliability.world import check_settled
 
 STAFF = audit.Actor("support@example.com", ip_address="127.0.0.1")
@@ -51,3 +51,21 @@ def test_schedule_retry_twice_charges_once(world):
     world.settle()
     findings = check_settled(world)
     assert not findings, findings.problems
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "two failed attempts of one merchant_uid in the same second: sync lists the newest first "
+    "and lifecycle.is_earlier_attempt cannot order equal failed_at, so the row ends on the "
+    "older attempt"))
+def test_a_retry_failing_in_the_same_second_leaves_the_row_on_the_latest_attempt(world):
+    world.issue_key("cust_1", card_number="5570-4200-0000-0002")
+    intake.start_subscription("cust_1", plan_code="basic")
+    world.advance(120)
+    world.run_due()  # declined
+    failed = db.session.scalar(db.select(Schedule).where(Schedule.payment_status == "failed"))
+    retried = schedules.retry_schedule_now(failed.id, actor=STAFF, reason="try again")
+    assert retried.status == "failed"  # the same card, declined again, the same second
+    world.settle()
+    latest = world.reader.find_payment(failed.merchant_uid)
+    row = db.session.scalar(db.select(Payment).where(Payment.merchant_uid == failed.merchant_uid))
+    assert row.imp_uid == latest.imp_uid

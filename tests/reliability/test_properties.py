@@ -11,21 +11,35 @@ After the last step, with faults cleared, held webhooks delivered and the clock 
 grace period, one sync makes our records equal iamport's: every payment's status, amount and
 cancelled amount; nothing pending; no event left failed.
 
-Steps: refund (partial, full), pause, resume, cancel (now or at period end), charge the
-unpaid period now, manual charge (and the same form sent again), a card starting or stopping
-to decline, the relay passing / duplicating / holding / dropping deliveries and releasing
+Steps: refund (partial, full), pause, resume, cancel (now or at period end), reinstate,
+change plan, charge the unpaid period now, manual charge (and the same form sent again), move
+a waiting schedule, revoke it, retry or reschedule a failed one, reprocess failed webhooks,
+delete the billing key, sync one customer, a card starting or stopping to decline, the relay passing / duplicating / holding / dropping deliveries and releasing
 held ones in order or reversed (twice), the clock moving (then due schedules run, and in
 again mode ``charge-due``), a mid-run sync, and faults (answer lost after commit on again and
 cancel; 5xx before again, cancel, schedule registration, unschedule, or the payment look-up).
 """
 from __future__ import annotations
 
+from datetime import timedelta
+
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dashboard.billing import audit, charges, errors, intake, lifecycle, refunds, sync
+from dashboard.billing import (
+    audit,
+    charges,
+    customers,
+    errors,
+    intake,
+    lifecycle,
+    refunds,
+    schedules,
+    sync,
+)
+from dashboard.billing.webhooks import process_failed_events
 from dashboard.extensions import db
-from dashboard.models import Payment, Subscription
+from dashboard.models import Payment, Plan, Schedule, Subscription
 from tests.reliability.conftest import properties_settings
 from tests.reliability.world import (
     DAY,
@@ -70,6 +84,15 @@ steps = st.one_of(
     st.tuples(st.just("card"), who, st.booleans()),
     st.tuples(st.just("fault"), st.sampled_from(sorted(FAULTS))),
     st.tuples(st.just("sync")),
+    st.tuples(st.just("change plan"), who),
+    st.tuples(st.just("reinstate"), who),
+    st.tuples(st.just("schedule time"), st.integers(0, 3), st.sampled_from([1, 5, 40])),
+    st.tuples(st.just("revoke schedule"), st.integers(0, 3)),
+    st.tuples(st.just("retry schedule"), st.integers(0, 3)),
+    st.tuples(st.just("reschedule"), st.integers(0, 3), st.sampled_from([1, 5])),
+    st.tuples(st.just("reprocess")),
+    st.tuples(st.just("delete key"), who),
+    st.tuples(st.just("sync customer"), who),
 )
 
 
@@ -85,6 +108,7 @@ class Driver:
 
     def setup(self) -> None:
         add_plan()
+        self.plans = [add_plan("premium", amount=19900, credits=300, name="프리미엄 월간").id]
         for uid in CUSTOMERS:
             self.world.issue_key(uid)
             self.subscriptions.append(intake.start_subscription(uid, plan_code="basic").id)
@@ -98,6 +122,9 @@ class Driver:
             # What the console does with a refusal: show it and end the transaction.
             db.session.rollback()
             self.log.append(f"  refused: {type(refusal).__name__}")
+        # Staff and iamport act at least a second apart (the sandbox clock is frozen
+        # otherwise; same-second attempts are covered in test_double_submit.py).
+        self.world.advance(1)
 
     def subscription(self, n: int) -> int:
         return self.subscriptions[n]
@@ -159,6 +186,61 @@ class Driver:
 
     def do_sync(self) -> None:
         sync.run_sync(days=max(1, (self.world.now() - self.world.started_at).days + 2))
+
+    def do_change_plan(self, n: int) -> None:
+        subscription = db.session.get(Subscription, self.subscription(n))
+        other = [plan for plan in (*self.plans, self.basic_id()) if plan != subscription.plan_id]
+        lifecycle.change_plan(subscription.id, plan_id=other[0], actor=STAFF)
+
+    def basic_id(self) -> int:
+        return db.session.scalar(db.select(Plan.id).where(Plan.code == "basic"))
+
+    def do_reinstate(self, n: int) -> None:
+        lifecycle.reinstate_subscription(self.subscription(n), actor=STAFF)
+
+    def schedule(self, index: int, *, live: bool) -> Schedule | None:
+        db.session.expire_all()
+        query = db.select(Schedule).order_by(Schedule.id)
+        if live:
+            query = query.where(Schedule.schedule_status == "scheduled")
+        else:
+            query = query.where((Schedule.schedule_status == "revoked")
+                                | (Schedule.payment_status == "failed"))
+        rows = db.session.scalars(query).all()
+        return rows[index % len(rows)] if rows else None
+
+    def do_schedule_time(self, index: int, days: int) -> None:
+        row = self.schedule(index, live=True)
+        if row is not None:
+            schedules.change_schedule_time(row.id, schedule_at=self.world.now()
+                                           + timedelta(days=days), actor=STAFF)
+
+    def do_revoke_schedule(self, index: int) -> None:
+        row = self.schedule(index, live=True)
+        if row is not None:
+            schedules.revoke_schedule(row.id, actor=STAFF, reason="drawn")
+
+    def do_retry_schedule(self, index: int) -> None:
+        row = self.schedule(index, live=False)
+        if row is not None:
+            schedules.retry_schedule_now(row.id, actor=STAFF, reason="drawn")
+
+    def do_reschedule(self, index: int, days: int) -> None:
+        row = self.schedule(index, live=False)
+        if row is not None:
+            schedules.reschedule_failed(row.id, schedule_at=self.world.now()
+                                        + timedelta(days=days), actor=STAFF)
+
+    def do_reprocess(self) -> None:
+        process_failed_events()
+
+    def do_delete_key(self, n: int) -> None:
+        customer_id = db.session.get(Subscription, self.subscription(n)).customer_id
+        customers.delete_billing_key(customer_id, actor=STAFF, reason="drawn")
+
+    def do_sync_customer(self, n: int) -> None:
+        customers.sync_customer(db.session.get(Subscription, self.subscription(n)).customer_id,
+                                actor=STAFF)
 
 
 def check(driver: Driver, findings) -> None:
