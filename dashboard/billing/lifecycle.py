@@ -53,7 +53,7 @@ def apply_payment_result_with_change(
     subscription_id, customer_id = find_owners(result)
     lock_owner(subscription_id, customer_id)
     payment = find_payment_row(result)
-    if payment is not None and is_earlier_attempt(payment, result):
+    if payment is not None and is_stale_attempt(payment, result):
         db.session.commit()
         return payment, Change(payment.id, False, False, 0)
     was_paid = payment is not None and payment.paid_at is not None
@@ -113,6 +113,20 @@ def is_earlier_attempt(payment: Payment, result: iamport.Payment) -> bool:
     if payment.failed_at is not None and result.failed_at is not None:
         return result.failed_at < payment.failed_at
     return False
+
+
+def is_stale_attempt(payment: Payment, result: iamport.Payment) -> bool:
+    """Return whether ``result`` is older than the attempt the row follows, asking iamport
+    which attempt is the latest when two failures of one ``merchant_uid`` share a second."""
+    if is_earlier_attempt(payment, result):
+        return True
+    tied = (
+        payment.imp_uid not in (None, result.imp_uid)
+        and payment.paid_at is None
+        and result.paid_at is None
+        and payment.failed_at == result.failed_at
+    )
+    return tied and provider().find_payment(result.merchant_uid).imp_uid != result.imp_uid
 
 
 def earlier_outcome(payment: Payment) -> str:

@@ -19,6 +19,7 @@ from .lifecycle import (
     apply_payment_result_with_change,
     close_ended_subscriptions,
     is_earlier_attempt,
+    is_stale_attempt,
 )
 from .periods import parse_merchant_uid
 from .webhooks import process_failed_events
@@ -86,7 +87,7 @@ def differs(local: Payment | None, remote: RemotePayment) -> bool:
     """Return whether applying ``remote`` would change anything we keep."""
     if local is None:
         return True
-    if is_earlier_attempt(local, remote):
+    if is_stale_attempt(local, remote):
         return False
     status = {"ready": "pending"}.get(remote.status, remote.status)
     return (

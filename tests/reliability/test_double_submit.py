@@ -53,10 +53,6 @@ def test_schedule_retry_twice_charges_once(world):
     assert not findings, findings.problems
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "two failed attempts of one merchant_uid in the same second: sync lists the newest first "
-    "and lifecycle.is_earlier_attempt cannot order equal failed_at, so the row ends on the "
-    "older attempt"))
 def test_a_retry_failing_in_the_same_second_leaves_the_row_on_the_latest_attempt(world):
     world.issue_key("cust_1", card_number="5570-4200-0000-0002")
     intake.start_subscription("cust_1", plan_code="basic")
