@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 04:13:57.493250
+Create Date: 2026-11-27 05:42:07.544072
 
 """
 from alembic import op
@@ -211,8 +211,8 @@ def upgrade():
     )
     with op.batch_alter_table('payment', schema=None) as batch_op:
         batch_op.create_index('ix_payment_customer_time', ['customer_id', 'created_at', 'id'], unique=False)
-        batch_op.create_index('ix_payment_paid_at', ['paid_at'], unique=False)
-        batch_op.create_index('ix_payment_status_time', ['status', 'created_at', 'id'], unique=False)
+        batch_op.create_index('ix_payment_paid_at', ['paid_at', 'amount', 'cancel_amount'], unique=False)
+        batch_op.create_index('ix_payment_status_time', ['status', 'created_at', 'id', 'attempt', 'origin'], unique=False)
         batch_op.create_index('ix_payment_subscription_period', ['subscription_id', 'period'], unique=False)
         batch_op.create_index('ix_payment_time', ['created_at', 'id'], unique=False)
 
@@ -246,7 +246,7 @@ def upgrade():
     with op.batch_alter_table('schedule', schema=None) as batch_op:
         batch_op.create_index('ix_schedule_at', ['schedule_at', 'id'], unique=False)
         batch_op.create_index('ix_schedule_customer_at', ['customer_id', 'schedule_at'], unique=False)
-        batch_op.create_index('ix_schedule_status_at', ['schedule_status', 'schedule_at'], unique=False)
+        batch_op.create_index('ix_schedule_status_at', ['schedule_status', 'schedule_at', 'amount'], unique=False)
         batch_op.create_index('ix_schedule_subscription_period', ['subscription_id', 'period'], unique=False)
         batch_op.create_index('uq_schedule_live_period', ['subscription_id', 'period'], unique=True, sqlite_where=sa.text("schedule_status = 'scheduled'"), postgresql_where=sa.text("schedule_status = 'scheduled'"))
 
