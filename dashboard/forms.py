@@ -172,6 +172,8 @@ class ReasonForm(ActionForm):
 
 
 class RefundForm(ActionForm):
+    # Issued with the form, so submitting it twice refunds once.
+    request_key = HiddenField(validators=[Optional(), Length(max=40)])
     amount = IntegerField(
         _l("Amount to refund (empty: everything refundable)"),
         validators=[Optional(), NumberRange(min=1, max=MAX_KRW,

@@ -401,6 +401,8 @@ class Refund(Timestamps, db.Model):
     receipt_url: Mapped[str | None] = mapped_column(String(500))
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("admin_user.id"))
+    # Issued with the staff form, so the same form submitted twice refunds once.
+    request_key: Mapped[str | None] = mapped_column(String(40), unique=True)
     error: Mapped[str | None] = mapped_column(String(256))
 
     payment: Mapped[Payment] = relationship(back_populates="refunds")

@@ -7,6 +7,10 @@ refund pending until ``sync`` reads the payment's cancel history (money rule 2).
 """
 from __future__ import annotations
 
+import secrets
+
+from sqlalchemy.exc import IntegrityError
+
 from ..extensions import db
 from ..iamport import IamportError, OutcomeUnknown, Rejected
 from ..models import AuditEntry, Payment, Refund
@@ -14,10 +18,26 @@ from . import audit, errors, provider
 from .lifecycle import apply_payment_result
 
 
+def new_refund_key() -> str:
+    """Return a key for a refund form; a resubmission of the form carries it again."""
+    return f"refund-{secrets.token_hex(12)}"
+
+
 def refund_payment(
-    payment_id: int, *, amount: int | None, reason: str, actor: audit.Actor
+    payment_id: int,
+    *,
+    amount: int | None,
+    reason: str,
+    actor: audit.Actor,
+    request_key: str | None = None,
 ) -> Refund:
-    """Refund ``amount`` won of a payment (None: all that is left) and return the refund."""
+    """Refund ``amount`` won of a payment (None: all that is left) and return the refund.
+
+    With a ``request_key`` (from the staff form) a second submission returns the first
+    refund instead of refunding again.
+    """
+    if request_key is not None and len(request_key) > 40:
+        raise errors.InvalidInput("The form is out of date; open it again.")
     if not reason or not reason.strip():
         raise errors.InvalidInput("Give a reason for the refund.")
     if len(reason) > 256:
@@ -27,7 +47,19 @@ def refund_payment(
     )
     if payment is None:
         raise errors.RecordNotFound("No such payment.")
-    refund, entry = start_refund(payment, amount, reason.strip(), actor)
+    if request_key is not None:
+        earlier = db.session.scalar(db.select(Refund).where(Refund.request_key == request_key))
+        if earlier is not None:
+            db.session.rollback()
+            if earlier.payment_id != payment_id:
+                raise errors.InvalidInput("The form is out of date; open it again.")
+            return earlier
+    try:
+        refund, entry = start_refund(payment, amount, reason.strip(), actor, request_key)
+    except IntegrityError:
+        # The same form was submitted twice at once; the other request refunds.
+        db.session.rollback()
+        return db.session.scalar(db.select(Refund).where(Refund.request_key == request_key))
     try:
         result = provider().cancel_payment(
             imp_uid=payment.imp_uid,
@@ -60,7 +92,8 @@ def refund_payment(
 
 
 def start_refund(
-    payment: Payment, amount: int | None, reason: str, actor: audit.Actor
+    payment: Payment, amount: int | None, reason: str, actor: audit.Actor,
+    request_key: str | None = None,
 ) -> tuple[Refund, AuditEntry]:
     """Check the balance and record a pending refund under the payment's row lock; commits."""
     if payment.status not in ("paid", "cancelled") or payment.imp_uid is None:
@@ -88,6 +121,7 @@ def start_refund(
         status="pending",
         checksum=refundable,
         requested_by_id=actor.user_id,
+        request_key=request_key,
     )
     db.session.add(refund)
     entry = audit.record(

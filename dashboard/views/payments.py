@@ -107,6 +107,7 @@ def refund(payment_id: int):
     payment = or_404(queries.payment_or_none(payment_id))
     form = RefundForm(next=request.args.get("next", ""))
     if request.method == "GET":
+        form.request_key.data = refunds.new_refund_key()
         return render_refund(payment, form)
     if not form.validate_on_submit():
         return render_refund(payment, form, status=422)
@@ -119,7 +120,8 @@ def refund(payment_id: int):
         return render_refund(payment, form, template="payments/_refund_confirm.html")
     on_refusal(render_refund, payment=payment, form=form)
     done = refunds.refund_payment(payment_id, amount=form.amount.data or None,
-                                  reason=form.reason.data, actor=current_actor())
+                                  reason=form.reason.data, actor=current_actor(),
+                                  request_key=form.request_key.data or None)
     flash(_("Refunded %(amount)s of %(uid)s.", amount=won(done.amount),
             uid=payment.merchant_uid), "success")
     return redirect_after_action(next_url(form, payment_url(payment_id)))

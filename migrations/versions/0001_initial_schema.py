@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 05:42:07.544072
+Create Date: 2026-11-27 05:45:43.721940
 
 """
 from alembic import op
@@ -282,6 +282,7 @@ def upgrade():
     sa.Column('receipt_url', sa.String(length=500), nullable=True),
     sa.Column('cancelled_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('requested_by_id', sa.Integer(), nullable=True),
+    sa.Column('request_key', sa.String(length=40), nullable=True),
     sa.Column('error', sa.String(length=256), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
@@ -290,7 +291,8 @@ def upgrade():
     sa.ForeignKeyConstraint(['payment_id'], ['payment.id'], name=op.f('fk_refund_payment_id_payment')),
     sa.ForeignKeyConstraint(['requested_by_id'], ['admin_user.id'], name=op.f('fk_refund_requested_by_id_admin_user')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_refund')),
-    sa.UniqueConstraint('cancellation_id', name=op.f('uq_refund_cancellation_id'))
+    sa.UniqueConstraint('cancellation_id', name=op.f('uq_refund_cancellation_id')),
+    sa.UniqueConstraint('request_key', name=op.f('uq_refund_request_key'))
     )
     with op.batch_alter_table('refund', schema=None) as batch_op:
         batch_op.create_index('ix_refund_payment', ['payment_id', 'id'], unique=False)

@@ -92,3 +92,16 @@ def test_a_refund_that_never_reached_iamport_is_rejected_after_grace(app, sandbo
     assert db.session.scalar(db.select(Refund.status)) == "rejected"
     assert fresh(Payment, paid).cancel_amount == 0
     assert refunds.refund_payment(paid, amount=2000, reason="x", actor=STAFF).status == "succeeded"
+
+
+def test_the_same_refund_form_submitted_twice_refunds_once(app, sandbox, paid):
+    key = refunds.new_refund_key()
+    first = refunds.refund_payment(paid, amount=2000, reason="x", actor=STAFF, request_key=key)
+    again = refunds.refund_payment(paid, amount=2000, reason="x", actor=STAFF, request_key=key)
+    assert again.id == first.id
+    assert fresh(Payment, paid).cancel_amount == 2000
+    assert sandbox.client.get_payment(fresh(Payment, paid).imp_uid).cancel_amount == 2000
+    # A new form (a new key) is a new refund.
+    refunds.refund_payment(paid, amount=1000, reason="y", actor=STAFF,
+                           request_key=refunds.new_refund_key())
+    assert fresh(Payment, paid).cancel_amount == 3000

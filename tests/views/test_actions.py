@@ -151,6 +151,22 @@ def test_refund_without_javascript_redirects_with_303(app, subscribed, support):
     assert fresh(app, Payment, subscribed["payment"]).status == "cancelled"
 
 
+def test_a_refund_form_submitted_twice_refunds_once(app, sandbox, subscribed, support):
+    url = f"/payments/{subscribed['payment']}/refund"
+    form = support.get(url, headers=HTMX).get_data(as_text=True)
+    [key] = re.findall(r'name="request_key" type="hidden" value="([^"]+)"', form)
+    confirm = support.post(url, data={"amount": "2000", "reason": "x", "request_key": key},
+                           headers=HTMX).get_data(as_text=True)
+    assert f'value="{key}"' in confirm  # the key travels with the confirmation
+    data = {"amount": "2000", "reason": "x", "confirmed": "yes", "request_key": key}
+    for _ in range(2):  # a double click on the confirmation
+        assert support.post(url, data=data, headers=HTMX).status_code == 200
+    payment = fresh(app, Payment, subscribed["payment"])
+    assert payment.cancel_amount == 2000
+    assert sandbox.client.get_payment(payment.imp_uid).cancel_amount == 2000
+    assert len(rows(app, db.select(Refund))) == 1
+
+
 def test_refund_over_the_balance_is_refused_with_422(app, subscribed, support):
     url = f"/payments/{subscribed['payment']}/refund"
     response = support.post(url, data={"amount": "10000", "reason": "x"}, headers=HTMX)
