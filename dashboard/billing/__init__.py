@@ -6,6 +6,7 @@ client and the clock (replaceable so a sandbox can move time in tests and the de
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -47,3 +48,17 @@ def calling_iamport(
     except IamportError as error:
         db.session.rollback()
         raise errors.ProviderUnavailable(unavailable) from error
+
+
+def owns_transaction(function):
+    """Roll back what a refusing billing function left open, so no row lock outlives it."""
+
+    @functools.wraps(function)
+    def run(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except errors.BillingError:
+            db.session.rollback()
+            raise
+
+    return run

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from ..extensions import db
 from ..iamport import IamportError, OutcomeUnknown, Rejected
 from ..models import MAX_KRW, Customer, Payment, Subscription
-from . import audit, calling_iamport, errors, now, provider, schedules
+from . import audit, calling_iamport, errors, now, owns_transaction, provider, schedules
 from .lifecycle import apply_payment_result, follow_dunning, lock_owner
 from .periods import ChargeKey
 
@@ -170,6 +170,7 @@ def record_unsent_charge(payment: Payment) -> None:
     db.session.commit()
 
 
+@owns_transaction
 def retry_period_now(subscription_id: int, *, actor: audit.Actor, reason: str) -> Payment:
     """Charge a subscription's unpaid period now (after a decline or a new card)."""
     subscription = db.session.scalar(
@@ -224,6 +225,7 @@ def period_is_unpaid(subscription: Subscription) -> bool:
     return subscription.next_charge_at is not None and subscription.next_charge_at <= now()
 
 
+@owns_transaction
 def manual_charge(
     customer_id: int,
     *,

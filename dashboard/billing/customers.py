@@ -13,7 +13,7 @@ from flask import current_app
 from ..extensions import db
 from ..iamport import BillingKey, IamportError, NotFound, OutcomeUnknown, Rejected
 from ..models import MAX_CREDIT_ADJUSTMENT, CreditEntry, Customer
-from . import audit, errors, now, provider, schedules
+from . import audit, errors, now, owns_transaction, provider, schedules
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,7 @@ def refresh_billing_key(customer: Customer) -> str:
     return "active"
 
 
+@owns_transaction
 def sync_customer(customer_id: int, *, actor: audit.Actor = audit.SYSTEM) -> CustomerSyncSummary:
     """Bring one customer's billing key, schedules and payments in step with iamport."""
     from .sync import sync_customer_records
@@ -90,6 +91,7 @@ def sync_customer(customer_id: int, *, actor: audit.Actor = audit.SYSTEM) -> Cus
     return CustomerSyncSummary(state, payments, schedule_count, changed)
 
 
+@owns_transaction
 def register_billing_key(
     customer_id: int,
     *,
@@ -165,6 +167,7 @@ def record_failure(action: str, customer: Customer, actor: audit.Actor, message:
     db.session.commit()
 
 
+@owns_transaction
 def delete_billing_key(customer_id: int, *, actor: audit.Actor, reason: str) -> Customer:
     """Delete the billing key at iamport after revoking its waiting schedules."""
     if not reason or not reason.strip():
@@ -206,6 +209,7 @@ def delete_billing_key(customer_id: int, *, actor: audit.Actor, reason: str) -> 
     return customer
 
 
+@owns_transaction
 def adjust_credits(customer_id: int, *, delta: int, reason: str, actor: audit.Actor) -> CreditEntry:
     """Add or remove credits by hand, with a reason, as a new ledger entry."""
     if delta == 0 or abs(delta) > MAX_CREDIT_ADJUSTMENT:

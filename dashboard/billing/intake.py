@@ -8,11 +8,12 @@ from flask import current_app
 from ..extensions import db
 from ..iamport import IamportError, NotFound
 from ..models import Plan, Subscription
-from . import audit, errors, now, provider, schedules
+from . import audit, errors, now, owns_transaction, provider, schedules
 from .customers import copy_billing_key, phone_digits
 from .lifecycle import get_or_create_customer
 
 
+@owns_transaction
 def start_subscription(
     customer_uid: str,
     *,

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from .. import iamport
 from ..extensions import db
 from ..models import CreditEntry, Customer, Payment, Refund, Schedule, Subscription
-from . import audit, errors, now, provider, schedules
+from . import audit, errors, now, owns_transaction, provider, schedules
 from .periods import add_interval, parse_merchant_uid
 
 log = logging.getLogger(__name__)
@@ -408,6 +408,7 @@ def revoke_future_charges(subscription: Subscription) -> list[str]:
         raise
 
 
+@owns_transaction
 def pause_subscription(
     subscription_id: int, *, actor: audit.Actor, reason: str, resume_at: datetime | None = None
 ) -> Subscription:
@@ -435,6 +436,7 @@ def pause_subscription(
     return subscription
 
 
+@owns_transaction
 def resume_subscription(
     subscription_id: int, *, actor: audit.Actor, reason: str | None = None
 ) -> Subscription:
@@ -471,6 +473,7 @@ def restart_billing(
     return subscription
 
 
+@owns_transaction
 def cancel_subscription(
     subscription_id: int, *, actor: audit.Actor, reason: str, at_period_end: bool
 ) -> Subscription:
@@ -499,6 +502,7 @@ def cancel_subscription(
     return subscription
 
 
+@owns_transaction
 def reinstate_subscription(
     subscription_id: int, *, actor: audit.Actor, reason: str | None = None
 ) -> Subscription:
@@ -512,6 +516,7 @@ def reinstate_subscription(
     return restart_billing(subscription, "subscription.reinstate", actor=actor, reason=reason)
 
 
+@owns_transaction
 def change_plan(
     subscription_id: int, *, plan_id: int, actor: audit.Actor, reason: str | None = None
 ) -> Subscription:

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from ..extensions import db
 from ..iamport import IamportError, OutcomeUnknown, Rejected
 from ..models import AuditEntry, Payment, Refund
-from . import audit, errors, provider
+from . import audit, errors, owns_transaction, provider
 from .lifecycle import apply_payment_result
 
 
@@ -23,6 +23,7 @@ def new_refund_key() -> str:
     return f"refund-{secrets.token_hex(12)}"
 
 
+@owns_transaction
 def refund_payment(
     payment_id: int,
     *,

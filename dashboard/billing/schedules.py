@@ -15,7 +15,7 @@ from sqlalchemy import func
 from ..extensions import db
 from ..iamport import IamportError, NotFound, OutcomeUnknown, Rejected, ScheduleRequest
 from ..models import Payment, Schedule, Subscription
-from . import audit, calling_iamport, errors, now, provider
+from . import audit, calling_iamport, errors, now, owns_transaction, provider
 from .periods import ChargeKey
 
 # How far ahead of now a schedule must lie for iamport to accept it.
@@ -213,6 +213,7 @@ def require_future(at: datetime) -> None:
         raise errors.ScheduleInPast("The new time must be at least a minute in the future.")
 
 
+@owns_transaction
 def change_schedule_time(
     schedule_id: int, *, schedule_at: datetime, actor: audit.Actor, reason: str | None = None
 ) -> Schedule:
@@ -240,6 +241,7 @@ def change_schedule_time(
     return row
 
 
+@owns_transaction
 def revoke_schedule(schedule_id: int, *, actor: audit.Actor, reason: str) -> Schedule:
     """Revoke a waiting schedule so it never charges."""
     row = get_schedule_row(schedule_id)
@@ -265,6 +267,7 @@ def revoke_schedule(schedule_id: int, *, actor: audit.Actor, reason: str) -> Sch
     return row
 
 
+@owns_transaction
 def reschedule_failed(
     schedule_id: int, *, schedule_at: datetime, actor: audit.Actor, reason: str | None = None
 ) -> Schedule:
@@ -298,6 +301,7 @@ def reschedule_failed(
     return row
 
 
+@owns_transaction
 def retry_schedule_now(schedule_id: int, *, actor: audit.Actor, reason: str) -> Payment:
     """Charge a failed or revoked schedule again right now (iamport's retry)."""
     from .lifecycle import apply_payment_result

@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..extensions import db
 from ..iamport import IamportError, NotFound
 from ..models import Customer, WebhookEvent
-from . import audit, errors, now, provider
+from . import audit, errors, now, owns_transaction, provider
 from .customers import refresh_billing_key
 from .lifecycle import apply_payment_result
 
@@ -167,6 +167,7 @@ def sync_new_customer(customer_id: int | None) -> None:
     db.session.commit()
 
 
+@owns_transaction
 def reprocess_event(event_id: int, *, actor: audit.Actor) -> WebhookAnswer:
     """Process a stored event again (after an outage), recording who asked."""
     event = db.session.get(WebhookEvent, event_id)

@@ -121,3 +121,27 @@ def test_webhook_and_sync_on_the_same_payment_at_once(app, sandbox, plan):
     assert sub.current_period == 1
     assert [s.period for s in live_schedules_of(sub_id)] == [2]
     assert credits_of(sub.customer_id) == [("period_paid", 100)]
+
+
+def test_a_refused_action_releases_its_row_lock(app, sandbox, plan):
+    """A billing function that says no rolls back, so its FOR UPDATE lock is gone at once."""
+    from sqlalchemy import text
+
+    sandbox.issue_key("cust_1", card_number="5570-4200-0000-0002")
+    sub_id = intake.start_subscription("cust_1", plan_code="basic").id
+    sandbox.advance(120)
+    sandbox.run_due()
+    sandbox.fault(path="^/subscribe/payments/again", status=504, count=1, after_commit=True)
+    staff = audit.Actor("agent@example.com")
+    with pytest.raises(errors.OutcomeUnknown):
+        charges.retry_period_now(sub_id, actor=staff, reason="new card")
+    with pytest.raises(errors.ChargeInProgress):  # refused after locking the subscription
+        charges.retry_period_now(sub_id, actor=staff, reason="pressed again")
+
+    def lock_elsewhere(n):
+        db.session.execute(text("SET LOCAL lock_timeout = '1s'"))
+        return db.session.execute(
+            db.select(Subscription.id).where(Subscription.id == sub_id).with_for_update(nowait=True)
+        ).scalar_one()
+
+    assert in_threads(app, 1, lock_elsewhere) == [sub_id]
