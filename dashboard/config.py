@@ -24,7 +24,9 @@ ENVIRONMENT_VARIABLES = {
     "IAMPORT_IMP_SECRET": str,
     "IAMPORT_PG": str,
     "IAMPORT_WEBHOOK_TOKEN": str,
-    "IAMPORT_WEBHOOK_ALLOWED_IPS": lambda value: [ip.strip() for ip in value.split(",") if ip.strip()],
+    "IAMPORT_WEBHOOK_ALLOWED_IPS": lambda value: tuple(
+        ip.strip() for ip in value.split(",") if ip.strip()
+    ),
     "BILLING_MODE": str,
     "DISPLAY_TIMEZONE": str,
     "PROXY_FIX_X_FOR": int,
@@ -42,7 +44,8 @@ class Defaults:
     IAMPORT_IMP_SECRET = ""
     IAMPORT_PG = "kcp_billing"
     IAMPORT_WEBHOOK_TOKEN = ""
-    IAMPORT_WEBHOOK_ALLOWED_IPS: list[str] = []
+    # Tuples, not lists: the defaults are shared by every app built in the process.
+    IAMPORT_WEBHOOK_ALLOWED_IPS: tuple[str, ...] = ()
     IAMPORT_CONNECT_TIMEOUT = 3.05
     IAMPORT_READ_TIMEOUT = 20.0
     BILLING_MODE = "schedule"
@@ -52,7 +55,7 @@ class Defaults:
     # Prefix of derived merchant_uids: <prefix><subscription id>-p<period>-a<attempt>.
     MERCHANT_UID_PREFIX = "sub"
     # Dunning: days between retries of a failed period charge, then the final action.
-    DUNNING_RETRY_DAYS = [1, 1, 1]
+    DUNNING_RETRY_DAYS = (1, 1, 1)
     DUNNING_FINAL_ACTION = "past_due"
     # Demo runs may use the placeholder secret; nothing else may.
     DEMO = False
@@ -61,7 +64,7 @@ class Defaults:
     SESSION_COOKIE_SAMESITE = "Lax"
     BABEL_DEFAULT_LOCALE = "ko"
     BABEL_DEFAULT_TIMEZONE = "UTC"
-    LANGUAGES = ["ko", "en"]
+    LANGUAGES = ("ko", "en")
 
 
 def read_environment(environ=os.environ) -> dict:

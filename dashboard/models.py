@@ -7,7 +7,7 @@ subscription period, one credit grant per payment.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import current_app, has_app_context
 from flask_login import UserMixin
@@ -33,7 +33,6 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from .extensions import db
 
-
 # Amount and id columns are 32-bit integers; nothing larger may reach them.
 MAX_KRW = 2_000_000_000
 MAX_ROW_ID = 2**31 - 1
@@ -43,7 +42,7 @@ MAX_CREDIT_ADJUSTMENT = 10_000_000
 
 def utcnow() -> datetime:
     """Return the current time as an aware UTC datetime."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def app_now() -> datetime:
@@ -63,7 +62,7 @@ class UTCDateTime(TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetimes are ambiguous; pass an aware datetime")
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
         # SQLite has no time zone type: store naive UTC there.
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
@@ -71,8 +70,8 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
 
 def one_of(column: str, values) -> str:

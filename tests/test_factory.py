@@ -17,7 +17,7 @@ def test_defaults(app_config):
     assert app.config["IAMPORT_PG"] == "kcp_billing"
     assert app.config["BILLING_MODE"] == "schedule"
     assert app.config["DISPLAY_TIMEZONE"] == "Asia/Seoul"
-    assert app.config["IAMPORT_WEBHOOK_ALLOWED_IPS"] == []
+    assert app.config["IAMPORT_WEBHOOK_ALLOWED_IPS"] == ()
 
 
 def test_default_database_is_sqlite_in_the_instance_folder(tmp_path, monkeypatch):
@@ -48,7 +48,7 @@ def test_configuration_precedence(tmp_path, monkeypatch):
     assert app.config["IAMPORT_PG"] == "kcp"  # instance file
     assert app.config["SECRET_KEY"] == "from-instance-file"  # instance file
     assert app.config["BILLING_MODE"] == "schedule"  # environment beats instance file
-    assert app.config["IAMPORT_WEBHOOK_ALLOWED_IPS"] == ["52.78.100.19", "52.78.48.223"]
+    assert app.config["IAMPORT_WEBHOOK_ALLOWED_IPS"] == ("52.78.100.19", "52.78.48.223")
     assert app.config["DISPLAY_TIMEZONE"] == "Asia/Seoul"  # argument beats environment
 
 

@@ -97,7 +97,7 @@ def test_check_constraints(app, row):
 
 
 def test_schedule_merchant_uid_is_unique(app, subscription):
-    sub_id, customer_id = subscription
+    _sub_id, customer_id = subscription
     at = datetime(2026, 12, 1, tzinfo=KST)
     with app.app_context():
         add_and_commit(Schedule(merchant_uid="s1", customer_id=customer_id, schedule_at=at,
@@ -127,7 +127,7 @@ def test_one_live_schedule_per_subscription_period(app, subscription):
 
 
 def test_times_come_back_aware_in_utc(app, subscription):
-    sub_id, customer_id = subscription
+    _sub_id, customer_id = subscription
     at = datetime(2026, 12, 1, 10, 0, tzinfo=KST)
     with app.app_context():
         add_and_commit(Schedule(merchant_uid="s1", customer_id=customer_id, schedule_at=at,
@@ -139,7 +139,7 @@ def test_times_come_back_aware_in_utc(app, subscription):
 
 
 def test_naive_datetimes_are_refused(app, subscription):
-    sub_id, customer_id = subscription
+    _sub_id, customer_id = subscription
     with app.app_context():
         db.session.add(Schedule(merchant_uid="s1", customer_id=customer_id,
                                 schedule_at=datetime(2026, 12, 1), amount=1))
@@ -149,7 +149,7 @@ def test_naive_datetimes_are_refused(app, subscription):
 
 
 def test_credits_are_granted_once_per_payment_and_balance_is_the_sum(app, subscription):
-    sub_id, customer_id = subscription
+    _sub_id, customer_id = subscription
     with app.app_context():
         payment = Payment(merchant_uid="m1", amount=9900, status="paid", customer_id=customer_id)
         add_and_commit(payment)

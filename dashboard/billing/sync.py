@@ -143,7 +143,9 @@ def sync_payments(since, until, summary: SyncSummary, progress: Progress) -> Non
     while start < until:
         end = min(start + PAYMENT_WINDOW, until)
         pages = client.iter_pages(
-            lambda page: client.list_payments("all", since=start, until=end, page=page, limit=100)
+            lambda page, start=start, end=end: client.list_payments(
+                "all", since=start, until=end, page=page, limit=100
+            )
         )
         for remote in pages:
             summary.fetched += 1
@@ -159,7 +161,7 @@ def remote_schedules(since, until):
     while start < until:
         end = min(start + SCHEDULE_WINDOW, until)
         yield from client.iter_pages(
-            lambda page: client.list_schedules(
+            lambda page, start=start, end=end: client.list_schedules(
                 schedule_from=start, schedule_to=end, page=page, limit=100
             )
         )

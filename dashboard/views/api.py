@@ -6,7 +6,7 @@ paths and methods too: the app's error handlers answer ``/api/`` requests in thi
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import wraps
 
 from flask import Blueprint, g, jsonify, request
@@ -88,7 +88,7 @@ def parse_start_at(value) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
         if parsed is not None and parsed.tzinfo is not None:
-            parsed.astimezone(timezone.utc)  # refuse times that overflow in UTC
+            parsed.astimezone(UTC)  # refuse times that overflow in UTC
     except (ValueError, OverflowError):
         parsed = None
     if parsed is None or parsed.tzinfo is None:

@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterable, Iterator
 from flask import Response, abort, request, stream_with_context, url_for
 
 from ..formatting import local_time
-from ..models import MAX_ROW_ID
 from ..htmx import render_page_or_fragment, safe_next
+from ..models import MAX_ROW_ID
 from .errors import reply_on_billing_error
 
 

@@ -109,8 +109,8 @@ def test_manual_charge_is_idempotent_per_form(app, sandbox, plan):
 )
 def test_manual_charge_validation(app, sandbox, plan, kwargs, error):
     sub_id = start(sandbox)
-    options = dict(merchant_uid=charges.new_manual_merchant_uid(), amount=1000, name="수동",
-                   reason="why", actor=STAFF)
+    options = {"merchant_uid": charges.new_manual_merchant_uid(), "amount": 1000, "name": "수동",
+                   "reason": "why", "actor": STAFF}
     with pytest.raises(error):
         charges.manual_charge(fresh(Subscription, sub_id).customer_id, **{**options, **kwargs})
     assert db.session.scalar(db.select(db.func.count(Payment.id))) == 0

@@ -1,6 +1,7 @@
 """Applying charge results: periods, next schedules, dunning, credits, idempotency."""
 from __future__ import annotations
 
+import itertools
 import random
 from collections import Counter
 
@@ -94,7 +95,7 @@ def test_dunning_retries_the_next_day_then_marks_past_due(app, sandbox, plan):
     # Each retry was registered about a day after the previous failure.
     times = [s.schedule_at for s in db.session.scalars(
         db.select(Schedule).where(Schedule.subscription_id == sub_id).order_by(Schedule.id))]
-    gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:])]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
     assert all(DAY <= gap <= 2 * DAY for gap in gaps)
 
 
@@ -129,8 +130,9 @@ def test_a_recovered_retry_keeps_the_period_anchor(app, sandbox, plan):
 def test_out_of_order_webhooks_end_in_the_same_state(app, sandbox, plan):
     """A late 'failed' for attempt 1 arriving after 'paid' for attempt 2 changes nothing."""
     sandbox.webhook_session.adapters.clear()  # webhooks are lost; we replay them by hand
-    from dashboard.iamport.sandbox.wsgi_adapter import WSGIAdapter
     from flask import Flask
+
+    from dashboard.iamport.sandbox.wsgi_adapter import WSGIAdapter
 
     sink = Flask("sink")
     sink.add_url_rule("/webhooks/iamport", "sink", lambda: ("", 200), methods=["POST"])

@@ -68,7 +68,7 @@ def test_a_wrong_token_is_refused_with_403_and_stored(app, paid_webhook):
 
 
 def test_sender_allow_list(app, paid_webhook):
-    sub_id, body = paid_webhook
+    _sub_id, body = paid_webhook
     app.config["IAMPORT_WEBHOOK_ALLOWED_IPS"] = ["52.78.100.19"]
     client = app.test_client()
     other = client.post("/webhooks/iamport", json=body, environ_base={"REMOTE_ADDR": "10.0.0.9"})
