@@ -9,6 +9,7 @@ from ..extensions import db
 from ..iamport import IamportError, NotFound
 from ..models import Plan, Subscription
 from . import audit, errors, now, owns_transaction, provider, schedules
+from .charges import new_period_charge, send_again
 from .customers import copy_billing_key, phone_digits
 from .lifecycle import get_or_create_customer
 
@@ -24,8 +25,6 @@ def start_subscription(
     actor: audit.Actor = audit.SYSTEM,
 ) -> Subscription:
     """Create a subscription on an existing billing key and plan (or make) its first charge."""
-    from .charges import new_period_charge, send_again
-
     plan = db.session.scalar(db.select(Plan).where(Plan.code == plan_code))
     if plan is None or not plan.active:
         raise errors.RecordNotFound(f"No active plan with the code {plan_code!r}.")
