@@ -16,7 +16,7 @@ from ..extensions import db
 from ..iamport import IamportError, OutcomeUnknown, Rejected
 from ..models import MAX_KRW, Customer, Payment, Subscription
 from . import audit, calling_iamport, errors, now, owns_transaction, provider, schedules
-from .lifecycle import apply_payment_result, follow_dunning, lock_owner
+from .lifecycle import apply_payment_result, follow_dunning, lock_owner, resume_due_subscriptions
 from .periods import ChargeKey
 
 # How long to wait before charging again after iamport could not be reached at all.
@@ -40,6 +40,7 @@ def new_manual_merchant_uid() -> str:
 
 def charge_due(*, limit: int = 1000) -> ChargeRunSummary:
     """Charge every subscription whose next attempt is due (again mode); safe to run twice."""
+    resume_due_subscriptions()
     summary = ChargeRunSummary()
     for _ in range(limit):
         payment = claim_next_due_charge()

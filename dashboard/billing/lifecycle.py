@@ -567,3 +567,20 @@ def close_ended_subscriptions() -> int:
         subscription.cancelled_at = subscription.current_period_end
     db.session.commit()
     return len(ended)
+
+
+def resume_due_subscriptions() -> int:
+    """Resume paused subscriptions whose resume date has come; return how many."""
+    due = db.session.scalars(
+        db.select(Subscription.id).where(
+            Subscription.status == "paused", Subscription.resume_at <= now()
+        )
+    ).all()
+    resumed = 0
+    for subscription_id in due:
+        try:
+            resume_subscription(subscription_id, actor=audit.SYSTEM, reason="resume date reached")
+        except errors.BillingError:
+            continue  # changed meanwhile (resumed or cancelled by staff)
+        resumed += 1
+    return resumed

@@ -20,6 +20,7 @@ from .lifecycle import (
     close_ended_subscriptions,
     is_earlier_attempt,
     is_stale_attempt,
+    resume_due_subscriptions,
 )
 from .periods import parse_merchant_uid
 from .webhooks import process_failed_events
@@ -69,7 +70,7 @@ def run_sync(days: int = 3, *, actor: audit.Actor = audit.SYSTEM,
         except IamportError as error:
             db.session.rollback()
             summary.errors.append(f"{name}: {error}")
-    summary.changed += close_ended_subscriptions()
+    summary.changed += close_ended_subscriptions() + resume_due_subscriptions()
     audit.record(
         "sync.run",
         "system",

@@ -226,3 +226,46 @@ def test_a_retry_that_never_reached_iamport_is_failed_again_by_sync(app, sandbox
     sync.run_sync(days=1)
     assert fresh(Payment, row.id).status == "failed"
     assert len(sandbox.client.list_payments("paid").items) == 0
+
+
+def test_a_pause_with_a_resume_date_resumes_itself(app, sandbox, subscription):
+    from dashboard.billing import sync
+
+    resume_at = lifecycle.now() + timedelta(days=45)
+    lifecycle.pause_subscription(subscription, actor=STAFF, reason="한 달 쉬기",
+                                 resume_at=resume_at)
+    sandbox.advance(10 * DAY)
+    sync.run_sync(days=1)
+    assert fresh(Subscription, subscription).status == "paused"  # not yet
+
+    sandbox.advance(36 * DAY)
+    sync.run_sync(days=1)
+    sub = fresh(Subscription, subscription)
+    assert (sub.status, sub.resume_at) == ("active", None)
+    [waiting] = live_schedules_of(subscription)
+    assert waiting.period == 2 and waiting.registered_at is not None
+    assert remote_status(sandbox, waiting.merchant_uid) == "scheduled"
+    sandbox.advance(600)
+    sandbox.run_due()
+    assert fresh(Subscription, subscription).current_period == 2
+    resumed = db.session.scalar(db.select(AuditEntry).where(
+        AuditEntry.action == "subscription.resume"))
+    assert (resumed.actor_label, resumed.reason) == ("system", "resume date reached")
+
+
+def test_charge_due_resumes_and_charges_in_again_mode(app, sandbox, plan):
+    from dashboard.billing import charges
+
+    app.config["BILLING_MODE"] = "again"
+    sandbox.issue_key("cust_9")
+    sub_id = intake.start_subscription("cust_9", plan_code="basic").id
+    assert charges.charge_due().charged == [f"sub{sub_id}-p1-a1"]
+    lifecycle.pause_subscription(sub_id, actor=STAFF, reason="x",
+                                 resume_at=lifecycle.now() + timedelta(days=40))
+    sandbox.advance(35 * DAY)
+    assert charges.charge_due().charged == []  # paused through its due date
+    sandbox.advance(6 * DAY)
+    assert charges.charge_due().charged == []  # resumed now; the next charge in 5 minutes
+    assert fresh(Subscription, sub_id).status == "active"
+    sandbox.advance(600)
+    assert charges.charge_due().charged == [f"sub{sub_id}-p2-a1"]
