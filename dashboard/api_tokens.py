@@ -33,8 +33,8 @@ def create_token(name: str, *, actor: audit.Actor) -> str:
     if not name or len(name) > 100:
         raise TokenError("The token name must be 1 to 100 characters.")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    row = ApiToken(name=name, prefix=token[:12], token_hash=hash_token(token))
-    row.created_by_id = actor.user_id
+    row = ApiToken(name=name, prefix=token[:12], token_hash=hash_token(token),
+                   created_by_id=actor.user_id)
     db.session.add(row)
     db.session.flush()
     audit.record("api_token.create", "api_token", row.id, actor=actor, details={"name": name})
@@ -56,10 +56,13 @@ def authenticate(token: str | None) -> ApiToken | None:
     return row
 
 
-def revoke_token(token_id: int, *, actor: audit.Actor) -> None:
-    """Stop a token from working."""
-    row = db.session.get(ApiToken, token_id)
-    if row is not None and row.revoked_at is None:
+def revoke_tokens(name: str, *, actor: audit.Actor) -> int:
+    """Stop every live token with this name from working; return how many were revoked."""
+    rows = db.session.scalars(
+        db.select(ApiToken).where(ApiToken.name == name.strip(), ApiToken.revoked_at.is_(None))
+    ).all()
+    for row in rows:
         row.revoked_at = now()
         audit.record("api_token.revoke", "api_token", row.id, actor=actor, details={"name": row.name})
-        db.session.commit()
+    db.session.commit()
+    return len(rows)

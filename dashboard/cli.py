@@ -24,6 +24,7 @@ def register(app: Flask) -> None:
         charge_due_command,
         sync_command,
         create_api_token_command,
+        revoke_api_token_command,
     ):
         app.cli.add_command(command)
 
@@ -187,6 +188,17 @@ def create_api_token_command(name):
         raise click.ClickException(str(error)) from error
     click.echo(f"API token {name!r} (store it now, it is not shown again):")
     click.echo(token)
+
+
+@click.command("revoke-api-token")
+@click.argument("name")
+@with_appcontext
+def revoke_api_token_command(name):
+    """Stop the API tokens with this name from working."""
+    revoked = api_tokens.revoke_tokens(name, actor=audit.CLI)
+    if not revoked:
+        raise click.ClickException(f"No live API token is named {name!r}.")
+    click.echo(f"Revoked {revoked} API token(s) named {name!r}.")
 
 
 # --- commands that build their own apps ------------------------------------------------------

@@ -82,11 +82,6 @@ def day_end(day: date) -> datetime:
     return day_start(day + timedelta(days=1))
 
 
-def local_today() -> date:
-    """Return today's date in the display zone."""
-    return datetime.now(display_zone()).date()
-
-
 def utc_offset_modifier(moment: datetime | None = None) -> str:
     """Return SQLite's modifier (``'+540 minutes'``) for the display zone's offset at ``moment``."""
     moment = moment or datetime.now(UTC)

@@ -42,8 +42,13 @@ def test_requests_without_a_valid_token_get_401(app, token, headers):
 
 
 def test_a_revoked_token_stops_working(app, token, api):
-    api_tokens.revoke_token(db.session.scalar(db.select(ApiToken.id)), actor=audit.CLI)
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["revoke-api-token", "shop backend"])
+    assert result.exit_code == 0 and "Revoked 1" in result.output
     assert api("GET", "/subscriptions/1").status_code == 401
+    assert db.session.scalar(db.select(ApiToken.revoked_at)) is not None
+    again = runner.invoke(args=["revoke-api-token", "shop backend"])
+    assert again.exit_code == 1 and "No live API token" in again.output
 
 
 def test_create_read_and_cancel(app, sandbox, plan, api):
