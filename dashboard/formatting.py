@@ -174,6 +174,10 @@ OUTCOME_LABELS = {
     "rejected": _l("Rejected"),
     "unknown": _l("Outcome unknown"),
     "unavailable": _l("Unreachable"),
+    "requested": _l("Awaiting the answer"),
+    "attention": _l("Needs attention"),
+    "failed": _l("Not completed"),
+    "errors": _l("Finished with errors"),
 }
 # What each audited action is called on the customer's timeline.
 ACTION_LABELS = {

@@ -60,4 +60,23 @@ def test_every_label_has_a_korean_translation(app):
         catalog = read_mo(compiled)
     untranslated = [m.id for m in catalog if m.id and not m.string]
     assert untranslated == []
+    # Every code the database stores (statuses, outcomes, audited actions) has a label, and
+    # every label is in the catalogue.
+    import re
+
+    from dashboard import formatting
+
+    outcomes = {"ok", "requested", "rejected", "unknown", "unavailable", "attention", "failed",
+                "errors"}
+    assert outcomes <= formatting.OUTCOME_LABELS.keys()
+    labels = [label for table in formatting.LABELS.values() for label in table.values()]
+    missing = [label._args[0] for label in labels if not catalog.get(label._args[0])]
+    assert missing == []
+    # Every action the billing code records about a customer has a timeline label.
+    billing = Path(app.root_path) / "billing"
+    recorded = {action for source in billing.glob("*.py")
+                for action in re.findall(r'(?:record|restart_billing)\([^"]*?"([a-z_]+\.[a-z_.]+)"',
+                                         source.read_text())
+                if not action.startswith(("sync.", "plan.", "staff.", "api_token."))}
+    assert recorded and recorded <= formatting.ACTION_LABELS.keys()
     assert catalog.get("Partially refunded").string == "부분환불"
