@@ -6,12 +6,10 @@ from datetime import datetime
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
-from flask_migrate import stamp, upgrade
-from sqlalchemy import inspect
 
 from . import api_tokens, staff
 from .billing import audit, charges, errors, intake, plans, sync
-from .extensions import db
+from .schema import ensure_schema
 
 
 def register(app: Flask) -> None:
@@ -35,17 +33,6 @@ def init_db_command():
     """Create the database schema, or upgrade it to the newest migration."""
     ensure_schema()
     click.echo("Database schema is up to date.")
-
-
-def ensure_schema() -> None:
-    """Bring the schema to the newest migration, whatever state the database is in."""
-    tables = set(inspect(db.engine).get_table_names())
-    if "alembic_version" not in tables and db.metadata.tables.keys() <= tables:
-        # Built by ``create_all`` (tests, early installs): identical to the migrations'
-        # result, which a test proves, so record it as current instead of failing.
-        stamp()
-    else:
-        upgrade()
 
 
 @click.command("create-admin")
@@ -202,29 +189,8 @@ def revoke_api_token_command(name):
 
 
 # --- commands that build their own apps ------------------------------------------------------
-# `demo` and `sandbox` are registered as Flask CLI plugins (pyproject entry points), so they run
-# without loading the configured dashboard: the demo builds its own, and the sandbox needs none.
-
-
-@click.command("demo")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=5000, show_default=True, help="Dashboard port.")
-@click.option("--sandbox-port", type=int, default=5099, show_default=True)
-@click.option("--reset", is_flag=True, help="Forget the demo's data and seed it again.")
-@click.option("--data-dir", type=click.Path(file_okay=False), help="[default: instance/demo]")
-@click.option("--customers", type=click.IntRange(min=1), default=200, show_default=True)
-@click.option("--days", type=click.IntRange(min=30), default=365, show_default=True,
-              help="Days of history to seed.")
-def demo_command(host, port, sandbox_port, reset, data_dir, customers, days):
-    """Run the dashboard with the sandbox and a year of demo data, offline."""
-    from pathlib import Path
-
-    from .config import INSTANCE_PATH
-    from .demo import DemoSetup, run
-
-    folder = Path(data_dir) if data_dir else INSTANCE_PATH / "demo"
-    setup = DemoSetup(folder, host, port, sandbox_port, customers=customers, days=days)
-    run(setup, reset=reset, echo=click.echo)
+# `sandbox` (and `demo`, in demo.py) are registered as Flask CLI plugins (pyproject entry
+# points), so they run without loading the configured dashboard: the sandbox needs none.
 
 
 @click.command("sandbox")

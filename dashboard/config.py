@@ -6,6 +6,8 @@ documented in the README.
 import os
 from pathlib import Path
 
+from flask import current_app
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Where instance/config.py and the default SQLite file live; movable for tests and packaging.
 INSTANCE_PATH = Path(os.environ.get("DASHBOARD_INSTANCE_PATH", PROJECT_ROOT / "instance"))
@@ -78,3 +80,13 @@ def read_environment(environ=os.environ) -> dict:
 
 class InsecureConfiguration(RuntimeError):
     """The configuration is not safe to run outside debug or demo mode."""
+
+
+def billing_mode() -> str:
+    """Return who starts period charges: ``schedule`` (iamport) or ``again`` (charge-due)."""
+    return current_app.config.get("BILLING_MODE", "schedule")
+
+
+def merchant_uid_prefix() -> str:
+    """Return the prefix of the ``merchant_uid`` derived for automatic charges."""
+    return current_app.config.get("MERCHANT_UID_PREFIX", "sub")

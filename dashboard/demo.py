@@ -14,12 +14,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import click
 import requests
 from flask import Flask
 
 from . import create_app, staff
-from .billing import audit, errors, intake, lifecycle, plans, refunds
-from .cli import ensure_schema
+from .billing import audit, errors, intake, lifecycle, plans, provider, refunds
+from .clock import now
+from .config import INSTANCE_PATH
+from .schema import ensure_schema
 from .extensions import db
 from .iamport import IamportClient
 from .iamport.sandbox import DEFAULT_IMP_KEY, DEFAULT_IMP_SECRET, create_sandbox_app
@@ -181,14 +184,12 @@ def make_person(n: int, rng: random.Random) -> dict:
 
 
 def start_customer(sandbox, person: dict, rng: random.Random, start_at=None) -> None:
-    from .billing import provider
-
     provider().issue_billing_key(
         person["uid"], card_number=person["card"], expiry="2029-12", birth="900101",
         pwd_2digit="00", pg="kcp", customer_name=person["name"], customer_tel=person["phone"],
         customer_email=person["email"],
     )
-    when = start_at or lifecycle.now() + timedelta(minutes=rng.randrange(5, 600))
+    when = start_at or now() + timedelta(minutes=rng.randrange(5, 600))
     try:
         intake.start_subscription(
             person["uid"], plan_code=person["plan"], start_at=when,
@@ -201,7 +202,7 @@ def start_customer(sandbox, person: dict, rng: random.Random, start_at=None) -> 
 
 def decline_some_first_attempts(sandbox, rng: random.Random) -> list[str]:
     """Make about one first attempt in twelve decline today; return the keys changed."""
-    today_end = lifecycle.now() + timedelta(days=1)
+    today_end = now() + timedelta(days=1)
     due = db.session.scalars(
         db.select(Schedule).where(Schedule.schedule_status == "scheduled",
                                   Schedule.schedule_at < today_end, Schedule.attempt == 1)
@@ -270,3 +271,19 @@ def run(setup: DemoSetup, *, reset: bool = False, echo=print) -> None:
     finally:
         sandbox.stop_runner()
         stop_sandbox()
+
+
+@click.command("demo")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=5000, show_default=True, help="Dashboard port.")
+@click.option("--sandbox-port", type=int, default=5099, show_default=True)
+@click.option("--reset", is_flag=True, help="Forget the demo's data and seed it again.")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="[default: instance/demo]")
+@click.option("--customers", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option("--days", type=click.IntRange(min=30), default=365, show_default=True,
+              help="Days of history to seed.")
+def demo_command(host, port, sandbox_port, reset, data_dir, customers, days):
+    """Run the dashboard with the sandbox and a year of demo data, offline."""
+    folder = Path(data_dir) if data_dir else INSTANCE_PATH / "demo"
+    setup = DemoSetup(folder, host, port, sandbox_port, customers=customers, days=days)
+    run(setup, reset=reset, echo=click.echo)

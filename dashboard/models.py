@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import current_app, has_app_context
 from flask_login import UserMixin
 from sqlalchemy import (
     JSON,
@@ -31,6 +30,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 from sqlalchemy.types import TypeDecorator
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from .clock import now
 from .extensions import db
 
 # Amount and id columns are 32-bit integers; nothing larger may reach them.
@@ -38,17 +38,6 @@ MAX_KRW = 2_000_000_000
 MAX_ROW_ID = 2**31 - 1
 # The most credits one manual adjustment may add or take away.
 MAX_CREDIT_ADJUSTMENT = 10_000_000
-
-
-def utcnow() -> datetime:
-    """Return the current time as an aware UTC datetime."""
-    return datetime.now(UTC)
-
-
-def app_now() -> datetime:
-    """Return the current time by the app's clock (a sandbox moves it in tests and the demo)."""
-    clock = current_app.extensions.get("clock") if has_app_context() else None
-    return clock() if clock is not None else utcnow()
 
 
 class UTCDateTime(TypeDecorator):
@@ -81,9 +70,9 @@ def one_of(column: str, values) -> str:
 
 
 class Timestamps:
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=app_now, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(
-        UTCDateTime, default=app_now, onupdate=app_now, nullable=False
+        UTCDateTime, default=now, onupdate=now, nullable=False
     )
 
 
@@ -431,7 +420,7 @@ class CreditEntry(db.Model):
     payment_id: Mapped[int | None] = mapped_column(ForeignKey("payment.id"))
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("admin_user.id"))
     note: Mapped[str | None] = mapped_column(String(256))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=app_now)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
 
 
 WEBHOOK_STATES = ("received", "processed", "failed", "ignored")
@@ -453,7 +442,7 @@ class WebhookEvent(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=app_now)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     remote_addr: Mapped[str | None] = mapped_column(String(64))
     content_type: Mapped[str | None] = mapped_column(String(200))
     raw_body: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
@@ -478,7 +467,7 @@ class AuditEntry(db.Model):
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=app_now)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("admin_user.id"))
     # "system", "cli", "api:<token name>" or the staff member's email at the time.
     actor_label: Mapped[str] = mapped_column(String(254), default="system")

@@ -10,7 +10,8 @@ from werkzeug.security import generate_password_hash
 
 from .billing import audit
 from .extensions import db
-from .models import AdminUser, utcnow
+from .clock import utcnow
+from .models import AdminUser
 
 MAX_FAILED_SIGN_INS = 5
 LOCK_OUT_FOR = timedelta(minutes=15)

@@ -8,19 +8,29 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..iamport import IamportError, OutcomeUnknown, Rejected
-from ..models import MAX_KRW, Customer, Payment, Subscription
-from . import audit, calling_iamport, errors, now, owns_transaction, provider, schedules
-from .lifecycle import apply_payment_result, follow_dunning, lock_owner, resume_due_subscriptions
+from ..models import MAX_KRW, Customer, Payment, Schedule, Subscription
+from . import (
+    audit,
+    calling_iamport,
+    checkpoint,
+    errors,
+    load_for_update,
+    merchant_uid_prefix,
+    now,
+    owns_transaction,
+    provider,
+    require_action,
+    schedules,
+    translate_iamport_error,
+)
+from .lifecycle import resume_due_subscriptions
 from .periods import ChargeKey
-
-# How long to wait before charging again after iamport could not be reached at all.
-UNREACHABLE_RETRY = timedelta(minutes=10)
+from .results import LocalOutcome, apply_local_outcome, apply_payment_result
 
 
 @dataclass
@@ -48,7 +58,7 @@ def charge_due(*, limit: int = 1000) -> ChargeRunSummary:
             break
         try:
             result = send_again(payment)
-        except errors.OutcomeUnknown:
+        except errors.AnswerLost:
             summary.unknown.append(payment.merchant_uid)
         except errors.BillingError as error:
             summary.errors.append(f"{payment.merchant_uid}: {error.message}")
@@ -83,19 +93,12 @@ def claim_next_due_charge() -> Payment | None:
 
 def new_period_charge(subscription: Subscription, *, origin: str) -> Payment:
     """Record the pending charge of a subscription's next period; the caller commits."""
-    if db.session.scalar(
-        db.select(Payment.id).where(
-            Payment.subscription_id == subscription.id, Payment.status == "pending"
-        )
-    ):
-        raise errors.ChargeInProgress(
-            "An earlier charge for this subscription has an unknown outcome; run sync first."
-        )
+    refuse_while_unresolved(subscription_id=subscription.id)
     period = subscription.current_period + 1
     key = ChargeKey(subscription.id, period, schedules.next_attempt_number(subscription.id, period))
     plan = subscription.next_plan or subscription.plan
     payment = Payment(
-        merchant_uid=key.merchant_uid(schedules.merchant_uid_prefix()),
+        merchant_uid=key.merchant_uid(merchant_uid_prefix()),
         customer_id=subscription.customer_id,
         subscription_id=subscription.id,
         period=period,
@@ -126,79 +129,51 @@ def send_again(payment: Payment) -> Payment:
             buyer_tel=customer.phone or None,
         )
     except Rejected as rejection:
-        record_refused_charge(payment, rejection.message or "iamport refused the charge")
-        raise errors.ProviderRejected(rejection.message or "iamport refused the charge") from rejection
+        apply_local_outcome(payment, LocalOutcome.REFUSED, message=rejection.message)
+        raise translate_iamport_error(rejection, unknown="") from rejection
     except OutcomeUnknown as error:
-        raise errors.OutcomeUnknown(
-            "iamport did not answer; the charge stays pending until sync asks iamport."
+        raise translate_iamport_error(
+            error, unknown="iamport did not answer; the charge stays pending until sync asks "
+            "iamport."
         ) from error
     except IamportError as error:
-        record_unsent_charge(payment)
-        raise errors.ProviderUnavailable("iamport could not be reached; nothing was charged.") from error
+        apply_local_outcome(payment, LocalOutcome.NOT_SENT)
+        raise translate_iamport_error(
+            error, unknown="", unavailable="iamport could not be reached; nothing was charged."
+        ) from error
     return apply_payment_result(result, source="again")
 
 
-def record_refused_charge(payment: Payment, message: str) -> None:
-    """iamport refused before charging: a failed attempt, followed by the dunning policy."""
-    lock_owner(payment.subscription_id, payment.customer_id)
-    db.session.refresh(payment)
-    if payment.status != "pending":
-        db.session.rollback()
-        return
-    payment.status = "failed"
-    payment.fail_reason = message[:256]
-    payment.failed_at = now()
-    if payment.subscription is not None:
-        follow_dunning(payment.subscription, payment, failed_at=payment.failed_at)
-    db.session.commit()
-    if payment.subscription_id is not None:
-        schedules.register_unconfirmed(payment.subscription_id)
-
-
-def record_unsent_charge(payment: Payment) -> None:
-    """The request never left: nothing was charged, so the attempt is simply due again soon."""
-    lock_owner(payment.subscription_id, payment.customer_id)
-    db.session.refresh(payment)
-    if payment.status != "pending":
-        db.session.rollback()
-        return
-    payment.status = "failed"
-    payment.fail_reason = "iamport could not be reached; not charged"
-    payment.failed_at = now()
-    subscription = payment.subscription
-    if subscription is not None and subscription.status == "active":
-        subscription.next_attempt_at = now() + UNREACHABLE_RETRY
-    db.session.commit()
+def refuse_while_unresolved(
+    *, customer_id: int | None = None, subscription_id: int | None = None
+) -> None:
+    """Refuse a new charge while an earlier one of the customer (or subscription) has an
+    unknown outcome: only asking iamport may resolve it (money rule 2)."""
+    owner = Payment.subscription_id == subscription_id if subscription_id is not None else (
+        Payment.customer_id == customer_id
+    )
+    if db.session.scalar(
+        db.select(Payment.id).where(owner, Payment.status == "pending").limit(1)
+    ) is not None:
+        whose = "subscription" if subscription_id is not None else "customer"
+        raise errors.ChargeInProgress(
+            f"An earlier charge for this {whose} has an unknown outcome; run sync first."
+        )
 
 
 @owns_transaction
 def retry_period_now(subscription_id: int, *, actor: audit.Actor, reason: str) -> Payment:
     """Charge a subscription's unpaid period now (after a decline or a new card)."""
-    subscription = db.session.scalar(
-        db.select(Subscription).where(Subscription.id == subscription_id).with_for_update()
-    )
-    if subscription is None:
-        raise errors.RecordNotFound("No such subscription.")
-    if subscription.status not in ("active", "past_due"):
-        raise errors.InvalidState("Only an active or past-due subscription can be charged.")
-    if subscription.customer.billing_key_status != "active":
-        raise errors.InvalidState("The customer has no billing key; register a card first.")
-    if not period_is_unpaid(subscription):
-        raise errors.InvalidState(
-            "The current period is paid; the next charge is not due yet."
-        )
+    subscription = load_for_update(Subscription, subscription_id, missing="No such subscription.")
+    require_action(subscription, "charge_now")
     # A waiting schedule for the same period would charge again: revoke it first. One that
     # turns out to have run already carries a result we have not seen: apply it and decide
     # again, so a period paid a moment ago is never charged twice.
     waiting = schedules.live_schedules(subscription.id)
-    try:
-        schedules.revoke_live_schedules(subscription)
-    except errors.BillingError:
-        db.session.rollback()
-        raise
+    schedules.revoke_live_schedules(subscription)
     ran = [row.imp_uid for row in waiting if row.schedule_status == "executed" and row.imp_uid]
     if ran:
-        db.session.commit()
+        checkpoint()
         with calling_iamport(unknown="iamport did not answer; try again after a sync."):
             for imp_uid in ran:
                 apply_payment_result(provider().get_payment(imp_uid), source="sync")
@@ -215,15 +190,8 @@ def retry_period_now(subscription_id: int, *, actor: audit.Actor, reason: str) -
         reason=reason,
         details={"amount": payment.amount, "period": payment.period},
     )
-    db.session.commit()
+    checkpoint()
     return send_again(payment)
-
-
-def period_is_unpaid(subscription: Subscription) -> bool:
-    """Return whether the subscription's next period is owed now: it failed, or it is due."""
-    if subscription.failed_attempts > 0 or subscription.status == "past_due":
-        return True
-    return subscription.next_charge_at is not None and subscription.next_charge_at <= now()
 
 
 @owns_transaction
@@ -256,12 +224,7 @@ def manual_charge(
         raise errors.RecordNotFound("No such customer.")
     if customer.billing_key_status != "active":
         raise errors.InvalidState("The customer has no billing key; register a card first.")
-    if db.session.scalar(
-        db.select(Payment.id).where(Payment.customer_id == customer_id, Payment.status == "pending")
-    ):
-        raise errors.ChargeInProgress(
-            "An earlier charge for this customer has an unknown outcome; run sync first."
-        )
+    refuse_while_unresolved(customer_id=customer_id)
     payment = Payment(
         merchant_uid=merchant_uid,
         customer_id=customer_id,
@@ -284,7 +247,7 @@ def manual_charge(
         details={"amount": amount, "name": name},
     )
     try:
-        db.session.commit()
+        checkpoint()
     except IntegrityError:
         # The same form was submitted twice at once; the other request charges.
         db.session.rollback()
@@ -297,3 +260,43 @@ def existing_charge(payment: Payment, customer_id: int) -> Payment:
     if payment.customer_id != customer_id:
         raise errors.InvalidInput("The form is out of date; open it again.")
     return payment
+
+
+@owns_transaction
+def retry_schedule_now(schedule_id: int, *, actor: audit.Actor, reason: str) -> Payment:
+    """Charge a failed or revoked schedule again right now (iamport's retry)."""
+    row = load_for_update(Schedule, schedule_id, missing="No such schedule.")
+    require_action(row, "retry")
+    refuse_while_unresolved(customer_id=row.customer_id)
+    # Mark the charge pending before asking (money rule 2): a lost answer leaves it for sync.
+    payment = db.session.scalar(db.select(Payment).where(Payment.merchant_uid == row.merchant_uid))
+    if payment is None:
+        payment = Payment(
+            merchant_uid=row.merchant_uid, customer_id=row.customer_id,
+            subscription_id=row.subscription_id, period=row.period, attempt=row.attempt,
+            origin="schedule", name=row.name, amount=row.amount,
+        )
+        db.session.add(payment)
+    payment.status = "pending"
+    audit.record(
+        "schedule.retry",
+        "schedule",
+        row.merchant_uid,
+        actor=actor,
+        customer_id=row.customer_id,
+        reason=reason,
+        details={"amount": row.amount},
+    )
+    checkpoint()
+    try:
+        result = provider().retry_schedule(row.merchant_uid)
+    except IamportError as error:
+        if not isinstance(error, OutcomeUnknown):
+            # Refused or never sent: nothing was charged.
+            message = error.message if isinstance(error, Rejected) else None
+            apply_local_outcome(payment, LocalOutcome.RETRY_NOT_RUN, message=message)
+        raise translate_iamport_error(
+            error, unknown="iamport did not answer the retry; sync will find out whether it "
+            "charged."
+        ) from error
+    return apply_payment_result(result, source="retry")

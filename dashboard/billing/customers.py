@@ -6,24 +6,23 @@ Card data passes straight to iamport and is never stored, logged, audited or ret
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from flask import current_app
+from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
-from ..iamport import BillingKey, IamportError, NotFound, OutcomeUnknown, Rejected
+from ..iamport import BillingKey, IamportError, NotFound, Rejected
 from ..models import MAX_CREDIT_ADJUSTMENT, CreditEntry, Customer
-from . import audit, errors, now, owns_transaction, provider, schedules
-
-
-@dataclass(frozen=True)
-class CustomerSyncSummary:
-    """What a per-customer sync found and changed."""
-
-    billing_key: str
-    payments: int
-    schedules: int
-    changed: int
+from . import (
+    audit,
+    checkpoint,
+    errors,
+    now,
+    owns_transaction,
+    provider,
+    schedules,
+    translate_iamport_error,
+)
 
 
 def phone_digits(value: str | None) -> str:
@@ -36,6 +35,28 @@ def get_customer(customer_id: int, *, lock: bool = False) -> Customer:
     customer = db.session.scalar(query.with_for_update() if lock else query)
     if customer is None:
         raise errors.RecordNotFound("No such customer.")
+    return customer
+
+
+def get_or_create_customer(customer_uid: str) -> Customer:
+    """Return the customer for a billing key, creating it if new.
+
+    A checkpoint: the new row is committed at once so that two workers meeting the same new
+    ``customer_uid`` agree on one customer.
+    """
+    customer = db.session.scalar(db.select(Customer).where(Customer.customer_uid == customer_uid))
+    if customer is not None:
+        return customer
+    customer = Customer(customer_uid=customer_uid, billing_key_status="active")
+    db.session.add(customer)
+    try:
+        checkpoint()
+    except IntegrityError:
+        # Another worker created it a moment ago.
+        db.session.rollback()
+        customer = db.session.scalar(
+            db.select(Customer).where(Customer.customer_uid == customer_uid)
+        )
     return customer
 
 
@@ -63,32 +84,6 @@ def refresh_billing_key(customer: Customer) -> str:
         return "missing"
     copy_billing_key(customer, key)
     return "active"
-
-
-@owns_transaction
-def sync_customer(customer_id: int, *, actor: audit.Actor = audit.SYSTEM) -> CustomerSyncSummary:
-    """Bring one customer's billing key, schedules and payments in step with iamport."""
-    from .sync import sync_customer_records
-
-    customer = get_customer(customer_id)
-    try:
-        state = refresh_billing_key(customer)
-        db.session.commit()
-        payments, schedule_count, changed = sync_customer_records(customer)
-    except IamportError as error:
-        db.session.rollback()
-        raise errors.ProviderUnavailable("iamport could not be reached; try again.") from error
-    audit.record(
-        "customer.sync",
-        "customer",
-        customer.customer_uid,
-        actor=actor,
-        customer_id=customer.id,
-        details={"billing_key": state, "payments": payments, "schedules": schedule_count,
-                 "changed": changed},
-    )
-    db.session.commit()
-    return CustomerSyncSummary(state, payments, schedule_count, changed)
 
 
 @owns_transaction
@@ -126,14 +121,13 @@ def register_billing_key(
             customer_tel=customer.phone or None,
             customer_email=customer.email or None,
         )
-    except Rejected as rejection:
-        db.session.rollback()
-        record_failure("customer.billing_key.register", customer, actor, rejection.message)
-        raise errors.ProviderRejected(rejection.message or "The card was refused.") from rejection
     except IamportError as error:
         db.session.rollback()
-        raise errors.ProviderUnavailable(
-            "iamport did not answer; sync the customer to see whether the card was registered."
+        if isinstance(error, Rejected):
+            record_failure("customer.billing_key.register", customer, actor, error.message)
+        raise translate_iamport_error(
+            error, unknown="iamport did not answer; sync the customer to see whether the card "
+            "was registered."
         ) from error
     copy_billing_key(customer, key)
     audit.record(
@@ -155,6 +149,7 @@ def rest_key_in_pg() -> str:
 
 
 def record_failure(action: str, customer: Customer, actor: audit.Actor, message: str | None) -> None:
+    """Record a refused key-in on the audit trail; a checkpoint, kept though the action fails."""
     audit.record(
         action,
         "customer",
@@ -164,7 +159,7 @@ def record_failure(action: str, customer: Customer, actor: audit.Actor, message:
         details={"error": message},
         outcome="rejected",
     )
-    db.session.commit()
+    checkpoint()
 
 
 @owns_transaction
@@ -186,13 +181,14 @@ def delete_billing_key(customer_id: int, *, actor: audit.Actor, reason: str) -> 
         raise
     except NotFound:
         pass  # already gone at iamport: the end state is what was asked for
-    except Rejected as rejection:
-        db.session.rollback()
-        raise errors.ProviderRejected(rejection.message or "iamport refused") from rejection
-    except (OutcomeUnknown, IamportError) as error:
-        db.session.commit()  # the revocations that did happen are real
-        raise errors.ProviderUnavailable(
-            "iamport did not answer; sync the customer to see whether the key was deleted."
+    except IamportError as error:
+        if isinstance(error, Rejected):
+            db.session.rollback()
+        else:
+            checkpoint()  # the revocations that did happen are real
+        raise translate_iamport_error(
+            error, unknown="iamport did not answer; sync the customer to see whether the key "
+            "was deleted."
         ) from error
     customer.billing_key_status = "deleted"
     customer.billing_key_synced_at = now()

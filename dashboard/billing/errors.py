@@ -1,5 +1,8 @@
 """Named errors the billing services raise; views and commands translate them in one place.
 
+Their names never repeat the client's (``iamport.errors``): a billing error says what
+happened to the action, a client error what happened to one HTTP request.
+
 Every message is safe to show to staff: it never carries card data, tokens or secrets.
 """
 
@@ -40,13 +43,13 @@ class ChargeInProgress(BillingError):
     """An earlier charge for the same period has an unknown outcome; resolve it first."""
 
 
-class OutcomeUnknown(BillingError):
+class AnswerLost(BillingError):
     """iamport's answer was lost; the record stays pending until sync asks iamport."""
 
 
-class ProviderRejected(BillingError):
+class IamportRefused(BillingError):
     """iamport refused the request; nothing was done there."""
 
 
-class ProviderUnavailable(BillingError):
+class IamportUnreachable(BillingError):
     """iamport could not be reached; nothing was changed."""

@@ -3,15 +3,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from flask import current_app
-
 from ..extensions import db
 from ..iamport import IamportError, NotFound
 from ..models import Plan, Subscription
-from . import audit, errors, now, owns_transaction, provider, schedules
+from . import audit, billing_mode, errors, now, owns_transaction, provider, schedules
 from .charges import new_period_charge, send_again
-from .customers import copy_billing_key, phone_digits
-from .lifecycle import get_or_create_customer
+from .customers import copy_billing_key, get_or_create_customer, phone_digits
 
 
 @owns_transaction
@@ -37,7 +34,7 @@ def start_subscription(
             f"iamport has no billing key with the customer_uid {customer_uid!r}."
         ) from missing
     except IamportError as error:
-        raise errors.ProviderUnavailable("iamport could not be reached; nothing was created.") from error
+        raise errors.IamportUnreachable("iamport could not be reached; nothing was created.") from error
     customer = get_or_create_customer(customer_uid)
     info = customer_info or {}
     customer.name = (info.get("name") or customer.name or key.customer_name or "")[:100]
@@ -76,7 +73,7 @@ def start_subscription(
         except errors.BillingError:
             pass  # the subscription exists; the charge's state is on its payment row
         return db.session.get(Subscription, subscription.id)
-    if current_app.config["BILLING_MODE"] == "schedule" and first_charge_at <= now():
+    if billing_mode() == "schedule" and first_charge_at <= now():
         # iamport only runs schedules in the future.
         first_charge_at = now() + timedelta(minutes=1)
         subscription.next_charge_at = first_charge_at

@@ -11,11 +11,13 @@ import secrets
 
 from sqlalchemy.exc import IntegrityError
 
+from ..actions import allowed_actions, has_pending_refund, refusal
 from ..extensions import db
 from ..iamport import IamportError, OutcomeUnknown, Rejected
 from ..models import AuditEntry, Payment, Refund
-from . import audit, errors, owns_transaction, provider
-from .lifecycle import apply_payment_result
+from . import audit, checkpoint, errors, load_for_update, owns_transaction, provider
+from . import translate_iamport_error
+from .results import apply_payment_result
 
 
 def new_refund_key() -> str:
@@ -43,11 +45,7 @@ def refund_payment(
         raise errors.InvalidInput("Give a reason for the refund.")
     if len(reason) > 256:
         raise errors.InvalidInput("The reason must be at most 256 characters.")
-    payment = db.session.scalar(
-        db.select(Payment).where(Payment.id == payment_id).with_for_update()
-    )
-    if payment is None:
-        raise errors.RecordNotFound("No such payment.")
+    payment = load_for_update(Payment, payment_id, missing="No such payment.")
     if request_key is not None:
         earlier = db.session.scalar(db.select(Refund).where(Refund.request_key == request_key))
         if earlier is not None:
@@ -68,24 +66,24 @@ def refund_payment(
             checksum=refund.checksum,
             reason=refund.reason,
         )
-    except Rejected as rejection:
-        refund.status = "rejected"
-        refund.error = (rejection.message or "rejected")[:256]
-        entry.outcome = "rejected"
-        db.session.commit()
-        raise errors.ProviderRejected(rejection.message or "iamport refused the refund") from rejection
-    except OutcomeUnknown as error:
-        entry.outcome = "unknown"
-        db.session.commit()
-        raise errors.OutcomeUnknown(
-            "iamport did not answer; the refund stays pending until sync confirms it."
-        ) from error
     except IamportError as error:
-        refund.status = "rejected"
-        refund.error = "iamport could not be reached; nothing was refunded"
-        entry.outcome = "unavailable"
-        db.session.commit()
-        raise errors.ProviderUnavailable("iamport could not be reached; nothing was refunded.") from error
+        # What iamport said (or that it said nothing) is kept on the refund and its audit
+        # entry, although the action fails: a checkpoint.
+        if isinstance(error, OutcomeUnknown):
+            entry.outcome = "unknown"
+        else:
+            refund.status = "rejected"
+            refund.error = (
+                (error.message or "rejected")[:256] if isinstance(error, Rejected)
+                else "iamport could not be reached; nothing was refunded"
+            )
+            entry.outcome = "rejected" if isinstance(error, Rejected) else "unavailable"
+        checkpoint()
+        raise translate_iamport_error(
+            error,
+            unknown="iamport did not answer; the refund stays pending until sync confirms it.",
+            unavailable="iamport could not be reached; nothing was refunded.",
+        ) from error
     entry.outcome = "ok"
     apply_payment_result(result, source="refund")
     db.session.refresh(refund)
@@ -96,19 +94,14 @@ def start_refund(
     payment: Payment, amount: int | None, reason: str, actor: audit.Actor,
     request_key: str | None = None,
 ) -> tuple[Refund, AuditEntry]:
-    """Check the balance and record a pending refund under the payment's row lock; commits."""
-    if payment.status not in ("paid", "cancelled") or payment.imp_uid is None:
-        raise errors.NotRefundable("Only a paid payment can be refunded.")
-    if db.session.scalar(
-        db.select(Refund.id).where(Refund.payment_id == payment.id, Refund.status == "pending")
-    ):
-        raise errors.InvalidState(
-            "An earlier refund of this payment has an unknown outcome; run sync first."
-        )
+    """Check the balance and record a pending refund under the payment's row lock; a
+    checkpoint commit, before iamport is asked."""
+    if "refund" not in allowed_actions(payment):
+        if has_pending_refund(payment):
+            raise errors.InvalidState(refusal(payment, "refund"))
+        raise errors.NotRefundable(refusal(payment, "refund"), refundable=0)
     refundable = payment.refundable_amount
     amount = refundable if amount is None else amount
-    if refundable <= 0:
-        raise errors.NotRefundable("This payment is already fully refunded.", refundable=0)
     if amount <= 0:
         raise errors.InvalidInput("The refund amount must be a positive number of won.")
     if amount > refundable:
@@ -136,5 +129,5 @@ def start_refund(
                  "kind": "full" if amount == refundable else "partial"},
         outcome="requested",
     )
-    db.session.commit()
+    checkpoint()
     return refund, entry

@@ -9,21 +9,28 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from flask import current_app
 from sqlalchemy import func
 
 from ..extensions import db
-from ..iamport import IamportError, NotFound, OutcomeUnknown, Rejected, ScheduleRequest
+from ..iamport import IamportError, NotFound, Rejected, ScheduleRequest
 from ..models import Payment, Schedule, Subscription
-from . import audit, calling_iamport, errors, now, owns_transaction, provider
+from . import (
+    audit,
+    billing_mode,
+    calling_iamport,
+    errors,
+    load_for_update,
+    merchant_uid_prefix,
+    now,
+    owns_transaction,
+    provider,
+    require_action,
+    translate_iamport_error,
+)
 from .periods import ChargeKey
 
 # How far ahead of now a schedule must lie for iamport to accept it.
 SCHEDULE_LEAD = timedelta(minutes=1)
-
-
-def merchant_uid_prefix() -> str:
-    return current_app.config.get("MERCHANT_UID_PREFIX", "sub")
 
 
 def next_attempt_number(subscription_id: int, period: int) -> int:
@@ -55,7 +62,7 @@ def plan_charge(subscription: Subscription, at: datetime) -> Schedule | None:
     In schedule mode this adds the schedule row (registered after commit); in again mode
     the ``charge-due`` runner picks the subscription up at ``next_attempt_at``.
     """
-    if current_app.config["BILLING_MODE"] == "again":
+    if billing_mode() == "again":
         subscription.next_attempt_at = at
         return None
     # iamport only accepts future schedules; a period that fell due while a result was
@@ -148,7 +155,7 @@ def is_registered_at_iamport(merchant_uid: str) -> bool:
 def revoke_at_iamport(row: Schedule) -> None:
     """Revoke one schedule at iamport and mark it revoked here; the caller commits.
 
-    Raises ``errors.OutcomeUnknown`` / ``errors.ProviderUnavailable`` when iamport's answer
+    Raises ``errors.AnswerLost`` / ``errors.IamportUnreachable`` when iamport's answer
     is lost or it cannot be reached; the row then stays live and sync retries.
     """
     try:
@@ -156,7 +163,7 @@ def revoke_at_iamport(row: Schedule) -> None:
     except Rejected as rejection:
         remote = remote_schedule(row.merchant_uid)
         if remote is not None and remote.schedule_status == "scheduled":
-            raise errors.ProviderRejected(rejection.message or "iamport refused") from rejection
+            raise errors.IamportRefused(rejection.message or "iamport refused") from rejection
         # Nothing to revoke there: it never registered, ran already, or was revoked.
         if remote is not None and remote.schedule_status == "executed":
             row.schedule_status = "executed"
@@ -164,12 +171,10 @@ def revoke_at_iamport(row: Schedule) -> None:
             row.imp_uid = remote.imp_uid
             row.executed_at = remote.executed_at
             return
-    except OutcomeUnknown as error:
-        raise errors.OutcomeUnknown(
-            "iamport did not answer the revocation; sync will confirm it."
-        ) from error
     except IamportError as error:
-        raise errors.ProviderUnavailable("iamport could not be reached; nothing changed.") from error
+        raise translate_iamport_error(
+            error, unknown="iamport did not answer the revocation; sync will confirm it."
+        ) from error
     row.schedule_status = "revoked"
     row.revoked_at = now()
 
@@ -198,12 +203,9 @@ def revoke_live_schedules(subscription: Subscription, *, keep: str | None = None
 # --- staff actions -------------------------------------------------------------------------
 
 
-def get_schedule_row(schedule_id: int, *, lock: bool = True) -> Schedule:
-    query = db.select(Schedule).where(Schedule.id == schedule_id)
-    row = db.session.scalar(query.with_for_update() if lock else query)
-    if row is None:
-        raise errors.RecordNotFound("No such schedule.")
-    return row
+def get_schedule_row(schedule_id: int) -> Schedule:
+    """Return a schedule row locked for this transaction."""
+    return load_for_update(Schedule, schedule_id, missing="No such schedule.")
 
 
 def require_future(at: datetime) -> None:
@@ -220,8 +222,7 @@ def change_schedule_time(
     """Move a waiting schedule to a new time at iamport and here."""
     require_future(schedule_at)
     row = get_schedule_row(schedule_id)
-    if row.schedule_status != "scheduled":
-        raise errors.InvalidState("Only a schedule that has not run yet can be moved.")
+    require_action(row, "change_time")
     before = row.schedule_at
     with calling_iamport(unknown="iamport did not answer; check the schedule after the next sync."):
         provider().update_schedule_time(row.merchant_uid, schedule_at)
@@ -245,13 +246,8 @@ def change_schedule_time(
 def revoke_schedule(schedule_id: int, *, actor: audit.Actor, reason: str) -> Schedule:
     """Revoke a waiting schedule so it never charges."""
     row = get_schedule_row(schedule_id)
-    if row.schedule_status != "scheduled":
-        raise errors.InvalidState("This schedule is not waiting to run.")
-    try:
-        revoke_at_iamport(row)
-    except errors.BillingError:
-        db.session.rollback()
-        raise
+    require_action(row, "revoke")
+    revoke_at_iamport(row)
     if row.subscription is not None and row.schedule_status == "revoked":
         row.subscription.next_attempt_at = None
     audit.record(
@@ -274,14 +270,8 @@ def reschedule_failed(
     """Schedule a failed or revoked charge again at a new time (iamport's reschedule)."""
     require_future(schedule_at)
     row = get_schedule_row(schedule_id)
-    if not (row.schedule_status == "revoked" or row.payment_status == "failed"):
-        raise errors.InvalidState("Only a failed or revoked schedule can be rescheduled.")
+    require_action(row, "reschedule")
     subscription = row.subscription
-    if subscription is not None and row.period is not None:
-        if row.period <= subscription.current_period:
-            raise errors.InvalidState("This period is already paid.")
-        if any(other.id != row.id for other in live_schedules(subscription.id, row.period)):
-            raise errors.InvalidState("Another charge for this period is already scheduled.")
     with calling_iamport(unknown="iamport did not answer; sync will show the result."):
         provider().reschedule(row.merchant_uid, schedule_at)
     row.schedule_status, row.payment_status = "scheduled", None
@@ -299,63 +289,3 @@ def reschedule_failed(
     )
     db.session.commit()
     return row
-
-
-@owns_transaction
-def retry_schedule_now(schedule_id: int, *, actor: audit.Actor, reason: str) -> Payment:
-    """Charge a failed or revoked schedule again right now (iamport's retry)."""
-    from .lifecycle import apply_payment_result
-
-    row = get_schedule_row(schedule_id)
-    if not (row.schedule_status == "revoked" or row.payment_status == "failed"):
-        raise errors.InvalidState("Only a failed or revoked schedule can be retried.")
-    subscription = row.subscription
-    if subscription is not None and row.period is not None and (
-        row.period <= subscription.current_period
-    ):
-        raise errors.InvalidState("This period is already paid.")
-    pending = db.session.scalar(
-        db.select(Payment.id).where(
-            Payment.customer_id == row.customer_id, Payment.status == "pending"
-        )
-    )
-    if pending is not None:
-        raise errors.ChargeInProgress(
-            "An earlier charge for this customer has an unknown outcome; run sync first."
-        )
-    # Mark the charge pending before asking (money rule 2): a lost answer leaves it for sync.
-    payment = db.session.scalar(db.select(Payment).where(Payment.merchant_uid == row.merchant_uid))
-    if payment is None:
-        payment = Payment(
-            merchant_uid=row.merchant_uid, customer_id=row.customer_id,
-            subscription_id=row.subscription_id, period=row.period, attempt=row.attempt,
-            origin="schedule", name=row.name, amount=row.amount,
-        )
-        db.session.add(payment)
-    previous_status = payment.status
-    payment.status = "pending"
-    audit.record(
-        "schedule.retry",
-        "schedule",
-        row.merchant_uid,
-        actor=actor,
-        customer_id=row.customer_id,
-        reason=reason,
-        details={"amount": row.amount},
-    )
-    db.session.commit()
-    try:
-        result = provider().retry_schedule(row.merchant_uid)
-    except OutcomeUnknown as error:
-        raise errors.OutcomeUnknown(
-            "iamport did not answer the retry; sync will find out whether it charged."
-        ) from error
-    except IamportError as error:
-        # Refused or never sent: nothing was charged, so the row says what it said before.
-        payment.status = previous_status if payment.imp_uid else "failed"
-        payment.fail_reason = payment.fail_reason or "retry refused by iamport"
-        db.session.commit()
-        if isinstance(error, Rejected):
-            raise errors.ProviderRejected(error.message or "iamport refused") from error
-        raise errors.ProviderUnavailable("iamport could not be reached; nothing changed.") from error
-    return apply_payment_result(result, source="retry")

@@ -9,20 +9,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from ..actions import has_pending_refund
 from ..extensions import db
 from ..iamport import IamportError, NotFound
 from ..iamport import Payment as RemotePayment
+from ..iamport import Schedule as RemoteSchedule
 from ..models import Customer, Payment, Refund, Schedule, Subscription
-from . import audit, now, provider, schedules
-from .charges import record_unsent_charge
-from .lifecycle import (
+from . import audit, errors, merchant_uid_prefix, now, owns_transaction, provider, schedules
+from .customers import get_customer, refresh_billing_key
+from .lifecycle import close_ended_subscriptions, resume_due_subscriptions
+from .periods import parse_merchant_uid
+from .results import (
+    LocalOutcome,
+    apply_local_outcome,
     apply_payment_result_with_change,
-    close_ended_subscriptions,
     is_earlier_attempt,
     is_stale_attempt,
-    resume_due_subscriptions,
 )
-from .periods import parse_merchant_uid
 from .webhooks import process_failed_events
 
 # A charge or refund iamport has no record of is only given up after this long, so one that
@@ -106,7 +109,7 @@ def apply_if_changed(remote: RemotePayment, summary: SyncSummary) -> None:
         local = db.session.scalar(
             db.select(Payment).where(Payment.merchant_uid == remote.merchant_uid)
         )
-    if not differs(local, remote) and not has_pending_refund(local):
+    if not differs(local, remote) and not (local is not None and has_pending_refund(local)):
         return
     if local is None and not belongs_to_us(remote):
         return
@@ -114,10 +117,6 @@ def apply_if_changed(remote: RemotePayment, summary: SyncSummary) -> None:
     payment, _ = apply_payment_result_with_change(remote, source="sync")
     summary.changed += 1
     summary.resolved += unknown_before - unknown_outcomes(payment)
-
-
-def has_pending_refund(payment: Payment | None) -> bool:
-    return payment is not None and any(refund.status == "pending" for refund in payment.refunds)
 
 
 def unknown_outcomes(payment: Payment | None) -> int:
@@ -131,7 +130,7 @@ def unknown_outcomes(payment: Payment | None) -> int:
 
 def belongs_to_us(remote: RemotePayment) -> bool:
     """Return whether a payment we never saw is one of our billing charges."""
-    if parse_merchant_uid(remote.merchant_uid, schedules.merchant_uid_prefix()) is not None:
+    if parse_merchant_uid(remote.merchant_uid, merchant_uid_prefix()) is not None:
         return True
     return bool(remote.customer_uid) and db.session.scalar(
         db.select(Customer.id).where(Customer.customer_uid == remote.customer_uid)
@@ -170,28 +169,33 @@ def remote_schedules(since, until):
 
 
 def sync_schedules(since, until, summary: SyncSummary, progress: Progress) -> None:
-    client = provider()
     for remote in remote_schedules(since, until + SCHEDULE_LOOKAHEAD):
         summary.fetched += 1
         progress("schedules", summary.fetched)
-        local = db.session.scalar(
-            db.select(Schedule).where(Schedule.merchant_uid == remote.merchant_uid)
-        )
-        if local is None:
-            continue  # not one of ours
-        if remote.schedule_status == "executed" and local.schedule_status != "executed":
-            if remote.imp_uid:
-                apply_if_changed(client.get_payment(remote.imp_uid), summary)
-        elif remote.schedule_status == "revoked" and local.schedule_status == "scheduled":
-            local.schedule_status, local.revoked_at = "revoked", remote.revoked_at or now()
-            subscription = local.subscription
-            if subscription is not None and subscription.next_attempt_at == local.schedule_at:
-                subscription.next_attempt_at = None
-            db.session.commit()
-            summary.changed += 1
-        elif remote.schedule_status == "scheduled" and local.schedule_status == "scheduled":
-            follow_remote_schedule(local, remote, summary)
+        reconcile_schedule(remote, summary)
     revoke_stale_schedules(summary)
+
+
+def reconcile_schedule(remote: RemoteSchedule, summary: SyncSummary) -> None:
+    """Make one of our schedule rows say what iamport says about it (fleet and per-customer
+    sync alike); commits."""
+    local = db.session.scalar(
+        db.select(Schedule).where(Schedule.merchant_uid == remote.merchant_uid)
+    )
+    if local is None:
+        return  # not one of ours
+    if remote.schedule_status == "executed" and local.schedule_status != "executed":
+        if remote.imp_uid:
+            apply_if_changed(provider().get_payment(remote.imp_uid), summary)
+    elif remote.schedule_status == "revoked" and local.schedule_status == "scheduled":
+        local.schedule_status, local.revoked_at = "revoked", remote.revoked_at or now()
+        subscription = local.subscription
+        if subscription is not None and subscription.next_attempt_at == local.schedule_at:
+            subscription.next_attempt_at = None
+        db.session.commit()
+        summary.changed += 1
+    elif remote.schedule_status == "scheduled" and local.schedule_status == "scheduled":
+        follow_remote_schedule(local, remote, summary)
 
 
 def follow_remote_schedule(local: Schedule, remote, summary: SyncSummary) -> None:
@@ -240,14 +244,13 @@ def resolve_pending_charges(summary: SyncSummary, progress: Progress) -> None:
             remote = provider().find_payment(payment.merchant_uid)
         except NotFound:
             if payment.created_at <= now() - GRACE:
-                record_unsent_charge(payment)
+                apply_local_outcome(payment, LocalOutcome.NOT_SENT)
                 summary.resolved += 1
             continue
         if is_earlier_attempt(payment, remote):
             # iamport knows only the earlier failure: the retry never ran.
             if payment.updated_at <= now() - GRACE:
-                payment.status = "failed"
-                db.session.commit()
+                apply_local_outcome(payment, LocalOutcome.RETRY_NOT_RUN)
                 summary.resolved += 1
             continue
         apply_if_changed(remote, summary)
@@ -293,6 +296,40 @@ def reprocess_webhooks(summary: SyncSummary, progress: Progress) -> None:
     progress("webhooks", done)
 
 
+@dataclass(frozen=True)
+class CustomerSyncSummary:
+    """What a per-customer sync found and changed."""
+
+    billing_key: str
+    payments: int
+    schedules: int
+    changed: int
+
+
+@owns_transaction
+def sync_customer(customer_id: int, *, actor: audit.Actor = audit.SYSTEM) -> CustomerSyncSummary:
+    """Bring one customer's billing key, schedules and payments in step with iamport."""
+    customer = get_customer(customer_id)
+    try:
+        state = refresh_billing_key(customer)
+        db.session.commit()
+        payments, schedule_count, changed = sync_customer_records(customer)
+    except IamportError as error:
+        db.session.rollback()
+        raise errors.IamportUnreachable("iamport could not be reached; try again.") from error
+    audit.record(
+        "customer.sync",
+        "customer",
+        customer.customer_uid,
+        actor=actor,
+        customer_id=customer.id,
+        details={"billing_key": state, "payments": payments, "schedules": schedule_count,
+                 "changed": changed},
+    )
+    db.session.commit()
+    return CustomerSyncSummary(state, payments, schedule_count, changed)
+
+
 def sync_customer_records(customer: Customer) -> tuple[int, int, int]:
     """Reconcile one customer's payments and schedules; return (payments, schedules, changed)."""
     client = provider()
@@ -303,20 +340,12 @@ def sync_customer_records(customer: Customer) -> tuple[int, int, int]:
     for remote in payments:
         apply_if_changed(remote, summary)
     until = now()
-    remote_schedules = list(client.iter_pages(
+    found = list(client.iter_pages(
         lambda page: client.list_customer_schedules(
             customer.customer_uid, schedule_from=until - timedelta(days=30),
             schedule_to=until + SCHEDULE_LOOKAHEAD, page=page,
         )
     ))
-    for remote in remote_schedules:
-        local = db.session.scalar(
-            db.select(Schedule).where(Schedule.merchant_uid == remote.merchant_uid)
-        )
-        if local is not None and remote.schedule_status == "revoked" and (
-            local.schedule_status == "scheduled"
-        ):
-            local.schedule_status, local.revoked_at = "revoked", remote.revoked_at or now()
-            summary.changed += 1
-    db.session.commit()
-    return len(payments), len(remote_schedules), summary.changed
+    for remote in found:
+        reconcile_schedule(remote, summary)
+    return len(payments), len(found), summary.changed

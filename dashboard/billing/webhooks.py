@@ -18,9 +18,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..extensions import db
 from ..iamport import IamportError, NotFound
 from ..models import Customer, WebhookEvent
-from . import audit, errors, now, owns_transaction, provider
+from . import audit, errors, now, owns_transaction, provider, require_action
 from .customers import refresh_billing_key
-from .lifecycle import apply_payment_result
+from .results import apply_payment_result
 
 MAX_STORED_BODY = 64 * 1024
 KNOWN_STATUSES = {"paid", "failed", "cancelled", "ready"}
@@ -173,8 +173,7 @@ def reprocess_event(event_id: int, *, actor: audit.Actor) -> WebhookAnswer:
     event = db.session.get(WebhookEvent, event_id)
     if event is None:
         raise errors.RecordNotFound("No such webhook event.")
-    if event.imp_uid is None:
-        raise errors.InvalidState("This event has no payment to verify; its body was unreadable.")
+    require_action(event, "reprocess")
     answer = process_event(event_id)
     audit.record(
         "webhook.reprocess",

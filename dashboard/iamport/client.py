@@ -16,7 +16,6 @@ any work and is treated like a connection refusal.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -24,10 +23,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 import requests
-from urllib3.exceptions import NewConnectionError
 
 from .errors import (
     AuthenticationFailed,
@@ -37,22 +34,24 @@ from .errors import (
     Unavailable,
 )
 from .types import BillingKey, Page, Payment, Schedule, ScheduleRequest, to_unix
+from .wire import (
+    custom_data_json,
+    describe,
+    json_or_none,
+    list_of,
+    never_sent,
+    page_of,
+    rejection,
+    segment,
+    whole_won,
+    without_none,
+)
 
 T = TypeVar("T")
 
 logger = logging.getLogger("dashboard.iamport")
 
 DEFAULT_BASE_URL = "https://api.iamport.kr"
-
-# Messages of 200-with-code-1 answers that mean "no such thing". Unknown billing keys answer
-# this way on the live API although the schema documents a 404 for them.
-_NOT_FOUND_MARKERS = (
-    "찾을 수 없습니다",  # GET/DELETE /subscribe/customers/{uid}
-    "존재하지 않는 결제정보",  # payment look-ups
-    "등록되지 않은 구매자",  # again with an unknown customer_uid
-    "취소할 결제건이 존재하지 않습니다",  # cancel of an unknown payment
-)
-
 
 @dataclass(frozen=True)
 class _Token:
@@ -167,7 +166,7 @@ class IamportClient:
         customer_email: str | None = None,
     ) -> BillingKey:
         """Register a card (key-in) under customer_uid, replacing any earlier card."""
-        body = _without_none(
+        body = without_none(
             card_number=card_number,
             expiry=expiry,
             birth=birth,
@@ -177,12 +176,12 @@ class IamportClient:
             customer_tel=customer_tel,
             customer_email=customer_email,
         )
-        path = f"/subscribe/customers/{_seg(customer_uid)}"
+        path = f"/subscribe/customers/{segment(customer_uid)}"
         return self._request("POST", path, body=body, parse=BillingKey.from_api)
 
     def get_billing_key(self, customer_uid: str) -> BillingKey:
         """Return the billing key registered under customer_uid."""
-        path = f"/subscribe/customers/{_seg(customer_uid)}"
+        path = f"/subscribe/customers/{segment(customer_uid)}"
         return self._request("GET", path, parse=BillingKey.from_api)
 
     def get_billing_keys(self, customer_uids: Iterable[str]) -> list[BillingKey]:
@@ -192,14 +191,14 @@ class IamportClient:
             return []
         try:
             return self._request("GET", "/subscribe/customers", params={"customer_uid[]": uids},
-                                 parse=_list_of(BillingKey.from_api))
+                                 parse=list_of(BillingKey.from_api))
         except NotFound:
             return []  # none of them exists: the same answer as a partial 207, only emptier
 
     def delete_billing_key(self, customer_uid: str, *, reason: str | None = None) -> BillingKey:
         """Delete the billing key registered under customer_uid and return it."""
-        path = f"/subscribe/customers/{_seg(customer_uid)}"
-        return self._request("DELETE", path, params=_without_none(reason=reason),
+        path = f"/subscribe/customers/{segment(customer_uid)}"
+        return self._request("DELETE", path, params=without_none(reason=reason),
                              parse=BillingKey.from_api)
 
     # -- charges ------------------------------------------------------------------------------
@@ -218,15 +217,15 @@ class IamportClient:
         notice_url: str | None = None,
     ) -> Payment:
         """Charge a billing key now; a card decline is a Payment with status "failed"."""
-        body = _without_none(
+        body = without_none(
             customer_uid=customer_uid,
             merchant_uid=merchant_uid,
-            amount=_amount(amount),
+            amount=whole_won(amount),
             name=name,
             buyer_name=buyer_name,
             buyer_email=buyer_email,
             buyer_tel=buyer_tel,
-            custom_data=_custom_data(custom_data),
+            custom_data=custom_data_json(custom_data),
             notice_url=notice_url,
         )
         return self._request("POST", "/subscribe/payments/again", body=body,
@@ -241,23 +240,23 @@ class IamportClient:
         body = {
             "customer_uid": customer_uid,
             "schedules": [
-                _without_none(
+                without_none(
                     merchant_uid=item.merchant_uid,
                     schedule_at=to_unix(item.schedule_at),
                     currency="KRW",
-                    amount=_amount(item.amount),
+                    amount=whole_won(item.amount),
                     name=item.name,
                     buyer_name=item.buyer_name,
                     buyer_email=item.buyer_email,
                     buyer_tel=item.buyer_tel,
-                    custom_data=_custom_data(item.custom_data),
+                    custom_data=custom_data_json(item.custom_data),
                     notice_url=item.notice_url,
                 )
                 for item in schedules
             ],
         }
         return self._request("POST", "/subscribe/payments/schedule", body=body,
-                             parse=_list_of(Schedule.from_api))
+                             parse=list_of(Schedule.from_api))
 
     def unschedule_payments(
         self, customer_uid: str, merchant_uids: Iterable[str] | None = None
@@ -267,11 +266,11 @@ class IamportClient:
         if merchant_uids is not None:
             body["merchant_uid"] = list(merchant_uids)
         return self._request("POST", "/subscribe/payments/unschedule", body=body,
-                             parse=_list_of(Schedule.from_api))
+                             parse=list_of(Schedule.from_api))
 
     def get_schedule(self, merchant_uid: str) -> Schedule:
         """Return the scheduled payment registered as merchant_uid."""
-        path = f"/subscribe/payments/schedule/{_seg(merchant_uid)}"
+        path = f"/subscribe/payments/schedule/{segment(merchant_uid)}"
         return self._request("GET", path, parse=Schedule.from_api)
 
     def list_schedules(
@@ -284,7 +283,7 @@ class IamportClient:
         limit: int | None = None,
     ) -> Page[Schedule]:
         """Return one page of schedules with schedule_from <= schedule_at < schedule_to."""
-        params = _without_none(
+        params = without_none(
             schedule_from=to_unix(schedule_from),
             schedule_to=to_unix(schedule_to),
             schedule_status=schedule_status,
@@ -292,7 +291,7 @@ class IamportClient:
             limit=limit,
         )
         return self._request("GET", "/subscribe/payments/schedule", params=params,
-                             parse=_page_of(Schedule.from_api))
+                             parse=page_of(Schedule.from_api))
 
     def list_customer_schedules(
         self,
@@ -305,7 +304,7 @@ class IamportClient:
     ) -> Page[Schedule]:
         """Return one page of customer_uid's schedules in [schedule_from, schedule_to)."""
         # This endpoint spells its query names differently from the time-range list.
-        params = _without_none(
+        params = without_none(
             **{
                 "from": to_unix(schedule_from),
                 "to": to_unix(schedule_to),
@@ -313,37 +312,37 @@ class IamportClient:
                 "page": page,
             }
         )
-        path = f"/subscribe/customers/{_seg(customer_uid)}/schedules"
-        return self._request("GET", path, params=params, parse=_page_of(Schedule.from_api))
+        path = f"/subscribe/customers/{segment(customer_uid)}/schedules"
+        return self._request("GET", path, params=params, parse=page_of(Schedule.from_api))
 
     def update_schedule_time(self, merchant_uid: str, schedule_at: datetime) -> Schedule:
         """Move a pending schedule to a new time."""
-        path = f"/subscribe/payments/schedule/{_seg(merchant_uid)}"
+        path = f"/subscribe/payments/schedule/{segment(merchant_uid)}"
         return self._request("PUT", path, body={"schedule_at": to_unix(schedule_at)},
                              parse=Schedule.from_api)
 
     def reschedule(self, merchant_uid: str, schedule_at: datetime) -> Schedule:
         """Schedule a failed or revoked payment again at a new time."""
-        path = f"/subscribe/payments/schedule/{_seg(merchant_uid)}/reschedule"
+        path = f"/subscribe/payments/schedule/{segment(merchant_uid)}/reschedule"
         return self._request("POST", path, body={"schedule_at": to_unix(schedule_at)},
                              parse=Schedule.from_api)
 
     def retry_schedule(self, merchant_uid: str) -> Payment:
         """Attempt a failed or revoked schedule's payment now; read the result's status."""
-        path = f"/subscribe/payments/schedule/{_seg(merchant_uid)}/retry"
+        path = f"/subscribe/payments/schedule/{segment(merchant_uid)}/retry"
         return self._request("POST", path, parse=Payment.from_api)
 
     # -- payments -----------------------------------------------------------------------------
 
     def get_payment(self, imp_uid: str) -> Payment:
         """Return the payment identified by imp_uid."""
-        return self._request("GET", f"/payments/{_seg(imp_uid)}", parse=Payment.from_api)
+        return self._request("GET", f"/payments/{segment(imp_uid)}", parse=Payment.from_api)
 
     def find_payment(self, merchant_uid: str, status: str | None = None) -> Payment:
         """Return the latest payment made as merchant_uid (optionally with that status)."""
-        path = f"/payments/find/{_seg(merchant_uid)}"
+        path = f"/payments/find/{segment(merchant_uid)}"
         if status is not None:
-            path += f"/{_seg(status)}"
+            path += f"/{segment(status)}"
         return self._request("GET", path, parse=Payment.from_api)
 
     def list_payments(
@@ -356,7 +355,7 @@ class IamportClient:
         limit: int | None = None,
     ) -> Page[Payment]:
         """Return one page of payments with status (default: any) in [since, until]."""
-        params = _without_none(
+        params = without_none(
             **{
                 "from": to_unix(since) if since is not None else None,
                 "to": to_unix(until) if until is not None else None,
@@ -364,13 +363,13 @@ class IamportClient:
                 "limit": limit,
             }
         )
-        return self._request("GET", f"/payments/status/{_seg(status)}", params=params,
-                             parse=_page_of(Payment.from_api))
+        return self._request("GET", f"/payments/status/{segment(status)}", params=params,
+                             parse=page_of(Payment.from_api))
 
     def list_customer_payments(self, customer_uid: str, page: int = 1) -> Page[Payment]:
         """Return one page of the payments made with customer_uid's billing key."""
-        path = f"/subscribe/customers/{_seg(customer_uid)}/payments"
-        return self._request("GET", path, params={"page": page}, parse=_page_of(Payment.from_api))
+        path = f"/subscribe/customers/{segment(customer_uid)}/payments"
+        return self._request("GET", path, params={"page": page}, parse=page_of(Payment.from_api))
 
     def get_payments(
         self, *, imp_uids: Iterable[str] = (), merchant_uids: Iterable[str] = ()
@@ -385,7 +384,7 @@ class IamportClient:
             return []
         try:
             return self._request("GET", "/payments", params=params,
-                                 parse=_list_of(Payment.from_api))
+                                 parse=list_of(Payment.from_api))
         except NotFound:
             return []  # none of them exists
 
@@ -401,11 +400,11 @@ class IamportClient:
         """Refund all or part (amount) of a payment; checksum is the balance we expect."""
         if imp_uid is None and merchant_uid is None:
             raise ValueError("cancel_payment needs imp_uid or merchant_uid")
-        body = _without_none(
+        body = without_none(
             imp_uid=imp_uid,
             merchant_uid=merchant_uid,
-            amount=_amount(amount) if amount is not None else None,
-            checksum=_amount(checksum, allow_zero=True) if checksum is not None else None,
+            amount=whole_won(amount) if amount is not None else None,
+            checksum=whole_won(checksum, allow_zero=True) if checksum is not None else None,
             reason=reason,
         )
         return self._request("POST", "/payments/cancel", body=body, parse=Payment.from_api)
@@ -492,9 +491,9 @@ class IamportClient:
             )
         except requests.RequestException as exc:
             self._log(method, path, None, started)
-            if _never_sent(exc):
-                raise Unavailable(_describe(exc), method=method, path=path) from None
-            raise lost(_describe(exc), method=method, path=path) from None
+            if never_sent(exc):
+                raise Unavailable(describe(exc), method=method, path=path) from None
+            raise lost(describe(exc), method=method, path=path) from None
         status = response.status_code
         self._log(method, path, status, started)
 
@@ -507,14 +506,14 @@ class IamportClient:
             raise Unavailable("HTTP 429", method=method, path=path, http_status=status)
         if status >= 500:
             raise lost(f"HTTP {status}", method=method, path=path, http_status=status)
-        envelope = _json_or_none(response)
+        envelope = json_or_none(response)
         if 200 <= status < 300:
             if not isinstance(envelope, dict) or not isinstance(envelope.get("code"), int):
                 raise lost(f"HTTP {status} without an API envelope", method=method, path=path,
                            http_status=status)
             if envelope["code"] == 0:
                 return envelope.get("response")
-            raise _rejection(envelope["code"], envelope.get("message"), status, method, path)
+            raise rejection(envelope["code"], envelope.get("message"), status, method, path)
         if 400 <= status < 500:
             if not isinstance(envelope, dict):
                 envelope = {}
@@ -527,77 +526,3 @@ class IamportClient:
     def _log(self, method: str, path: str, status: int | None, started: float) -> None:
         elapsed_ms = (time.monotonic() - started) * 1000
         logger.debug("%s %s -> %s in %.0f ms", method, path, status or "no response", elapsed_ms)
-
-
-# -- helpers ------------------------------------------------------------------------------------
-
-
-def _seg(value: str) -> str:
-    """Quote one path segment so an id can never change the path."""
-    return quote(str(value), safe="")
-
-
-def _without_none(**fields: Any) -> dict[str, Any]:
-    return {name: value for name, value in fields.items() if value is not None}
-
-
-def _amount(value: Any, *, allow_zero: bool = False) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"amounts are integer KRW, got {type(value).__name__}")
-    if value < 0 or (value == 0 and not allow_zero):
-        raise ValueError("amount must be positive")
-    return value
-
-
-def _custom_data(value: str | Mapping[str, Any] | None) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def _list_of(parse_item: Callable[[Any], T]) -> Callable[[Any], list[T]]:
-    def parse(data: Any) -> list[T]:
-        if isinstance(data, dict) and isinstance(data.get("list"), list):
-            data = data["list"]  # a paged object where an array was expected
-        if not isinstance(data, list):
-            raise TypeError("expected a list")
-        return [parse_item(item) for item in data]
-
-    return parse
-
-
-def _page_of(parse_item: Callable[[Any], T]) -> Callable[[Any], Page[T]]:
-    return lambda data: Page.from_api(data, parse_item)
-
-
-def _json_or_none(response: requests.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
-def _rejection(code: int, message: str | None, http_status: int, method: str,
-               path: str) -> Rejected:
-    kind = NotFound if any(marker in (message or "") for marker in _NOT_FOUND_MARKERS) else Rejected
-    return kind(code=code, message=message, http_status=http_status, method=method, path=path)
-
-
-def _never_sent(exc: requests.RequestException) -> bool:
-    """Tell whether a transport error proves the request never reached the server."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    if isinstance(exc, requests.ConnectionError):
-        reason = exc.args[0] if exc.args else None
-        reason = getattr(reason, "reason", reason)  # urllib3 MaxRetryError wraps the cause
-        return isinstance(reason, NewConnectionError)
-    return False
-
-
-def _describe(exc: requests.RequestException) -> str:
-    # Class names only: the exceptions' own text can carry the full URL and query string.
-    kind = "timeout" if isinstance(exc, requests.Timeout) else "connection failed"
-    reason = exc.args[0] if exc.args else None
-    reason = getattr(reason, "reason", None)
-    cause = f", {type(reason).__name__}" if isinstance(reason, BaseException) else ""
-    return f"{kind} ({type(exc).__name__}{cause})"

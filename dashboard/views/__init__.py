@@ -9,6 +9,7 @@ from flask import Flask, request
 from flask_login import current_user
 
 from .. import formatting
+from ..actions import allowed_actions
 from ..extensions import db, login_manager
 from ..htmx import HTMX_INTEGRITY, HTMX_URL, htmx_config_json
 from ..models import AdminUser
@@ -48,6 +49,7 @@ def register_console(app: Flask) -> None:
     # Globals (not context) so that imported macros can use them too.
     app.jinja_env.globals.update(
         can=can,
+        actions=allowed_actions,
         label=formatting.label,
         role_label=lambda role: formatting.label("role", role),
     )

@@ -23,10 +23,10 @@ STATUS_FOR = {
     errors.InvalidInput: (400, "invalid_request"),
     errors.RecordNotFound: (404, "not_found"),
     errors.InvalidState: (409, "conflict"),
-    errors.ProviderRejected: (409, "rejected_by_iamport"),
+    errors.IamportRefused: (409, "rejected_by_iamport"),
     errors.ChargeInProgress: (409, "charge_in_progress"),
-    errors.OutcomeUnknown: (503, "outcome_unknown"),
-    errors.ProviderUnavailable: (503, "iamport_unavailable"),
+    errors.AnswerLost: (503, "outcome_unknown"),
+    errors.IamportUnreachable: (503, "iamport_unavailable"),
 }
 
 

@@ -6,6 +6,7 @@ from flask_babel import gettext as _
 
 from .. import queries
 from ..billing import charges, customers
+from ..billing.sync import sync_customer
 from ..formatting import iso_local, label, won
 from ..forms import (
     BillingKeyForm,
@@ -104,7 +105,7 @@ def sync(customer_id: int):
     form = PlainActionForm()
     back = next_url(form, customer_url(customer_id))
     if form.validate_on_submit():
-        summary = customers.sync_customer(customer_id, actor=current_actor())
+        summary = sync_customer(customer_id, actor=current_actor())
         flash(_("Synced with iamport: billing key %(state)s, %(changed)s records changed.",
                 state=label("billing_key", summary.billing_key), changed=summary.changed),
               "success")

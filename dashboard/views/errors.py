@@ -27,14 +27,14 @@ def describe_billing_error(error: billing_errors.BillingError) -> str:
             "An earlier charge for this subscription has an unknown outcome. "
             "Run a sync to resolve it before charging again."
         )
-    if isinstance(error, billing_errors.OutcomeUnknown):
+    if isinstance(error, billing_errors.AnswerLost):
         return _(
             "iamport did not answer in time. The outcome is unknown and the record stays "
             "pending until a sync asks iamport; do not repeat the action."
         )
-    if isinstance(error, billing_errors.ProviderRejected):
+    if isinstance(error, billing_errors.IamportRefused):
         return _("iamport refused the request; nothing was changed there.")
-    if isinstance(error, billing_errors.ProviderUnavailable):
+    if isinstance(error, billing_errors.IamportUnreachable):
         return _("iamport could not be reached; nothing was changed. Try again shortly.")
     if isinstance(error, billing_errors.RecordNotFound):
         return _("The record no longer exists.")

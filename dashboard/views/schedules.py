@@ -5,7 +5,7 @@ from flask import Blueprint, flash, request, url_for
 from flask_babel import gettext as _
 
 from .. import queries
-from ..billing import schedules
+from ..billing import charges, schedules
 from ..formatting import from_local, iso_local, local_time, to_local, won
 from ..forms import ReasonForm, RescheduleForm, ScheduleFilterForm, ScheduleTimeForm
 from ..htmx import redirect_after_action, render_page_or_fragment
@@ -138,7 +138,7 @@ def retry(schedule_id: int):
     if not form.is_confirmed:
         return render_form("schedules/_retry_confirm.html", title, schedule, form)
     on_refusal(render_form, template=template, title=title, schedule=schedule, form=form)
-    payment = schedules.retry_schedule_now(schedule_id, actor=current_actor(),
+    payment = charges.retry_schedule_now(schedule_id, actor=current_actor(),
                                            reason=form.reason.data)
     if payment.status == "paid":
         flash(_("The retry was paid: %(amount)s.", amount=won(payment.amount)), "success")

@@ -133,7 +133,7 @@ def test_a_refused_action_releases_its_row_lock(app, sandbox, plan):
     sandbox.run_due()
     sandbox.fault(path="^/subscribe/payments/again", status=504, count=1, after_commit=True)
     staff = audit.Actor("agent@example.com")
-    with pytest.raises(errors.OutcomeUnknown):
+    with pytest.raises(errors.AnswerLost):
         charges.retry_period_now(sub_id, actor=staff, reason="new card")
     with pytest.raises(errors.ChargeInProgress):  # refused after locking the subscription
         charges.retry_period_now(sub_id, actor=staff, reason="pressed again")

@@ -57,7 +57,7 @@ def test_fully_refunded_payment_is_not_refundable(app, sandbox, paid):
 def test_a_refund_made_elsewhere_makes_our_checksum_stale(app, sandbox, paid):
     """Someone refunded in PortOne's console; our balance is stale, iamport refuses."""
     sandbox.client.cancel_payment(imp_uid=fresh(Payment, paid).imp_uid, amount=5000, reason="console")
-    with pytest.raises(errors.ProviderRejected):
+    with pytest.raises(errors.IamportRefused):
         refunds.refund_payment(paid, amount=9900, reason="x", actor=STAFF)
     assert db.session.scalar(db.select(Refund.status)) == "rejected"
     assert sandbox.client.get_payment(fresh(Payment, paid).imp_uid).cancel_amount == 5000
@@ -70,7 +70,7 @@ def test_a_refund_made_elsewhere_makes_our_checksum_stale(app, sandbox, paid):
 
 def test_a_lost_refund_answer_stays_pending_and_sync_settles_it(app, sandbox, paid):
     sandbox.fault(path="^/payments/cancel", status=504, count=1, after_commit=True)
-    with pytest.raises(errors.OutcomeUnknown):
+    with pytest.raises(errors.AnswerLost):
         refunds.refund_payment(paid, amount=2000, reason="x", actor=STAFF)
     assert db.session.scalar(db.select(Refund.status)) == "pending"
     with pytest.raises(errors.InvalidState, match="unknown outcome"):
@@ -85,7 +85,7 @@ def test_a_lost_refund_answer_stays_pending_and_sync_settles_it(app, sandbox, pa
 
 def test_a_refund_that_never_reached_iamport_is_rejected_after_grace(app, sandbox, paid):
     sandbox.fault(path="^/payments/cancel", status=502, count=1)
-    with pytest.raises(errors.OutcomeUnknown):
+    with pytest.raises(errors.AnswerLost):
         refunds.refund_payment(paid, amount=2000, reason="x", actor=STAFF)
     sandbox.advance(600)
     sync.run_sync(days=1)

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from dashboard.billing import audit, customers, errors, intake, lifecycle, schedules
+from dashboard.billing import audit, charges, customers, errors, intake, lifecycle, schedules, sync
 from dashboard.extensions import db
 from dashboard.models import AuditEntry, Customer, Plan, Schedule, Subscription
 from tests.billing.harness import DAY, fresh, live_schedules_of, payments_of
@@ -131,7 +131,7 @@ def test_retry_a_failed_schedule_now(app, sandbox, plan):
     sandbox.run_due()
     failed = db.session.scalar(db.select(Schedule).where(Schedule.payment_status == "failed"))
     sandbox.control("PUT", "/customers/cust_2/behavior", outcome="approve")
-    payment = schedules.retry_schedule_now(failed.id, actor=STAFF, reason="카드 한도 복구")
+    payment = charges.retry_schedule_now(failed.id, actor=STAFF, reason="카드 한도 복구")
     assert payment.status == "paid" and payment.merchant_uid == failed.merchant_uid
     sub = fresh(Subscription, sub_id)
     assert (sub.current_period, sub.failed_attempts) == (1, 0)
@@ -165,10 +165,10 @@ def test_register_replace_and_delete_a_billing_key(app, sandbox, subscription):
 
 def test_sync_one_customer(app, sandbox, subscription):
     customer_id = fresh(Subscription, subscription).customer_id
-    summary = customers.sync_customer(customer_id, actor=STAFF)
+    summary = sync.sync_customer(customer_id, actor=STAFF)
     assert (summary.billing_key, summary.payments, summary.changed) == ("active", 1, 0)
     sandbox.client.delete_billing_key("cust_1")
-    assert customers.sync_customer(customer_id, actor=STAFF).billing_key == "missing"
+    assert sync.sync_customer(customer_id, actor=STAFF).billing_key == "missing"
     assert fresh(Customer, customer_id).billing_key_status == "missing"
 
 
@@ -196,8 +196,8 @@ def test_a_lost_retry_answer_leaves_the_charge_pending_until_sync(app, sandbox, 
     failed = db.session.scalar(db.select(Schedule).where(Schedule.payment_status == "failed"))
     sandbox.control("PUT", "/customers/cust_3/behavior", outcome="approve")
     sandbox.fault(path="/retry$", status=504, count=1, after_commit=True)
-    with pytest.raises(errors.OutcomeUnknown):
-        schedules.retry_schedule_now(failed.id, actor=STAFF, reason="x")
+    with pytest.raises(errors.AnswerLost):
+        charges.retry_schedule_now(failed.id, actor=STAFF, reason="x")
     payment = db.session.scalar(db.select(Payment).where(Payment.merchant_uid == failed.merchant_uid))
     assert payment.status == "pending"
     with pytest.raises(errors.ChargeInProgress):
@@ -217,8 +217,8 @@ def test_a_retry_that_never_reached_iamport_is_failed_again_by_sync(app, sandbox
     sandbox.run_due()
     failed = db.session.scalar(db.select(Schedule).where(Schedule.payment_status == "failed"))
     sandbox.fault(path="/retry$", status=504, count=1)  # refused before it ran
-    with pytest.raises(errors.OutcomeUnknown):
-        schedules.retry_schedule_now(failed.id, actor=STAFF, reason="x")
+    with pytest.raises(errors.AnswerLost):
+        charges.retry_schedule_now(failed.id, actor=STAFF, reason="x")
     row = db.session.scalar(db.select(Payment).where(Payment.merchant_uid == failed.merchant_uid))
     sync.run_sync(days=1)  # within the grace period: still unknown
     assert fresh(Payment, row.id).status == "pending"

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 
-from dashboard.billing import audit, charges, errors, intake, refunds, schedules
+from dashboard.billing import audit, charges, errors, intake, refunds
 from dashboard.extensions import db
 from dashboard.models import CreditEntry, Payment, Refund, Schedule, Subscription, WebhookEvent
 from tests.reliability.world import check_settled
@@ -154,11 +154,11 @@ def test_crash_after_a_retried_schedule_charged(world):
     world.issue_key("cust_1")  # a working card
     world.relay.mode = "drop"
     with crash_on_commit(paid_payment), pytest.raises(OperationalError):
-        schedules.retry_schedule_now(failed.id, actor=STAFF, reason="new card")
+        charges.retry_schedule_now(failed.id, actor=STAFF, reason="new card")
     db.session.rollback()
     # Pressing retry again cannot charge twice: iamport refuses the paid merchant_uid.
     with pytest.raises(errors.BillingError):
-        schedules.retry_schedule_now(failed.id, actor=STAFF, reason="again")
+        charges.retry_schedule_now(failed.id, actor=STAFF, reason="again")
     db.session.rollback()
     world.settle()
     assert_settled(world)

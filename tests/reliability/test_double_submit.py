@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.billing import audit, charges, errors, intake, schedules
+from dashboard.billing import audit, charges, errors, intake
 from dashboard.extensions import db
 from dashboard.models import Payment, Schedule, Subscription
 from tests.reliability.world import check_settled
@@ -42,9 +42,9 @@ def test_charge_now_twice_charges_the_unpaid_period_once(world):
 def test_schedule_retry_twice_charges_once(world):
     sub_id = declined_subscription(world)
     failed = db.session.scalar(db.select(Schedule).where(Schedule.payment_status == "failed"))
-    assert schedules.retry_schedule_now(failed.id, actor=STAFF, reason="new card").status == "paid"
+    assert charges.retry_schedule_now(failed.id, actor=STAFF, reason="new card").status == "paid"
     with pytest.raises(errors.BillingError):
-        schedules.retry_schedule_now(failed.id, actor=STAFF, reason="pressed twice")
+        charges.retry_schedule_now(failed.id, actor=STAFF, reason="pressed twice")
     db.session.rollback()
     assert paid_at_iamport(world) == [failed.merchant_uid]
     assert db.session.get(Subscription, sub_id).current_period == 1
@@ -59,7 +59,7 @@ def test_a_retry_failing_in_the_same_second_leaves_the_row_on_the_latest_attempt
     world.advance(120)
     world.run_due()  # declined
     failed = db.session.scalar(db.select(Schedule).where(Schedule.payment_status == "failed"))
-    retried = schedules.retry_schedule_now(failed.id, actor=STAFF, reason="try again")
+    retried = charges.retry_schedule_now(failed.id, actor=STAFF, reason="try again")
     assert retried.status == "failed"  # the same card, declined again, the same second
     world.settle()
     latest = world.reader.find_payment(failed.merchant_uid)

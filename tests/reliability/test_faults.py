@@ -161,7 +161,7 @@ def test_revoke_refused_by_a_5xx_before_iamport_acted(world):
     sub_id = start(world)
     [row] = live(sub_id)
     world.fault(UNSCHEDULE_PATH, status=503)
-    with refused(errors.OutcomeUnknown):
+    with refused(errors.AnswerLost):
         schedules.revoke_schedule(row.id, actor=STAFF, reason="customer asked")
     assert world.reader.get_schedule(row.merchant_uid).schedule_status == "scheduled"
     assert [s.id for s in live(sub_id)] == [row.id]
@@ -178,7 +178,7 @@ def test_revoke_answer_lost_after_iamport_revoked(world, lost):
     sub_id = start(world)
     [row] = live(sub_id)
     world.fault(UNSCHEDULE_PATH, **lost)
-    with refused(errors.OutcomeUnknown):
+    with refused(errors.AnswerLost):
         schedules.revoke_schedule(row.id, actor=STAFF, reason="customer asked")
     assert world.reader.get_schedule(row.merchant_uid).schedule_status == "revoked"
     world.settle()
@@ -203,7 +203,7 @@ def test_pause_or_cancel_whose_revocation_answer_is_lost(world, lost, action):
         "cancel": lambda: lifecycle.cancel_subscription(sub_id, actor=STAFF, reason="moving",
                                                         at_period_end=False),
     }[action]
-    with refused(errors.OutcomeUnknown):
+    with refused(errors.AnswerLost):
         act()
     assert db.session.get(Subscription, sub_id).status == "active"  # nothing changed here
     world.settle()
@@ -226,7 +226,7 @@ def test_time_change_refused_by_a_5xx_before_iamport_acted(world):
     [row] = live(sub_id)
     before = row.schedule_at
     world.fault(SCHEDULE_ITEM_PATH, method="PUT", status=502)
-    with refused(errors.OutcomeUnknown):
+    with refused(errors.AnswerLost):
         schedules.change_schedule_time(row.id, schedule_at=world.now() + timedelta(days=3),
                                        actor=STAFF, reason="payday")
     assert world.reader.get_schedule(row.merchant_uid).schedule_at == before
@@ -242,7 +242,7 @@ def test_time_change_answer_lost_charges_once_at_iamports_time(world, lost):
     [row] = live(sub_id)
     moved_to = world.now() + timedelta(days=3)
     world.fault(SCHEDULE_ITEM_PATH, method="PUT", **lost)
-    with refused(errors.OutcomeUnknown):
+    with refused(errors.AnswerLost):
         schedules.change_schedule_time(row.id, schedule_at=moved_to, actor=STAFF, reason="payday")
     world.settle()
     world.advance(120)
@@ -261,7 +261,7 @@ def test_sync_shows_iamports_time_after_a_lost_time_change_answer(world):
     [row] = live(sub_id)
     moved_to = (world.now() + timedelta(days=3)).replace(microsecond=0)
     world.fault(SCHEDULE_ITEM_PATH, method="PUT", status=504, after_commit=True)
-    with refused(errors.OutcomeUnknown):
+    with refused(errors.AnswerLost):
         schedules.change_schedule_time(row.id, schedule_at=moved_to, actor=STAFF, reason="payday")
     assert world.reader.get_schedule(row.merchant_uid).schedule_at == moved_to
     world.settle()
@@ -299,7 +299,7 @@ def test_retry_now_with_a_fault(world, fault):
     world.run_due()  # declined; a retry is scheduled for tomorrow
     world.issue_key("cust_1")  # a new card
     world.fault(AGAIN_PATH, **fault)
-    with refused(errors.OutcomeUnknown):
+    with refused(errors.AnswerLost):
         charges.retry_period_now(sub_id, actor=STAFF, reason="new card")
     with refused(errors.ChargeInProgress):
         charges.retry_period_now(sub_id, actor=STAFF, reason="pressed again")
@@ -322,7 +322,7 @@ def test_manual_charge_with_a_fault_and_a_resubmitted_form(world, fault):
     form = {"merchant_uid": merchant_uid, "amount": 3300, "name": "추가 이용료",
             "reason": "phone order", "actor": STAFF}
     world.fault(AGAIN_PATH, **fault)
-    with refused(errors.OutcomeUnknown):
+    with refused(errors.AnswerLost):
         charges.manual_charge(customer_id, **form)
     # The same form sent again returns the pending record and charges nothing.
     assert charges.manual_charge(customer_id, **form).status == "pending"
@@ -345,7 +345,7 @@ def test_full_refund_read_timeout_after_iamport_refunded(world):
     sub_id = start(world)
     payment = first_period_paid(world, sub_id)
     world.fault(CANCEL_PATH, delay=READ_TIMEOUT + 0.3, after_commit=True)
-    with refused(errors.OutcomeUnknown):
+    with refused(errors.AnswerLost):
         refunds.refund_payment(payment.id, amount=None, reason="duplicate", actor=STAFF)
     with refused(errors.InvalidState):
         refunds.refund_payment(payment.id, amount=None, reason="again", actor=STAFF)
@@ -361,11 +361,11 @@ def test_partial_refunds_one_lost_one_refused_before(world):
     sub_id = start(world)
     payment = first_period_paid(world, sub_id)
     world.fault(CANCEL_PATH, status=504, after_commit=True)
-    with refused(errors.OutcomeUnknown):
+    with refused(errors.AnswerLost):
         refunds.refund_payment(payment.id, amount=4000, reason="half", actor=STAFF)
     world.settle()
     world.fault(CANCEL_PATH, status=503)
-    with refused(errors.OutcomeUnknown):
+    with refused(errors.AnswerLost):
         refunds.refund_payment(payment.id, amount=5900, reason="rest", actor=STAFF)
     world.settle()
     # The second one never reached iamport: after the grace period it is rejected, and the

@@ -223,7 +223,7 @@ class Driver:
     def do_retry_schedule(self, index: int) -> None:
         row = self.schedule(index, live=False)
         if row is not None:
-            schedules.retry_schedule_now(row.id, actor=STAFF, reason="drawn")
+            charges.retry_schedule_now(row.id, actor=STAFF, reason="drawn")
 
     def do_reschedule(self, index: int, days: int) -> None:
         row = self.schedule(index, live=False)
@@ -239,7 +239,7 @@ class Driver:
         customers.delete_billing_key(customer_id, actor=STAFF, reason="drawn")
 
     def do_sync_customer(self, n: int) -> None:
-        customers.sync_customer(db.session.get(Subscription, self.subscription(n)).customer_id,
+        sync.sync_customer(db.session.get(Subscription, self.subscription(n)).customer_id,
                                 actor=STAFF)
 
 

@@ -174,7 +174,7 @@ def test_two_syncs_resolve_the_same_unknown_outcomes_once(again_world):
     # The first charge's answer is lost but it is paid at iamport; a refund of it is lost too.
     sync.run_sync(days=1)
     db.session.expire_all()
-    with pytest.raises(errors.OutcomeUnknown):
+    with pytest.raises(errors.AnswerLost):
         refunds.refund_payment(payment.id, amount=2000, reason="goodwill", actor=STAFF)
     db.session.rollback()
     assert db.session.scalar(db.select(Refund.status)) == "pending"

@@ -458,7 +458,16 @@ def test_reprocess_a_webhook(app, sandbox, subscribed, as_role):
     from dashboard.models import WebhookEvent
 
     event = rows(app, db.select(WebhookEvent).order_by(WebhookEvent.id))[0]
+    with app.app_context():
+        # As after an outage: stored, its processing failed.
+        db.session.get(WebhookEvent, event.id).state = "failed"
+        db.session.commit()
     admin = as_role("admin")
     response = admin.post(f"/webhook-events/{event.id}/reprocess", data={})
     assert response.status_code == 303
     assert "flash-" in admin.get("/webhook-events").get_data(as_text=True)
+    assert rows(app, db.select(WebhookEvent).where(WebhookEvent.id == event.id))[0].state == (
+        "processed"
+    )
+    # A processed event offers no reprocess, and the server refuses one.
+    assert admin.post(f"/webhook-events/{event.id}/reprocess", data={}).status_code == 422

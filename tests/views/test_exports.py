@@ -23,7 +23,7 @@ def test_payments_csv_matches_the_filters_and_pages_through_everything(app, admi
                                                                         monkeypatch):
     from dashboard import queries
 
-    monkeypatch.setattr(queries, "EXPORT_BATCH", 7)  # many pages, to prove there is no cap
+    monkeypatch.setattr(queries.paging, "EXPORT_BATCH", 7)  # many pages, to prove there is no cap
     with app.app_context():
         customer = make_customer(name="김민수")
         for n in range(30):

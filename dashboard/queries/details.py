@@ -1,0 +1,281 @@
+"""Detail pages: a customer with one merged timeline, a subscription, a payment."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import joinedload, selectinload
+
+from .. import formatting
+from ..actions import allowed_actions
+from ..extensions import db
+from ..models import (
+    AuditEntry,
+    Customer,
+    Payment,
+    Plan,
+    Schedule,
+    Subscription,
+    WebhookEvent,
+    credit_balance,
+)
+from .lists import active_plans
+
+TIMELINE_LIMIT = 200
+
+
+@dataclass
+class TimelineItem:
+    """One thing that happened to a customer, for the merged timeline."""
+
+    at: datetime
+    kind: str  # payment, refund, schedule, webhook, audit
+    title: str
+    detail: str = ""
+    status: str | None = None
+    amount: int | None = None
+    link: str | None = None
+    actor: str | None = None
+    # Which label set names ``status`` (see ``formatting.LABELS``).
+    status_kind: str = "payment"
+
+
+@dataclass
+class CustomerDetail:
+    customer: Customer
+    subscriptions: list[Subscription]
+    credit_balance: int
+    upcoming_schedules: list[Schedule]
+    recent_schedules: list[Schedule]
+    payments: list[Payment]
+    audit_entries: list[AuditEntry]
+    webhook_events: list[WebhookEvent]
+    plans: list[Plan] = field(default_factory=list)
+
+
+def customer_or_none(customer_id: int) -> Customer | None:
+    return db.session.get(Customer, customer_id)
+
+
+def customer_subscriptions(customer_id: int) -> list[Subscription]:
+    """Return a customer's subscriptions with their plans, newest first."""
+    return list(db.session.scalars(
+        select(Subscription)
+        .options(joinedload(Subscription.plan), joinedload(Subscription.next_plan))
+        .where(Subscription.customer_id == customer_id)
+        .order_by(Subscription.created_at.desc(), Subscription.id.desc())
+    ))
+
+
+def upcoming_schedules(customer_id: int, limit: int = 20) -> list[Schedule]:
+    """Return a customer's waiting schedules, soonest first."""
+    return list(db.session.scalars(
+        select(Schedule)
+        .where(Schedule.customer_id == customer_id, Schedule.schedule_status == "scheduled")
+        .order_by(Schedule.schedule_at.asc(), Schedule.id.asc())
+        .limit(limit)
+    ))
+
+
+def customer_detail(customer_id: int) -> CustomerDetail | None:
+    """Return everything the customer page shows, in a fixed number of queries."""
+    customer = db.session.get(Customer, customer_id)
+    if customer is None:
+        return None
+    subscriptions = customer_subscriptions(customer_id)
+    payments = list(db.session.scalars(
+        select(Payment)
+        .options(selectinload(Payment.refunds))
+        .where(Payment.customer_id == customer_id)
+        .order_by(Payment.created_at.desc(), Payment.id.desc())
+        .limit(100)
+    ))
+    upcoming = upcoming_schedules(customer_id)
+    recent_schedules = list(db.session.scalars(
+        select(Schedule)
+        .where(Schedule.customer_id == customer_id)
+        .order_by(Schedule.schedule_at.desc(), Schedule.id.desc())
+        .limit(100)
+    ))
+    audit_entries = list(db.session.scalars(
+        select(AuditEntry)
+        .where(AuditEntry.customer_id == customer_id)
+        .order_by(AuditEntry.id.desc())
+        .limit(100)
+    ))
+    imp_uids = {p.imp_uid for p in payments if p.imp_uid}
+    merchant_uids = {p.merchant_uid for p in payments} | {s.merchant_uid for s in recent_schedules}
+    webhook_events: list[WebhookEvent] = []
+    if imp_uids or merchant_uids:
+        webhook_events = list(db.session.scalars(
+            select(WebhookEvent)
+            .where(or_(WebhookEvent.imp_uid.in_(imp_uids),
+                       WebhookEvent.merchant_uid.in_(merchant_uids)))
+            .order_by(WebhookEvent.received_at.desc(), WebhookEvent.id.desc())
+            .limit(100)
+        ))
+    return CustomerDetail(
+        customer=customer,
+        subscriptions=subscriptions,
+        credit_balance=credit_balance(customer_id),
+        upcoming_schedules=upcoming,
+        recent_schedules=recent_schedules,
+        payments=payments,
+        audit_entries=audit_entries,
+        webhook_events=webhook_events,
+        plans=active_plans(),
+    )
+
+
+def customer_timeline(detail: CustomerDetail) -> list[TimelineItem]:
+    """Merge charges, refunds, schedule changes, webhooks and staff actions, newest first."""
+    from flask import url_for
+    from flask_babel import gettext as _
+
+    items: list[TimelineItem] = []
+    for payment in detail.payments:
+        link = url_for("payments.detail", payment_id=payment.id)
+        origin = formatting.label("origin", payment.origin)
+        items.append(TimelineItem(
+            at=payment.created_at, kind="payment", status=None, amount=payment.amount,
+            title=_("Charge requested (%(origin)s, attempt %(attempt)s)", origin=origin,
+                    attempt=payment.attempt),
+            detail=payment.merchant_uid, link=link,
+        ))
+        if payment.paid_at:
+            items.append(TimelineItem(at=payment.paid_at, kind="payment", status="paid",
+                                      amount=payment.amount, title=_("Charge paid"),
+                                      detail=payment.imp_uid or "", link=link))
+        if payment.failed_at:
+            items.append(TimelineItem(at=payment.failed_at, kind="payment", status="failed",
+                                      amount=payment.amount, title=_("Charge failed"),
+                                      detail=payment.fail_reason or "", link=link))
+        for refund in payment.refunds:
+            items.append(TimelineItem(
+                at=refund.cancelled_at or refund.created_at, kind="refund",
+                status=refund.status, status_kind="refund", amount=refund.amount,
+                title=_("Refund"), detail=refund.reason or "", link=link,
+            ))
+    for schedule in detail.recent_schedules:
+        items.append(TimelineItem(
+            at=schedule.created_at, kind="schedule", status=None, amount=schedule.amount,
+            title=_("Charge scheduled for %(time)s",
+                    time=formatting.local_time(schedule.schedule_at)),
+            detail=schedule.merchant_uid,
+        ))
+        if schedule.executed_at:
+            items.append(TimelineItem(
+                at=schedule.executed_at, kind="schedule", status=schedule.payment_status,
+                status_kind="schedule_payment", amount=schedule.amount,
+                title=_("Scheduled charge executed"),
+                detail=schedule.fail_reason or schedule.merchant_uid,
+            ))
+        if schedule.revoked_at:
+            items.append(TimelineItem(at=schedule.revoked_at, kind="schedule", status=None,
+                                      amount=schedule.amount, title=_("Schedule revoked"),
+                                      detail=schedule.merchant_uid))
+    for event in detail.webhook_events:
+        items.append(TimelineItem(
+            at=event.received_at, kind="webhook", status=event.state, status_kind="webhook",
+            title=_("Webhook: %(status)s", status=event.status or "?"),
+            detail=event.error or (event.imp_uid or event.merchant_uid or ""),
+        ))
+    for entry in detail.audit_entries:
+        items.append(TimelineItem(
+            at=entry.created_at, kind="audit", status=entry.outcome, status_kind="outcome",
+            title=formatting.label("action", entry.action), detail=entry.reason or "",
+            actor=entry.actor_label,
+        ))
+    items.sort(key=lambda item: item.at, reverse=True)
+    return items[:TIMELINE_LIMIT]
+
+
+@dataclass
+class SubscriptionDetail:
+    subscription: Subscription
+    schedules: list[Schedule]
+    payments: list[Payment]
+    plans: list[Plan]
+    audit_entries: list[AuditEntry]
+    actions: frozenset[str] = frozenset()
+
+
+def subscription_detail(subscription_id: int) -> SubscriptionDetail | None:
+    """Return a subscription with its schedules, payments and staff actions."""
+    subscription = db.session.scalar(
+        select(Subscription)
+        .options(joinedload(Subscription.customer), joinedload(Subscription.plan),
+                 joinedload(Subscription.next_plan))
+        .where(Subscription.id == subscription_id)
+    )
+    if subscription is None:
+        return None
+    schedules = list(db.session.scalars(
+        select(Schedule).where(Schedule.subscription_id == subscription_id)
+        .order_by(Schedule.schedule_at.desc(), Schedule.id.desc()).limit(50)
+    ))
+    payments = list(db.session.scalars(
+        select(Payment).options(selectinload(Payment.refunds))
+        .where(Payment.subscription_id == subscription_id)
+        .order_by(Payment.created_at.desc(), Payment.id.desc()).limit(50)
+    ))
+    audit_entries = list(db.session.scalars(
+        select(AuditEntry)
+        .where(AuditEntry.target_type == "subscription",
+               AuditEntry.target_id == str(subscription_id))
+        .order_by(AuditEntry.id.desc()).limit(50)
+    ))
+    return SubscriptionDetail(subscription, schedules, payments, active_plans(), audit_entries,
+                              allowed_actions(subscription))
+
+
+def schedule_or_none(schedule_id: int) -> Schedule | None:
+    return db.session.scalar(
+        select(Schedule)
+        .options(joinedload(Schedule.customer), joinedload(Schedule.subscription))
+        .where(Schedule.id == schedule_id)
+    )
+
+
+@dataclass
+class PaymentDetail:
+    payment: Payment
+    webhook_events: list[WebhookEvent]
+    audit_entries: list[AuditEntry]
+    actions: frozenset[str] = frozenset()
+
+
+def payment_or_none(payment_id: int) -> Payment | None:
+    return db.session.scalar(
+        select(Payment)
+        .options(joinedload(Payment.customer), joinedload(Payment.subscription),
+                 selectinload(Payment.refunds))
+        .where(Payment.id == payment_id)
+    )
+
+
+def payment_detail(payment_id: int) -> PaymentDetail | None:
+    """Return a payment with its refunds, webhooks and staff actions."""
+    payment = payment_or_none(payment_id)
+    if payment is None:
+        return None
+    keys = [WebhookEvent.merchant_uid == payment.merchant_uid]
+    if payment.imp_uid:
+        keys.append(WebhookEvent.imp_uid == payment.imp_uid)
+    events = list(db.session.scalars(
+        select(WebhookEvent).where(or_(*keys))
+        .order_by(WebhookEvent.received_at.desc(), WebhookEvent.id.desc()).limit(50)
+    ))
+    audit_entries = list(db.session.scalars(
+        select(AuditEntry)
+        .where(AuditEntry.target_type == "payment",
+               AuditEntry.target_id.in_([payment.merchant_uid, str(payment_id)]))
+        .order_by(AuditEntry.id.desc()).limit(50)
+    ))
+    return PaymentDetail(payment, events, audit_entries, allowed_actions(payment))
+
+
+def unresolved_refund_total(payment: Payment) -> int:
+    """Return the sum of refunds asked for whose outcome is not known yet."""
+    return sum(refund.amount for refund in payment.refunds if refund.status == "pending")

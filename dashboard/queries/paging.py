@@ -1,0 +1,152 @@
+"""Keyset paging and the search conditions every list shares.
+
+Rules that keep pages fast at millions of rows:
+- lists page by key (``created_at, id`` or the list's own time column), never by OFFSET, and
+  never count a large table;
+- ``customer_uid``, ``merchant_uid`` and ``imp_uid`` are exact, indexed matches; name, email
+  and phone are prefix matches written as ranges so their indexes apply (exact for byte-order
+  collations: SQLite's default, PostgreSQL's C / C.UTF-8), and never touch ``payment``;
+- related rows load in one extra query per relation (``selectinload``), never row by row.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Generic, TypeVar
+
+from sqlalchemy import and_, or_, select, tuple_
+
+from ..extensions import db
+from ..models import (
+    Customer,
+    Payment,
+    Schedule,
+)
+from ..phones import looks_like_phone, phone_digits
+
+T = TypeVar("T")
+
+
+PAGE_SIZE = 50
+
+
+EXPORT_BATCH = 500
+
+
+@dataclass
+class Page(Generic[T]):
+    """One page of a list and the cursor of the next page (``None`` on the last page)."""
+
+    rows: list[T]
+    next_after: str | None
+
+
+class BadCursor(ValueError):
+    """The ``after`` value is not a cursor this console issued."""
+
+
+def encode_cursor(moment: datetime, row_id: int) -> str:
+    """Return the ``after`` value that continues a list after the row (``moment``, ``row_id``)."""
+    moment = moment.astimezone(UTC)
+    return f"{moment.strftime('%Y%m%dT%H%M%S%f')}.{row_id}"
+
+
+def decode_cursor(after: str) -> tuple[datetime, int]:
+    """Read an ``after`` value back into (aware UTC time, id)."""
+    match = re.fullmatch(r"(\d{8}T\d{12})\.(\d+)", after or "")
+    if not match:
+        raise BadCursor(after)
+    moment = datetime.strptime(match.group(1), "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC)
+    return moment, int(match.group(2))
+
+
+def keyset_page(query, time_column, id_column, *, after: str | None, descending: bool = True,
+                limit: int = PAGE_SIZE, time_of=None) -> Page:
+    """Run ``query`` for one page after the cursor, ordered by (time, id)."""
+    if after:
+        try:
+            moment, row_id = decode_cursor(after)
+        except BadCursor:
+            moment = None
+        if moment is not None:
+            key = tuple_(time_column, id_column)
+            bound = tuple_(_bind_time(time_column, moment), row_id)
+            query = query.where(key < bound if descending else key > bound)
+    if descending:
+        query = query.order_by(time_column.desc(), id_column.desc())
+    else:
+        query = query.order_by(time_column.asc(), id_column.asc())
+    rows = list(db.session.scalars(query.limit(limit + 1)).unique())
+    next_after = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        moment = time_of(last) if time_of else getattr(last, time_column.key)
+        next_after = encode_cursor(moment, last.id)
+    return Page(rows, next_after)
+
+
+def _bind_time(column, moment: datetime):
+    from sqlalchemy import literal
+
+    return literal(moment, type_=column.type)
+
+
+def iterate_all(query, time_column, id_column, *, descending: bool = True,
+                batch: int = EXPORT_BATCH) -> Iterator:
+    """Yield every row of ``query`` page by page (exports: no cap, bounded memory)."""
+    after = None
+    while True:
+        page = keyset_page(query, time_column, id_column, after=after,
+                           descending=descending, limit=batch)
+        yield from page.rows
+        db.session.expunge_all()
+        if page.next_after is None:
+            return
+        after = page.next_after
+
+
+def prefix_range(column, prefix: str):
+    """Match values starting with ``prefix`` as a range the column's index can serve."""
+    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    return and_(column >= prefix, column < upper)
+
+
+def exact_customer_ids(q: str) -> set[int]:
+    """Return customers whose customer_uid, or a payment's merchant_uid / imp_uid, is ``q``."""
+    ids: set[int] = set()
+    lookups = [
+        select(Customer.id).where(Customer.customer_uid == q),
+        select(Payment.customer_id).where(Payment.merchant_uid == q),
+        select(Payment.customer_id).where(Payment.imp_uid == q),
+        select(Schedule.customer_id).where(Schedule.merchant_uid == q),
+    ]
+    for lookup in lookups:
+        ids.update(value for value in db.session.scalars(lookup) if value is not None)
+    return ids
+
+
+def customer_search_condition(q: str):
+    """Return the WHERE condition for the customer search box."""
+    conditions = []
+    exact_ids = exact_customer_ids(q)
+    if exact_ids:
+        conditions.append(Customer.id.in_(exact_ids))
+    conditions.append(prefix_range(Customer.name, q))
+    conditions.append(prefix_range(Customer.email, q.lower()))  # emails are stored lowercased
+    if looks_like_phone(q):
+        conditions.append(prefix_range(Customer.phone, phone_digits(q)))
+    return or_(*conditions)
+
+
+def customer_id_for(reference: str) -> int | None:
+    """Resolve a customer filter value: an exact customer_uid, or ``#id``."""
+    reference = (reference or "").strip()
+    if not reference:
+        return None
+    if reference.startswith("#") and reference[1:].isdigit():
+        return int(reference[1:])
+    found = db.session.scalar(select(Customer.id).where(Customer.customer_uid == reference))
+    return found if found is not None else -1
