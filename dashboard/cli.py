@@ -4,11 +4,12 @@ from __future__ import annotations
 from datetime import datetime
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 from flask.cli import with_appcontext
 
 from . import api_tokens, staff
 from .billing import audit, charges, errors, intake, plans, sync
+from .config import billing_mode
 from .schema import ensure_schema
 
 
@@ -128,7 +129,7 @@ def parse_aware_datetime(value: str) -> datetime:
 @with_appcontext
 def charge_due_command(limit):
     """Charge due subscriptions with `again` (again mode); safe on several hosts at once."""
-    if current_app.config["BILLING_MODE"] != "again":
+    if billing_mode() != "again":
         click.echo("BILLING_MODE is 'schedule': iamport runs the registered schedules; nothing to do.")
         return
     summary = charges.charge_due(limit=limit)

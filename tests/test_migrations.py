@@ -20,3 +20,29 @@ def test_migrations_match_the_models(app):
         # The migrated schema is the one the rest of the run uses.
         tables = set(db.inspect(db.engine).get_table_names())
         assert set(db.metadata.tables) <= tables
+
+
+# Released revisions are never edited: a schema change is a new revision on top of them.
+RELEASED = {
+    "0001_initial_schema.py":
+        "e435feb0871195c2d960659f2f92e231d0f80936a2e1e227c1fe0f85150351c1",
+}
+
+
+def test_released_migrations_are_never_edited():
+    import hashlib
+    from pathlib import Path
+
+    versions = Path(__file__).resolve().parent.parent / "migrations" / "versions"
+    for name, digest in RELEASED.items():
+        assert hashlib.sha256((versions / name).read_bytes()).hexdigest() == digest, name
+
+
+def test_revisions_form_one_line():
+    """The revisions have one head (a second would make ``init-db`` ambiguous)."""
+    from alembic.script import ScriptDirectory
+
+    from dashboard.config import PROJECT_ROOT
+
+    script = ScriptDirectory(str(PROJECT_ROOT / "migrations"))
+    assert len(script.get_heads()) == 1

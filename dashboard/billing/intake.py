@@ -8,7 +8,8 @@ from ..iamport import IamportError, NotFound
 from ..models import Plan, Subscription
 from . import audit, billing_mode, errors, now, owns_transaction, provider, schedules
 from .charges import new_period_charge, send_again
-from .customers import copy_billing_key, get_or_create_customer, phone_digits
+from ..phones import phone_digits
+from .customers import copy_billing_key, get_or_create_customer
 
 
 @owns_transaction
