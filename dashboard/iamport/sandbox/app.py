@@ -16,6 +16,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 
 from . import webhooks
 from .control import control
+from .core import DEFAULT_IMP_KEY, DEFAULT_IMP_SECRET, MAX_IDS, MAX_LIMIT, PAGE_SIZE, SORTINGS
 from .errors import ApiError, BadRequest, NotFound, Unauthorized
 from .forms import (
     as_amount,
@@ -28,17 +29,9 @@ from .forms import (
     parameter_names,
     present,
 )
+from .keys import customer_not_found
 from .records import SCHEDULE_STATUSES
-from .state import (
-    DEFAULT_IMP_KEY,
-    DEFAULT_IMP_SECRET,
-    MAX_IDS,
-    MAX_LIMIT,
-    PAGE_SIZE,
-    SORTINGS,
-    SandboxState,
-    customer_not_found,
-)
+from .state import SandboxState
 
 api = Blueprint("iamport_api", __name__)
 

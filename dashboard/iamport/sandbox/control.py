@@ -25,7 +25,7 @@ import re
 
 from flask import Blueprint, current_app, jsonify, request
 
-from .state import Fault
+from .core import Fault
 
 control = Blueprint("sandbox_control", __name__, url_prefix="/_sandbox")
 
