@@ -25,9 +25,9 @@ from pathlib import Path
 
 import requests
 
-from . import cards, webhooks
+from . import cards, channels, webhooks
 from .clock import SandboxClock
-from .errors import BadRequest, Unauthorized
+from .errors import BadRequest, PgFailed, Unauthorized
 from .records import Customer, Payment, Schedule
 from .webhooks import PendingWebhook
 
@@ -126,8 +126,10 @@ class StateCore:
         webhook_url: str | None = None,
         webhook_content_type: str = webhooks.JSON,
         webhook_session: requests.Session | None = None,
+        webhook_resends: bool = False,
         pg_provider: str = "kcp",
         pg_id: str = "BA001",
+        pg_channels: list[str] | tuple[str, ...] = channels.DEFAULT_CHANNELS,
     ):
         if webhook_content_type not in webhooks.CONTENT_TYPES:
             raise ValueError(f"unsupported webhook content type: {webhook_content_type}")
@@ -136,7 +138,9 @@ class StateCore:
         self.pg_provider = pg_provider
         self.pg_id = pg_id
         self.webhook_session = webhook_session or requests.Session()
-        self._webhook_defaults = {"url": webhook_url, "content_type": webhook_content_type}
+        self._webhook_defaults = {"url": webhook_url, "content_type": webhook_content_type,
+                                  "resends": bool(webhook_resends)}
+        self._channel_defaults = channels.check_names(list(pg_channels))
         self._path = Path(state_path) if state_path else None
         self._saves_deferred = 0
         self._lock = threading.RLock()
@@ -161,6 +165,8 @@ class StateCore:
         self._by_merchant: dict[str, list[str]] = {}
         self._behaviors: dict[str, dict] = {}
         self._webhook = dict(self._webhook_defaults)
+        self._channels = list(self._channel_defaults)
+        self._prepared: dict[str, dict] = {}
         self._outbox: list[PendingWebhook] = []
         self._deliveries: list[dict] = []
         self._seq = 0
@@ -175,6 +181,8 @@ class StateCore:
             "payments": [p.to_dict() for p in self._payments.values()],
             "behaviors": self._behaviors,
             "webhook": self._webhook,
+            "channels": self._channels,
+            "prepared": list(self._prepared.values()),
             "outbox": [w.to_dict() for w in self._outbox],
             "deliveries": self._deliveries,
             "seq": self._seq,
@@ -219,7 +227,9 @@ class StateCore:
         for raw in data.get("payments", []):
             self._store_payment(Payment.from_dict(raw))
         self._behaviors = data.get("behaviors", {})
-        self._webhook = data.get("webhook", dict(self._webhook_defaults))
+        self._webhook = {**self._webhook_defaults, **data.get("webhook", {})}
+        self._channels = data.get("channels", list(self._channel_defaults))
+        self._prepared = {p["merchant_uid"]: p for p in data.get("prepared", [])}
         self._outbox = [PendingWebhook.from_dict(w) for w in data.get("outbox", [])]
         self._deliveries = data.get("deliveries", [])
         self._seq = data.get("seq", 0)
@@ -240,6 +250,14 @@ class StateCore:
     def _new_pg_tid(self, now: int) -> str:
         """Return a KCP transaction number (tno): 14 digits starting with the KST date."""
         return datetime.fromtimestamp(now, cards.KST).strftime("%y%m%d") + self._digits(8)
+
+    def _channel(self, pg: str | None) -> channels.Channel:
+        """Return the channel a ``pg`` parameter selects, or refuse it (HTTP 200, code -1)."""
+        default = channels.Channel(self.pg_provider, self.pg_id)
+        try:
+            return channels.resolve(pg, self._channels, default)
+        except channels.UnknownChannel as unknown:
+            raise PgFailed(unknown.message()) from None
 
     # ------------------------------------------------------------------------------- clock
 
@@ -274,7 +292,9 @@ class StateCore:
     @_mutation
     def issue_token(self, imp_key: str, imp_secret: str) -> dict:
         """Return the access token: the current one while valid (extended near its end)."""
-        if imp_key != self.imp_key or imp_secret != self.imp_secret:
+        # The live API matched the key in any letter case (imp_apikey / imp_apiKey), the
+        # secret exactly.
+        if imp_key.lower() != self.imp_key.lower() or imp_secret != self.imp_secret:
             raise Unauthorized(BAD_CREDENTIALS)
         now = self.now()
         token = self._token

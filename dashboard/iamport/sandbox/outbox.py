@@ -19,11 +19,19 @@ class WebhookOutbox:
         return dict(self._webhook)
 
     @_mutation
-    def configure_webhook(self, url: str | None, content_type: str = webhooks.JSON) -> dict:
-        """Set the console webhook URL and content type."""
+    def configure_webhook(self, url: str | None, content_type: str = webhooks.JSON,
+                          resends: bool | None = None) -> dict:
+        """Set the console webhook URL and content type, and whether failed sends are resent.
+
+        iamport sends a webhook once unless the merchant asks PortOne for resends; leaving
+        ``resends`` out keeps the current setting.
+        """
         if content_type not in webhooks.CONTENT_TYPES:
             raise ValueError(f"content_type must be one of {', '.join(webhooks.CONTENT_TYPES)}")
-        self._webhook = {"url": url or None, "content_type": content_type}
+        if resends is None:
+            resends = self._webhook.get("resends", False)
+        self._webhook = {"url": url or None, "content_type": content_type,
+                         "resends": bool(resends)}
         return dict(self._webhook)
 
     @_mutation
@@ -50,7 +58,7 @@ class WebhookOutbox:
             "time": now,
         })
         del self._deliveries[:-MAX_DELIVERIES]
-        if outcome.should_resend:
+        if outcome.should_resend and self._webhook.get("resends"):
             following = webhook.resend(now)
             if following:
                 self._outbox.append(following)

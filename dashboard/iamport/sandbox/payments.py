@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 
 from . import cards
+from .channels import Channel
 from .core import (
     PAGE_SIZE,
     _check_range,
@@ -13,7 +14,7 @@ from .core import (
     _reading,
     _sort_payments,
 )
-from .errors import BadRequest, NotFound, Refused
+from .errors import BadRequest, NotFound, PgFailed, Refused
 from .records import KCP_RECEIPT_URL, PAYMENT_STATUSES, Customer, Payment
 from .webhooks import PendingWebhook
 
@@ -24,6 +25,9 @@ PAYMENT_NOT_FOUND = "존재하지 않는 결제정보입니다."
 NOTHING_TO_CANCEL = "취소할 결제건이 존재하지 않습니다."
 ALREADY_CANCELLED = "이미 전액취소된 주문입니다."
 UNSUPPORTED_STATUS = "지원되지 않는 상태값입니다."
+ALREADY_PREPARED = "결제정보 사전등록에 실패하였습니다(이미 등록된 merchant_uid입니다)."
+NOT_PREPARED = "사전등록된 결제정보가 존재하지 않습니다."
+NO_CANCEL_TARGET = "취소할 결제건의 imp_uid 또는 merchant_uid를 지정해주셔야합니다."
 
 
 class Payments:
@@ -54,7 +58,18 @@ class Payments:
     def _charge(self, customer: Customer, *, merchant_uid: str, amount: int, usage: str,
                 now: int, details: dict) -> Payment:
         """Charge a billing key now and record the payment, approved or declined."""
-        fail_reason = self._decline_reason(customer)
+        return self._record_charge(
+            merchant_uid=merchant_uid, amount=amount, now=now, details=details,
+            channel=Channel(customer.pg_provider, customer.pg_id),
+            customer_uid=customer.customer_uid, usage=usage,
+            card={"card_code": customer.card_code, "card_name": customer.card_name,
+                  "card_number": customer.card_number, "card_type": customer.card_type},
+            fail_reason=self._decline_reason(customer))
+
+    def _record_charge(self, *, merchant_uid: str, amount: int, now: int, details: dict,
+                       channel: Channel, customer_uid: str | None, usage: str | None,
+                       card: dict, fail_reason: str | None) -> Payment:
+        """Record a charge: approved unless a fail_reason is given."""
         payment = Payment(
             imp_uid=self._new_imp_uid(),
             merchant_uid=merchant_uid,
@@ -63,14 +78,11 @@ class Payments:
             started_at=now,
             updated_at=now,
             seq=self._next_seq(),
-            pg_provider=customer.pg_provider,
-            pg_id=customer.pg_id,
-            customer_uid=customer.customer_uid,
+            pg_provider=channel.pg_provider,
+            pg_id=channel.pg_id,
+            customer_uid=customer_uid,
             customer_uid_usage=usage,
-            card_code=customer.card_code,
-            card_name=customer.card_name,
-            card_number=customer.card_number,
-            card_type=customer.card_type,
+            **card,
             **details,
         )
         if fail_reason:
@@ -105,6 +117,59 @@ class Payments:
         if payment.status == "paid":
             self._queue_webhook(payment, "paid")
         return payment.to_api()
+
+    @_mutation
+    def charge_onetime(self, merchant_uid: str, amount: int, card: dict, details: dict, *,
+                       customer_uid: str | None = None, holder: dict | None = None,
+                       pg: str | None = None) -> dict:
+        """Charge key-in card data (``/subscribe/payments/onetime``) and return the payment.
+
+        With a customer_uid the card is first stored as that billing key (as an issue would)
+        and charged through it (as ``again`` would); without one nothing of the card is kept.
+        ``card`` carries card_number, expiry, birth and pwd_2digit.
+        """
+        channel = self._channel(pg)
+        now = self.now()
+        try:
+            profile = cards.inspect_card(card["card_number"], card["expiry"], card.get("birth"),
+                                         card.get("pwd_2digit"), now=now)
+        except cards.CardRejected as rejected:
+            raise PgFailed(rejected.onetime_message()) from None
+        self._refuse_taken_merchant_uid(merchant_uid)
+        if customer_uid:
+            customer = self._store_customer(customer_uid, profile, holder or {}, None, now,
+                                            channel)
+            payment = self._charge(customer, merchant_uid=merchant_uid, amount=amount,
+                                   usage="payment", now=now, details=details)
+        else:
+            payment = self._record_charge(
+                merchant_uid=merchant_uid, amount=amount, now=now, details=details,
+                channel=channel, customer_uid=None, usage=None,
+                card={"card_code": profile.card_code, "card_name": profile.card_name,
+                      "card_number": profile.masked_number, "card_type": profile.card_type},
+                fail_reason=cards.DEFAULT_DECLINE_REASON if profile.declines else None)
+        if payment.status == "paid":
+            self._queue_webhook(payment, "paid")
+        return payment.to_api()
+
+    # ---------------------------------------------------------------------------- prepare
+
+    @_mutation
+    def prepare_payment(self, merchant_uid: str, amount: int, currency: str) -> dict:
+        """Register the amount a merchant_uid must be paid with (``/payments/prepare``)."""
+        if merchant_uid in self._prepared:
+            raise Refused(ALREADY_PREPARED)
+        self._prepared[merchant_uid] = {"merchant_uid": merchant_uid, "amount": amount,
+                                        "currency": currency}
+        return dict(self._prepared[merchant_uid])
+
+    @_reading
+    def get_prepared(self, merchant_uid: str) -> dict:
+        """Return a merchant_uid's registered amount."""
+        prepared = self._prepared.get(merchant_uid)
+        if prepared is None:
+            raise NotFound(NOT_PREPARED)
+        return dict(prepared)
 
     # ---------------------------------------------------------------------------- payments
 
@@ -186,9 +251,23 @@ class Payments:
 
     @_mutation
     def cancel_payment(self, *, imp_uid: str | None, merchant_uid: str | None,
-                       amount: int | None, checksum: int | None, reason: str | None,
-                       enable_webhook: bool = False) -> dict:
-        """Refund all or part of a payment and return it."""
+                       amount: int | None, checksum: int | None, reason: str | None) -> dict:
+        """Refund all or part of a payment through the API and return it (no webhook)."""
+        if not imp_uid and not merchant_uid:
+            raise Refused(NO_CANCEL_TARGET)
+        payment, _ = self._cancel(imp_uid, merchant_uid, amount, checksum, reason)
+        return payment.to_api()
+
+    @_mutation
+    def console_refund(self, imp_uid: str, amount: int | None = None,
+                       reason: str | None = None) -> dict:
+        """Refund as staff do in PortOne's console, which sends the ``cancelled`` webhook."""
+        payment, cancellation_id = self._cancel(imp_uid, None, amount, None, reason)
+        self._queue_webhook(payment, "cancelled", cancellation_id=cancellation_id)
+        return payment.to_api()
+
+    def _cancel(self, imp_uid: str | None, merchant_uid: str | None, amount: int | None,
+                checksum: int | None, reason: str | None) -> tuple[Payment, str]:
         if imp_uid:
             payment = self._payments.get(imp_uid)
         else:
@@ -201,7 +280,8 @@ class Payments:
         if balance <= 0:
             raise Refused(ALREADY_CANCELLED)
         if checksum is not None and checksum != balance:
-            raise Refused(f"취소가능잔액({balance}원)과 checksum({checksum}원)이 일치하지 않습니다.")
+            raise Refused(
+                f"취소가능잔액({balance}원)과 checksum({checksum}원)이 일치하지 않습니다.")
         requested = amount or balance
         if requested > balance:
             raise Refused(f"취소요청금액({requested}원)이 취소가능잔액({balance}원)을 초과합니다.")
@@ -224,6 +304,4 @@ class Payments:
         for schedule in self._schedules.values():
             if schedule.imp_uid == payment.imp_uid:
                 schedule.payment_status = "cancelled"
-        if enable_webhook:
-            self._queue_webhook(payment, "cancelled", cancellation_id=cancellation_id)
-        return payment.to_api()
+        return payment, cancellation_id

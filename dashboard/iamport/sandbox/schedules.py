@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from . import cards
+from .channels import Channel
 from .core import PAGE_SIZE, _check_range, _mutation, _page, _reading
 from .errors import BadRequest, NotAllowed, NotFound, Refused
 from .records import BUYER_FIELDS, CUSTOMER_FIELDS, Customer, Payment, Schedule
@@ -16,6 +17,7 @@ MAX_SCHEDULE_RANGE = 92 * 24 * 3600
 NO_CUSTOMER_INFO = "등록된 고객정보가 없습니다."
 NOTHING_TO_UNSCHEDULE = "취소할 예약결제 기록이 존재하지 않습니다."
 SCHEDULE_IN_PAST = "결제예약 시각(schedule_at)은 현재 시각 이후여야 합니다."
+KEY_DELETED = "등록되지 않은 구매자입니다."  # what ``again`` answers for a key that is gone
 
 
 def schedule_not_found(merchant_uid: str) -> str:
@@ -35,7 +37,7 @@ class Schedules:
     @_mutation
     def create_schedules(self, customer_uid: str, schedules: list[dict], *,
                          card: dict | None = None, holder: dict | None = None,
-                         customer_id: str | None = None) -> list[dict]:
+                         customer_id: str | None = None, pg: str | None = None) -> list[dict]:
         """Register schedules on a key, issuing the key first from card data when it is new.
 
         Each schedule dict carries merchant_uid, schedule_at, amount and optional Schedule
@@ -47,9 +49,10 @@ class Schedules:
         if customer is None:
             if not card:
                 raise Refused(NO_CUSTOMER_INFO)
+            channel = self._channel(pg)
             try:
                 new_card = cards.inspect_card(card["card_number"], card["expiry"],
-                                              card["birth"], card.get("pwd_2digit"), now=now)
+                                              card.get("birth"), card.get("pwd_2digit"), now=now)
             except cards.CardRejected as rejected:
                 raise Refused(rejected.schedule_message()) from None
         seen = set()
@@ -62,7 +65,8 @@ class Schedules:
             if item["schedule_at"] < now:
                 raise BadRequest(SCHEDULE_IN_PAST)
         if new_card is not None:
-            customer = self._store_customer(customer_uid, new_card, holder or {}, customer_id, now)
+            customer = self._store_customer(customer_uid, new_card, holder or {}, customer_id, now,
+                                            channel)
         fallback = {buyer: getattr(customer, own) for buyer, own
                     in zip(BUYER_FIELDS, CUSTOMER_FIELDS, strict=True)}
         created = []
@@ -157,12 +161,20 @@ class Schedules:
         customer = self._check_repeatable(schedule)
         return self._execute(schedule, customer, self.now()).to_api()
 
-    def _execute(self, schedule: Schedule, customer: Customer, now: int) -> Payment:
+    def _execute(self, schedule: Schedule, customer: Customer | None, now: int) -> Payment:
+        """Charge a schedule and send its webhook; without a key (deleted) the charge fails."""
         details = {name: getattr(schedule, name) for name in
                    ("name", "currency", "custom_data", "notice_url", *BUYER_FIELDS)}
-        payment = self._charge(customer, merchant_uid=schedule.merchant_uid,
-                               amount=schedule.amount, usage="payment.scheduled", now=now,
-                               details=details)
+        if customer is None:
+            payment = self._record_charge(
+                merchant_uid=schedule.merchant_uid, amount=schedule.amount, now=now,
+                details=details, channel=Channel(schedule.pg_provider, schedule.pg_id),
+                customer_uid=schedule.customer_uid, usage="payment.scheduled",
+                card={}, fail_reason=KEY_DELETED)
+        else:
+            payment = self._charge(customer, merchant_uid=schedule.merchant_uid,
+                                   amount=schedule.amount, usage="payment.scheduled", now=now,
+                                   details=details)
         schedule.schedule_status = "executed"
         schedule.executed_at = now
         schedule.revoked_at = 0
@@ -180,12 +192,8 @@ class Schedules:
                      key=lambda s: (s.schedule_at, s.seq))
         executed = []
         for schedule in due:
-            customer = self._customers.get(schedule.customer_uid)
-            if customer is None:  # deleting a key revokes its schedules; only a hand-edited file
-                log.warning("revoking schedule %s: its billing key is gone", schedule.merchant_uid)
-                schedule.schedule_status, schedule.revoked_at = "revoked", now
-                continue
-            self._execute(schedule, customer, now)
+            # Deleting a key leaves its schedules: they run and fail, as at iamport.
+            self._execute(schedule, self._customers.get(schedule.customer_uid), now)
             executed.append(schedule.merchant_uid)
         return executed
 

@@ -3,17 +3,34 @@
 ``core`` holds storage, clock and tokens; ``keys``, ``payments``, ``schedules`` and ``outbox``
 hold the rules of their area; this module adds the control operations (reset, behaviours,
 faults, request log) and the runner thread. No Flask here: ``app.py`` parses requests into
-primitives and calls these methods, which raise ``errors.ApiError`` subclasses for every refusal. One re-entrant lock guards all state; webhooks
-are posted with the lock released, because the receiver usually calls the API back.
+primitives and calls these methods, which raise ``errors.ApiError`` subclasses for every
+refusal. One re-entrant lock guards all state; webhooks are posted with the lock released,
+because the receiver usually calls the API back.
 
-Behaviour choices where the reference leaves a question open (CONFLICT / UNCONFIRMED), kept here
+Where the live API's recorded answers and the schema disagree the sandbox answers as the live
+API did; where the reference leaves a question open (CONFLICT / UNCONFIRMED) it decides here,
 in one place:
 
-- Unknown ``customer_uid`` on GET/DELETE ``/subscribe/customers/{uid}``: HTTP 404, code 1,
-  ``요청하신 customer_uid(<uid>)로 등록된 정보를 찾을 수 없습니다.`` (the schema's 404).
-- Issuing a key needs ``birth`` (NHN KCP asks for it; HTTP 400 without). ``pg`` is accepted
-  and ignored: every key uses the configured ``pg_provider`` / ``pg_id``.
-- Deleting a billing key revokes its pending (``scheduled``) schedules, as if unscheduled.
+- Unknown ``customer_uid`` on GET/DELETE ``/subscribe/customers/{uid}``: HTTP 200, code 1,
+  ``요청하신 customer_uid(<uid>)로 등록된 정보를 찾을 수 없습니다.`` (recorded live; the schema
+  says 404). Its payment list (``/subscribe/customers/{uid}/payments``) answers 404, code 1.
+- ``getToken`` matches ``imp_key`` in any letter case and ``imp_secret`` exactly; without them
+  it answers HTTP 400. The token is accepted in ``Authorization`` (with or without ``Bearer``)
+  and in ``X-ImpTokenHeader``.
+- Card numbers must pass the Luhn check: HTTP 200, code -1, ``유효하지않은 카드번호를
+  입력하셨습니다.`` on key issue and ``onetime``, and nothing is stored.
+- ``birth`` is optional in the API, but NHN KCP refuses a key-in card without it: HTTP 200,
+  code -1, ``[CC66] 주민번호 오류`` (see ``cards``).
+- ``pg`` selects a channel (``channels``); one the account lacks is refused, HTTP 200, code -1.
+  Keys keep their channel; their payments and schedules are made on it.
+- ``onetime`` with ``customer_uid`` stores the key first (as an issue would, buyer fields
+  becoming the holder's) and then charges it as ``again`` does: same declines, webhook only
+  when paid, ``customer_uid_usage: payment``. Without ``customer_uid`` nothing of the card is
+  kept and ``customer_uid``/``customer_uid_usage`` are null.
+- ``again`` without ``name`` answers HTTP 200, code -1 (recorded live), before the key is
+  looked up.
+- Deleting a billing key leaves its schedules: when one runs it fails (payment ``failed``,
+  ``fail_reason`` ``등록되지 않은 구매자입니다.``) and sends the ``failed`` webhook.
 - Re-issuing a key for an existing ``customer_uid`` replaces the card; ``inserted`` keeps the
   first issue time and holder fields not sent again keep their previous values.
 - A card number ending in ``0002`` is declined on every charge with ``[CC10] 통장 잔액부족``
@@ -33,11 +50,16 @@ in one place:
   puts them back to ``scheduled`` with ``imp_uid``/``payment_status``/``fail_reason`` cleared and
   ``executed_at``/``revoked_at`` set to 0; retry charges at once and leaves them ``executed``.
 - After any cancel (partial too) the payment's status is ``cancelled``; a schedule whose
-  payment is cancelled shows ``payment_status: cancelled``. A cancel sends a ``cancelled``
-  webhook (with ``cancellation_id``) only when ``enable_webhook`` is true.
+  payment is cancelled shows ``payment_status: cancelled``. ``POST /payments/cancel`` sends no
+  webhook; a refund made in PortOne's console (``console_refund``, control API) sends
+  ``cancelled`` with ``cancellation_id``. A cancel naming neither ``imp_uid`` nor
+  ``merchant_uid`` is refused with HTTP 200, code 1.
+- A registration by ``/payments/prepare`` is only stored and read back; charges made through
+  the REST API do not check it.
 - Webhooks are asynchronous, as at iamport: a charge or cancel queues them, and they are posted
   by the runner thread, by ``run_due()``, whenever the clock is set or advanced, and before the
-  control API lists deliveries.
+  control API lists deliveries. Each is sent once; resends (five, a minute apart, after a
+  connection error or a 5xx) happen only when switched on, as merchants ask PortOne to.
 """
 
 from __future__ import annotations
@@ -45,7 +67,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from . import cards
+from . import cards, channels
 from .core import Fault, StateCore, _mutation, _reading
 from .keys import BillingKeys
 from .outbox import WebhookOutbox
@@ -79,6 +101,17 @@ class SandboxState(BillingKeys, Payments, Schedules, WebhookOutbox, StateCore):
             behavior["fail_reason"] = cards.DEFAULT_DECLINE_REASON
         self._behaviors[customer_uid] = behavior
         return {"customer_uid": customer_uid, **behavior}
+
+    @_reading
+    def channel_names(self) -> list[str]:
+        """Return the account's PG channels (``kcp``, ``kcp.<site code>``, ``kcp.*`` ...)."""
+        return list(self._channels)
+
+    @_mutation
+    def configure_channels(self, names: list[str]) -> list[str]:
+        """Replace the account's PG channels; ``pg`` values naming none are refused."""
+        self._channels = channels.check_names(names)
+        return list(self._channels)
 
     @_reading
     def set_faults(self, faults: list[Fault]) -> list[dict]:
@@ -128,6 +161,7 @@ class SandboxState(BillingKeys, Payments, Schedules, WebhookOutbox, StateCore):
             "payments": count(self._payments.values(), "status"),
             "webhooks": {"delivered": len(self._deliveries), "pending": len(self._outbox)},
             "webhook": dict(self._webhook),
+            "channels": list(self._channels),
             "faults": len(self._faults),
         }
 
