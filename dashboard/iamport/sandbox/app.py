@@ -64,8 +64,9 @@ def _is_api_request() -> bool:
 
 
 def _access_tokens() -> list[str]:
-    """Return the tokens a request carries: ``Authorization`` (with or without "Bearer")
-    and ``X-ImpTokenHeader``, which PortOne's V1 overview documents as its alternative."""
+    """Return the tokens a request carries in ``Authorization`` or ``X-ImpTokenHeader``."""
+    # Authorization with or without "Bearer"; X-ImpTokenHeader is the alternative PortOne's V1
+    # overview documents, and the only header iamport's Python client sent up to 0.8.x.
     tokens = []
     header = request.headers.get("Authorization", "").strip()
     scheme, _, rest = header.partition(" ")
