@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import pytest
 import requests
+from flask import request
 from iamporter import IamportAuth, Iamporter
 from iamporter.api import Payments, Subscribe
 from iamporter.errors import ImpApiError, ImpUnAuthorized
 
 from dashboard.iamport.sandbox import create_sandbox_app
 from dashboard.iamport.sandbox.server import start_in_thread
+from tests.contract.schema import SchemaMismatch, validate_response
 
 from .conftest import DECLINED_CARD, GOOD_CARD, WEBHOOK_URL
 
@@ -29,14 +31,31 @@ LUHN_FAILS = "1234-1234-1234-1234"
 
 @pytest.fixture
 def running(webhook_session):
-    """Serve a sandbox on 127.0.0.1 (port chosen by the OS); yield (base_url, state)."""
+    """Serve a sandbox on 127.0.0.1 (port chosen by the OS); yield (base_url, state).
+
+    Every API answer it gives is checked against the schema subset, as the in-process tests'
+    answers are.
+    """
     app = create_sandbox_app(IMP_KEY, IMP_SECRET, webhook_url=WEBHOOK_URL,
                              webhook_session=webhook_session)
+    mismatches = []
+
+    @app.after_request
+    def check_against_the_schema(response):
+        if not request.path.startswith("/_sandbox"):
+            try:
+                validate_response(request.method, request.path, response.status_code,
+                                  response.get_json())
+            except SchemaMismatch as mismatch:
+                mismatches.append(str(mismatch))
+        return response
+
     state = app.extensions["iamport_sandbox"]
     state.freeze_clock()
     base_url, stop = start_in_thread(app)
     yield base_url, state
     stop()
+    assert mismatches == []
 
 
 @pytest.fixture
