@@ -1,4 +1,4 @@
-"""Key-in charges (``/subscribe/payments/onetime``) and amount registration (``/payments/prepare``)."""
+"""Key-in charges (``/subscribe/payments/onetime``) and registered amounts (``prepare``)."""
 
 from .conftest import DECLINED_CARD, GOOD_CARD
 
