@@ -40,7 +40,7 @@ class Sandbox(SimpleNamespace):
     def webhooks(self) -> list[dict]:
         return self.control("GET", "/webhooks")
 
-    def issue_key(self, customer_uid: str, card_number: str = "5570-4200-0000-7221", **holder):
+    def issue_key(self, customer_uid: str, card_number: str = "5570-4200-0007-7221", **holder):
         client = self.client
         return client.issue_billing_key(
             customer_uid, card_number=card_number, expiry="2030-12", birth="900101",
@@ -52,7 +52,8 @@ class Sandbox(SimpleNamespace):
 def sandbox():
     webhook_session = requests.Session()
     app = create_sandbox_app(
-        webhook_url=f"{DASHBOARD_URL}/webhooks/iamport", webhook_session=webhook_session
+        webhook_url=f"{DASHBOARD_URL}/webhooks/iamport", webhook_session=webhook_session,
+        webhook_resends=True,  # as merchants ask PortOne to; some tests rely on a resend
     )
     http = requests.Session()
     http.mount(API_URL, WSGIAdapter(app))

@@ -16,7 +16,7 @@ def again_mode(app):
     app.config["BILLING_MODE"] = "again"
 
 
-def start(sandbox, uid="cust_1", card="5570-4200-0000-7221"):
+def start(sandbox, uid="cust_1", card="5570-4200-0007-7221"):
     sandbox.issue_key(uid, card_number=card)
     return intake.start_subscription(uid, plan_code="basic").id
 
@@ -36,7 +36,7 @@ def test_charge_due_charges_each_due_subscription_once(app, sandbox, plan, again
 
 
 def test_again_decline_follows_dunning(app, sandbox, plan, again_mode):
-    sub_id = start(sandbox, card="5570-4200-0000-0002")
+    sub_id = start(sandbox, card="5570-4200-0007-0002")
     assert charges.charge_due().declined == [f"sub{sub_id}-p1-a1"]
     sub = fresh(Subscription, sub_id)
     assert sub.failed_attempts == 1 and sub.next_attempt_at is not None
@@ -117,13 +117,13 @@ def test_manual_charge_validation(app, sandbox, plan, kwargs, error):
 
 
 def test_retry_now_revokes_the_waiting_retry_schedule(app, sandbox, plan):
-    sub_id = start(sandbox, card="5570-4200-0000-0002")
+    sub_id = start(sandbox, card="5570-4200-0007-0002")
     sandbox.advance(120)
     sandbox.run_due()
     [retry] = live_schedules_of(sub_id)
     assert retry.attempt == 2
     # The customer gives a new card; staff charge now instead of waiting for tomorrow.
-    sandbox.issue_key("cust_1", card_number="5570-4200-0000-7221")
+    sandbox.issue_key("cust_1", card_number="5570-4200-0007-7221")
     payment = charges.retry_period_now(sub_id, actor=STAFF, reason="new card")
     assert payment.status == "paid" and payment.attempt == 3
     assert sandbox.client.get_schedule(retry.merchant_uid).schedule_status == "revoked"

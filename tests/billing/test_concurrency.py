@@ -127,7 +127,7 @@ def test_a_refused_action_releases_its_row_lock(app, sandbox, plan):
     """A billing function that says no rolls back, so its FOR UPDATE lock is gone at once."""
     from sqlalchemy import text
 
-    sandbox.issue_key("cust_1", card_number="5570-4200-0000-0002")
+    sandbox.issue_key("cust_1", card_number="5570-4200-0007-0002")
     sub_id = intake.start_subscription("cust_1", plan_code="basic").id
     sandbox.advance(120)
     sandbox.run_due()

@@ -21,10 +21,10 @@ from tests.billing.harness import (
     state_of,
 )
 
-DECLINING_CARD = "5570-4200-0000-0002"
+DECLINING_CARD = "5570-4200-0007-0002"
 
 
-def subscribe(sandbox, uid: str, *, card: str = "5570-4200-0000-7221", plan: str = "basic"):
+def subscribe(sandbox, uid: str, *, card: str = "5570-4200-0007-7221", plan: str = "basic"):
     sandbox.issue_key(uid, card_number=card, customer_name="김민준", customer_tel="010-1234-5678")
     return intake.start_subscription(uid, plan_code=plan).id
 
@@ -168,7 +168,7 @@ def test_a_year_of_monthly_billing(app, sandbox, plan):
     rng = random.Random(20261127)
     customers = {}
     for n in range(12):
-        card = DECLINING_CARD if n == 11 else "5570-4200-0000-7221"
+        card = DECLINING_CARD if n == 11 else "5570-4200-0007-7221"
         uid = f"cust_{n}"
         sub_id = subscribe(sandbox, uid, card=card)
         declines = set(rng.sample(range(1, 13), k=rng.randint(0, 3))) if n < 11 else set()

@@ -125,7 +125,7 @@ def test_revoke_then_reschedule_a_schedule(app, sandbox, subscription):
 
 
 def test_retry_a_failed_schedule_now(app, sandbox, plan):
-    sandbox.issue_key("cust_2", card_number="5570-4200-0000-0002")
+    sandbox.issue_key("cust_2", card_number="5570-4200-0007-0002")
     sub_id = intake.start_subscription("cust_2", plan_code="basic").id
     sandbox.advance(120)
     sandbox.run_due()
@@ -147,13 +147,13 @@ def test_register_replace_and_delete_a_billing_key(app, sandbox, subscription):
     with pytest.raises(errors.InvalidInput):
         customers.register_billing_key(customer_id, card_number="1234", expiry="2030-01",
                                        birth="900101", pwd_2digit="12", actor=STAFF)
-    customers.register_billing_key(customer_id, card_number="4518 4200 0000 1234",
+    customers.register_billing_key(customer_id, card_number="4518 4200 0003 1234",
                                    expiry="2031-06", birth="900101", pwd_2digit="12", actor=STAFF)
     customer = fresh(Customer, customer_id)
     assert customer.card_name == "신한카드" and customer.card_number.endswith("1234")
     entry = db.session.scalar(db.select(AuditEntry).where(
         AuditEntry.action == "customer.billing_key.replace"))
-    assert "4518420000001234" not in str(entry.details) and "2031" not in str(entry.details)
+    assert "4518420000031234" not in str(entry.details) and "2031" not in str(entry.details)
 
     [waiting] = live_schedules_of(subscription)
     customers.delete_billing_key(customer_id, actor=STAFF, reason="고객 요청 카드 삭제")
@@ -189,7 +189,7 @@ def test_a_lost_retry_answer_leaves_the_charge_pending_until_sync(app, sandbox, 
     from dashboard.billing import charges, sync
     from dashboard.models import Payment
 
-    sandbox.issue_key("cust_3", card_number="5570-4200-0000-0002")
+    sandbox.issue_key("cust_3", card_number="5570-4200-0007-0002")
     intake.start_subscription("cust_3", plan_code="basic")
     sandbox.advance(120)
     sandbox.run_due()
@@ -211,7 +211,7 @@ def test_a_retry_that_never_reached_iamport_is_failed_again_by_sync(app, sandbox
     from dashboard.billing import sync
     from dashboard.models import Payment
 
-    sandbox.issue_key("cust_4", card_number="5570-4200-0000-0002")
+    sandbox.issue_key("cust_4", card_number="5570-4200-0007-0002")
     intake.start_subscription("cust_4", plan_code="basic")
     sandbox.advance(120)
     sandbox.run_due()

@@ -18,7 +18,7 @@ def black_hole(sandbox):
 
 def test_sync_repairs_lost_webhooks(app, sandbox, plan):
     sandbox.issue_key("cust_1")
-    sandbox.issue_key("cust_2", card_number="5570-4200-0000-0002")
+    sandbox.issue_key("cust_2", card_number="5570-4200-0007-0002")
     paying = intake.start_subscription("cust_1", plan_code="basic").id
     declining = intake.start_subscription("cust_2", plan_code="basic").id
     black_hole(sandbox)

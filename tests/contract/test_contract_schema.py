@@ -101,8 +101,10 @@ def test_resolve_concrete_paths_templates_and_optional_tails():
     assert resolve("POST", "/payments/cancel")[0] == "/payments/cancel"
     assert resolve("GET", "/subscribe/customers/{customer_uid}")[0] == \
         "/subscribe/customers/{customer_uid}"
+    assert resolve("GET", "/payments/prepare/m1")[0] == "/payments/prepare/{merchant_uid}"
+    assert resolve("POST", "/payments/prepare")[0] == "/payments/prepare"
     with pytest.raises(SchemaMismatch):
-        resolve("POST", "/subscribe/payments/onetime")
+        resolve("POST", "/subscribe/payments/foreign")
 
 
 def payment(**changes):
@@ -172,6 +174,21 @@ def test_documented_exceptions_paged_schedules_and_customer_alternatives():
     with pytest.raises(SchemaMismatch):  # read as "one of the two", so not anything goes
         validate_response("GET", "/subscribe/customers/c", 200,
                           {"code": 0, "message": None, "response": {"customer_uid": "c"}})
+
+
+def test_documented_exception_the_prepared_payment_requires_its_own_fields():
+    def prepared(**response):
+        return {"code": 0, "message": None, "response": response}
+
+    validate_response("POST", "/payments/prepare", 200,
+                      prepared(merchant_uid="m", amount=1000, currency="KRW"))
+    validate_response("GET", "/payments/prepare/m", 200,
+                      prepared(merchant_uid="m", amount=1000, currency=None))
+    with pytest.raises(SchemaMismatch):
+        validate_response("GET", "/payments/prepare/m", 200, prepared(merchant_uid="m"))
+    with pytest.raises(SchemaMismatch):  # what the schema's own "required" would demand
+        validate_response("GET", "/payments/prepare/m", 200,
+                          prepared(total=1, previous=0, next=0))
 
 
 def test_request_parameter_names():

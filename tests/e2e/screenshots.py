@@ -50,8 +50,8 @@ def seed(app, sandbox) -> int:
         db.session.commit()
         for n, (name, email, phone) in enumerate(PEOPLE):
             uid = f"cust_{n + 1:04d}"
-            sandbox.issue_key(uid, card_number="4518-4212-3456-0002" if n == 5 else
-                              f"5570-4200-0000-{7221 + n}")
+            sandbox.issue_key(uid, card_number="4518-4212-3450-0002" if n == 5 else
+                              f"5570-4200-000{7 - n}-{7221 + n}")  # Luhn-valid for n < 8
             intake.start_subscription(uid, plan_code="pro" if n % 3 == 0 else "basic",
                                       customer_info={"name": name, "email": email, "phone": phone})
     sandbox.advance(120)

@@ -23,8 +23,8 @@ from dashboard.iamport.sandbox.wsgi_adapter import WSGIAdapter
 API_URL = "https://api.iamport.kr"
 IMP_KEY = "client_test_key"
 IMP_SECRET = "client-test-secret-5b1f0e2d9c"
-GOOD_CARD = "5570-4200-1234-7221"  # KB국민카드, approves
-DECLINED_CARD = "4518-4200-0000-0002"  # ends in 0002: declined on every charge
+GOOD_CARD = "5570-4200-1237-7221"  # KB국민카드, approves
+DECLINED_CARD = "4518-4200-0005-0002"  # ends in 0002: declined on every charge
 READ_TIMEOUT = 0.25  # small, so timeout faults cost a fraction of a second
 
 

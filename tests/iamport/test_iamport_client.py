@@ -54,6 +54,28 @@ def test_get_unknown_billing_key_is_not_found(iamport):
     assert "cust_nobody" in caught.value.message
 
 
+@pytest.mark.parametrize("answer", ["live: HTTP 200, code 1", "schema: HTTP 404"])
+def test_an_unknown_billing_key_is_not_found_however_iamport_answers(iamport, sandbox, recorder,
+                                                                     answer):
+    if answer.startswith("schema"):
+        sandbox.fault("^/subscribe/customers/cust_nobody$", status=404, count=2)
+
+    for call in (iamport.get_billing_key, iamport.delete_billing_key):
+        with pytest.raises(NotFound):
+            call("cust_nobody")
+
+    statuses = [c.status for c in recorder.calls("GET", "/subscribe/customers/cust_nobody")
+                + recorder.calls("DELETE", "/subscribe/customers/cust_nobody")]
+    assert statuses == ([404, 404] if answer.startswith("schema") else [200, 200])
+
+
+def test_payments_of_an_unknown_key_are_not_found(iamport, recorder):
+    with pytest.raises(NotFound):
+        iamport.list_customer_payments("cust_nobody")
+
+    assert recorder.calls("GET", "/subscribe/customers/cust_nobody/payments")[-1].status == 404
+
+
 def test_get_billing_keys_returns_the_found_ones(iamport, billing_key, recorder):
     issue(iamport, "cust_other")
 

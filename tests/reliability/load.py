@@ -145,7 +145,7 @@ def seed(app, client: IamportClient, webhooks: int) -> list[dict]:
         db.session.commit()
         owners = {}
         for n in range(SUBSCRIPTIONS):
-            client.issue_billing_key(f"load_{n}", card_number="5570-4200-0000-7221",
+            client.issue_billing_key(f"load_{n}", card_number="5570-4200-0007-7221",
                                      expiry="2030-12", birth="900101", pwd_2digit="12")
             owners[intake.start_subscription(f"load_{n}", plan_code="load").id] = f"load_{n}"
     ids = sorted(owners)

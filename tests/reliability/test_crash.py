@@ -64,7 +64,7 @@ def settled_refund(row) -> bool:
     return isinstance(row, Refund) and row.status == "succeeded"
 
 
-def start(world, uid: str = "cust_1", card: str = "5570-4200-0000-7221") -> int:
+def start(world, uid: str = "cust_1", card: str = "5570-4200-0007-7221") -> int:
     world.issue_key(uid, card_number=card)
     return intake.start_subscription(uid, plan_code="basic").id
 
@@ -147,7 +147,7 @@ def test_crash_while_applying_a_scheduled_charges_webhook(world):
 def test_crash_after_a_retried_schedule_charged(world):
     """Staff retry a declined schedule; iamport charges; our commit fails. No pending row was
     written first (iamport's retry reuses the schedule's merchant_uid), so sync must find it."""
-    sub_id = start(world, card="5570-4200-0000-0002")
+    sub_id = start(world, card="5570-4200-0007-0002")
     world.advance(120)
     world.run_due()  # declined
     failed = db.session.scalar(db.select(Schedule).where(Schedule.payment_status == "failed"))

@@ -16,7 +16,7 @@ STAFF = audit.Actor("support@example.com", ip_address="127.0.0.1")
 
 
 def declined_subscription(world) -> int:
-    world.issue_key("cust_1", card_number="5570-4200-0000-0002")
+    world.issue_key("cust_1", card_number="5570-4200-0007-0002")
     sub_id = intake.start_subscription("cust_1", plan_code="basic").id
     world.advance(120)
     world.run_due()  # the first charge is declined; a retry waits for tomorrow
@@ -54,7 +54,7 @@ def test_schedule_retry_twice_charges_once(world):
 
 
 def test_a_retry_failing_in_the_same_second_leaves_the_row_on_the_latest_attempt(world):
-    world.issue_key("cust_1", card_number="5570-4200-0000-0002")
+    world.issue_key("cust_1", card_number="5570-4200-0007-0002")
     intake.start_subscription("cust_1", plan_code="basic")
     world.advance(120)
     world.run_due()  # declined

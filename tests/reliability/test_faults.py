@@ -58,7 +58,7 @@ def lost(request):
     return LOST_ANSWERS[request.param]
 
 
-def start(world, uid: str = "cust_1", card: str = "5570-4200-0000-7221") -> int:
+def start(world, uid: str = "cust_1", card: str = "5570-4200-0007-7221") -> int:
     world.issue_key(uid, card_number=card)
     return intake.start_subscription(uid, plan_code="basic").id
 
@@ -294,7 +294,7 @@ def test_charge_due_read_timeout_after_the_charge(again_world):
 ], ids=["5xx-before", "5xx-after", "timeout-after"])
 def test_retry_now_with_a_fault(world, fault):
     """Staff retry a declined period now; the again call fails one way or another."""
-    sub_id = start(world, card="5570-4200-0000-0002")
+    sub_id = start(world, card="5570-4200-0007-0002")
     world.advance(120)
     world.run_due()  # declined; a retry is scheduled for tomorrow
     world.issue_key("cust_1")  # a new card

@@ -103,7 +103,7 @@ def console(schema_ready):
         premium = add_plan("premium", amount=19900, name="프리미엄 월간")
         world.issue_key("cust_1", customer_name="김민수", customer_tel="01012345678")
         paying = intake.start_subscription("cust_1", plan_code="basic").id
-        world.issue_key("cust_2", card_number="5570-4200-0000-0002")
+        world.issue_key("cust_2", card_number="5570-4200-0007-0002")
         declining = intake.start_subscription("cust_2", plan_code="basic").id
         world.advance(120)
         world.run_due()
@@ -171,7 +171,7 @@ def sensible(world, fields: dict[str, str]) -> dict[str, str]:
     known = {"reason": "고객 요청", "amount": "1000", "name": "추가 이용료", "delta": "5",
              "days": "2", "schedule_at": later, "resume_at": later, "when": "now",
              "plan_id": str(world.premium_id), "confirmed": "yes", "next": "",
-             "card_number": "5570420000007221", "expiry": "2030-12", "birth": "900101",
+             "card_number": "5570420000077221", "expiry": "2030-12", "birth": "900101",
              "pwd_2digit": "12", "language": "en"}
     return {name: known.get(name, value) for name, value in fields.items()}
 

@@ -52,8 +52,8 @@ from tests.reliability.world import (
 
 STAFF = audit.Actor("support@example.com", ip_address="127.0.0.1")
 CUSTOMERS = ("cust_0", "cust_1")
-DECLINING = "5570-4200-0000-0002"
-WORKING = "5570-4200-0000-7221"
+DECLINING = "5570-4200-0007-0002"
+WORKING = "5570-4200-0007-7221"
 
 FAULTS = {
     "again lost after commit": {"path": r"^/subscribe/payments/again$", "status": 504,

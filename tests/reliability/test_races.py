@@ -45,7 +45,7 @@ def in_threads(app, works: list) -> list:
         return list(pool.map(run, works))
 
 
-def start(world, uid: str = "cust_1", card: str = "5570-4200-0000-7221") -> int:
+def start(world, uid: str = "cust_1", card: str = "5570-4200-0007-7221") -> int:
     world.issue_key(uid, card_number=card)
     return intake.start_subscription(uid, plan_code="basic").id
 

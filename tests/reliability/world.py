@@ -177,7 +177,7 @@ class World:
 
     # iamport's side
 
-    def issue_key(self, customer_uid: str, card_number: str = "5570-4200-0000-7221", **holder):
+    def issue_key(self, customer_uid: str, card_number: str = "5570-4200-0007-7221", **holder):
         return self.reader.issue_billing_key(
             customer_uid, card_number=card_number, expiry="2030-12", birth="900101",
             pwd_2digit="12", **holder,
@@ -219,7 +219,8 @@ def make_sandbox(*, frozen: bool = True) -> tuple[Flask, requests.Session]:
     """A sandbox whose webhooks go to the relay address, and a session wired into it."""
     webhook_session = requests.Session()
     sandbox_app = create_sandbox_app(webhook_url=f"{RELAY_URL}{WEBHOOK_PATH}",
-                                     webhook_session=webhook_session)
+                                     webhook_session=webhook_session,
+                                     webhook_resends=True)  # the scenarios count on resends
     if frozen:
         sandbox_app.extensions["iamport_sandbox"].freeze_clock(True)
     http = requests.Session()

@@ -19,8 +19,8 @@ from tests.contract.schema import validate_response
 API = "https://api.iamport.kr"
 SHOP = "http://shop.test"
 WEBHOOK_URL = f"{SHOP}/iamport/webhook"
-GOOD_CARD = "5570-4200-1234-7221"  # KB국민카드 (BIN 557042), approves
-DECLINED_CARD = "4518-4200-0000-0002"  # ends in 0002: declined on every charge
+GOOD_CARD = "5570-4200-1237-7221"  # KB국민카드 (BIN 557042), approves
+DECLINED_CARD = "4518-4200-0005-0002"  # ends in 0002: declined on every charge
 
 
 @dataclass

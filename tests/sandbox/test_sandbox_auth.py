@@ -63,15 +63,44 @@ def test_missing_or_unknown_token_answers_401_envelope(api):
         assert response.json() == UNAUTHORIZED
 
 
-def test_wrong_or_missing_credentials_answer_401(api):
+def test_wrong_credentials_answer_401_and_missing_ones_400(api):
     wrong = api.post("/users/getToken", auth=False,
                      json={"imp_key": DEFAULT_IMP_KEY, "imp_secret": "wrong"})
+    wrong_key = api.post("/users/getToken", auth=False,
+                         json={"imp_key": "other_key", "imp_secret": DEFAULT_IMP_SECRET})
     missing = api.post("/users/getToken", auth=False, data={"imp_key": DEFAULT_IMP_KEY})
+    empty = api.post("/users/getToken", auth=False, json={})
 
-    assert wrong.status_code == 401
+    assert wrong.status_code == wrong_key.status_code == 401
     assert wrong.json()["code"] == -1
-    assert missing.status_code == 401
-    assert missing.json()["message"] == "imp_key, imp_secret 파라메터가 누락되었습니다."
+    for answer in (missing, empty):
+        assert answer.status_code == 400  # on record: not a 401
+        assert answer.json() == {"code": -1, "response": None,
+                                 "message": "imp_key, imp_secret 파라메터가 누락되었습니다."}
+
+
+def test_the_key_matches_in_any_letter_case_and_the_secret_exactly():
+    app = create_sandbox_app("imp_apikey", "merchant_secret")
+    client = app.test_client()
+
+    for spelling in ("imp_apikey", "imp_apiKey", "IMP_APIKEY"):
+        answer = client.post("/users/getToken",
+                             json={"imp_key": spelling, "imp_secret": "merchant_secret"})
+        assert answer.status_code == 200, spelling
+    assert client.post("/users/getToken", json={"imp_key": "imp_apikey",
+                                                "imp_secret": "MERCHANT_SECRET"}).status_code == 401
+
+
+def test_the_token_is_accepted_in_x_imp_token_header(api):
+    token = get_token(api, json=CREDENTIALS)["access_token"]
+
+    accepted = api.get("/payments/imp_000000000000", auth=False,
+                       headers={"X-ImpTokenHeader": token})
+    refused = api.get("/payments/imp_000000000000", auth=False,
+                      headers={"X-ImpTokenHeader": "not-a-token"})
+
+    assert accepted.status_code == 404  # authenticated: the payment just does not exist
+    assert (refused.status_code, refused.json()) == (401, UNAUTHORIZED)
 
 
 def test_only_the_configured_credentials_are_accepted():

@@ -2,6 +2,8 @@
 
 import pytest
 
+from .conftest import API, DECLINED_CARD
+
 
 @pytest.fixture
 def paid(api):
@@ -66,31 +68,65 @@ def test_fully_refunded_and_unknown_payments_are_refused_with_code_1(api, paid):
     assert again.json() == {"code": 1, "message": "이미 전액취소된 주문입니다.", "response": None}
     assert unknown.json() == {"code": 1, "message": "취소할 결제건이 존재하지 않습니다.",
                               "response": None}
-    assert cancel(api).status_code == 400
+
+
+
+def test_a_cancel_naming_no_payment_is_refused_as_on_record(api, paid):
+    response = cancel(api, reason="고객 요청")
+
+    assert response.status_code == 200
+    assert response.json()["code"] != 0
+    assert response.json()["message"].endswith("지정해주셔야합니다.")
+    assert api.get(f"/payments/{paid['imp_uid']}").json()["response"]["cancel_amount"] == 0
 
 
 def test_a_failed_payment_cannot_be_refunded(api):
-    api.issue_key("cust_1", "4518-4200-0000-0002")
+    api.issue_key("cust_1", DECLINED_CARD)
     failed = api.again("cust_1", "order_1").json()["response"]
 
     assert cancel(api, imp_uid=failed["imp_uid"]).json()["message"] == \
         "취소할 결제건이 존재하지 않습니다."
 
 
-def test_webhook_only_when_enable_webhook_is_true(api, state, receiver, paid):
+def test_an_api_cancel_sends_no_webhook_and_a_console_refund_does(api, session, state, receiver,
+                                                                   paid):
     state.run_due()
     receiver.calls.clear()
     cancel(api, imp_uid=paid["imp_uid"], amount=1000)
     state.run_due()
     assert receiver.calls == []
 
-    refunded = api.post("/payments/cancel", data={"imp_uid": paid["imp_uid"], "amount": "1000",
-                                                  "enable_webhook": "true"}).json()["response"]
-    state.run_due()
+    answer = session.post(f"{API}/_sandbox/console-refund",
+                          json={"imp_uid": paid["imp_uid"], "amount": 2000, "reason": "콘솔 환불"})
+    refunded = api.get(f"/payments/{paid['imp_uid']}").json()["response"]
 
+    assert answer.status_code == 200
+    assert (refunded["cancel_amount"], refunded["cancel_reason"]) == (3000, "콘솔 환불")
     assert receiver.calls[0]["json"] == {
         "imp_uid": paid["imp_uid"], "merchant_uid": "order_1", "status": "cancelled",
         "cancellation_id": refunded["cancel_history"][-1]["cancellation_id"]}
+    assert len(receiver.calls) == 1
+
+
+def test_the_cancel_api_has_no_enable_webhook_parameter(api, state, receiver, paid):
+    state.run_due()
+    receiver.calls.clear()
+
+    api.post("/payments/cancel", data={"imp_uid": paid["imp_uid"], "amount": "1000",
+                                       "enable_webhook": "true"})
+    state.run_due()
+
+    assert receiver.calls == []
+
+
+def test_a_console_refund_iamport_would_refuse_is_a_409(session, paid):
+    refused = session.post(f"{API}/_sandbox/console-refund",
+                           json={"imp_uid": paid["imp_uid"], "amount": 10 ** 9})
+    unknown = session.post(f"{API}/_sandbox/console-refund", json={"imp_uid": "imp_0"})
+
+    assert refused.status_code == 409 and "취소가능잔액" in refused.json()["error"]
+    assert unknown.status_code == 409
+    assert session.post(f"{API}/_sandbox/console-refund", json={}).status_code == 400
 
 
 def test_refunding_a_scheduled_payment_marks_its_schedule(api, state):

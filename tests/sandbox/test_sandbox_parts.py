@@ -38,7 +38,7 @@ def test_coercion_accepts_form_strings_and_names_the_bad_parameter():
 
 
 def test_card_inspection_masks_and_flags_the_declining_test_card():
-    profile = cards.inspect_card("5570 4200 1234 0002", "2030-12", "880101", "12",
+    profile = cards.inspect_card("5570 4200 1237 0002", "2030-12", "880101", "12",
                                  now=1_700_000_000)
 
     assert profile.masked_number == "557042******0002"

@@ -3,7 +3,16 @@
 from itertools import pairwise
 from urllib.parse import parse_qs
 
+import pytest
+
 from .conftest import API, WEBHOOK_URL
+
+
+@pytest.fixture
+def resends(session):
+    """Switch resends on, as a merchant asks PortOne to."""
+    answer = session.put(f"{API}/_sandbox/webhook", json={"url": WEBHOOK_URL, "resends": True})
+    assert answer.json()["resends"] is True
 
 
 def charged(api, state, merchant_uid="order_1"):
@@ -44,7 +53,21 @@ def test_delivery_log_records_url_body_status_time_and_attempt(api, state, sessi
     assert delivery["attempt"] == 1
 
 
-def test_receiver_5xx_is_resent_five_times_one_sandbox_minute_apart(api, state, receiver):
+def test_a_failed_webhook_is_sent_once_unless_resends_are_on(api, state, receiver, session):
+    receiver.statuses = [500] * 10
+    charged(api, state)
+    state.run_due()
+    for _ in range(6):
+        state.advance(60)
+
+    assert session.get(f"{API}/_sandbox/webhook").json()["resends"] is False
+    assert [(d["attempt"], d["response_status"]) for d in state.webhook_deliveries()] == [
+        (1, 500)]
+    assert len(receiver.calls) == 1
+
+
+def test_receiver_5xx_is_resent_five_times_one_sandbox_minute_apart(api, state, receiver,
+                                                                    resends):
     receiver.statuses = [500] * 10
     charged(api, state)
     state.run_due()
@@ -63,7 +86,7 @@ def test_receiver_5xx_is_resent_five_times_one_sandbox_minute_apart(api, state, 
     assert len(receiver.calls) == 6
 
 
-def test_resending_stops_once_the_receiver_answers(api, state, receiver):
+def test_resending_stops_once_the_receiver_answers(api, state, receiver, resends):
     receiver.statuses = [503, 502]
     charged(api, state)
     state.run_due()
@@ -75,7 +98,7 @@ def test_resending_stops_once_the_receiver_answers(api, state, receiver):
         (1, 503), (2, 502), (3, 200)]
 
 
-def test_unreachable_receiver_is_resent_but_a_4xx_is_not(api, state, receiver):
+def test_unreachable_receiver_is_resent_but_a_4xx_is_not(api, state, receiver, resends):
     receiver.adapter.refuse_connections = True
     charged(api, state, "order_1")
     state.run_due()

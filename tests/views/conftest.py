@@ -194,7 +194,7 @@ class Sandbox:
     def fault(self, **spec):
         return self.control("PUT", "/faults", **spec)
 
-    def issue_key(self, customer_uid: str, card_number: str = "5570-4200-0000-7221"):
+    def issue_key(self, customer_uid: str, card_number: str = "5570-4200-0007-7221"):
         return self.client.issue_billing_key(customer_uid, card_number=card_number,
                                              expiry="2030-12", birth="900101", pwd_2digit="12")
 

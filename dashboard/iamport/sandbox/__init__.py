@@ -7,6 +7,7 @@ runs due schedules, scripts card outcomes, configures webhooks and injects fault
 """
 
 from .app import create_sandbox_app
-from .state import DEFAULT_IMP_KEY, DEFAULT_IMP_SECRET, SandboxState
+from .core import DEFAULT_IMP_KEY, DEFAULT_IMP_SECRET
+from .state import SandboxState
 
 __all__ = ["DEFAULT_IMP_KEY", "DEFAULT_IMP_SECRET", "SandboxState", "create_sandbox_app"]

@@ -15,11 +15,12 @@ from werkzeug import exceptions as http
 from werkzeug.http import HTTP_STATUS_CODES
 
 from . import webhooks
+from .channels import DEFAULT_CHANNELS
 from .control import control
-from .errors import ApiError, BadRequest, NotFound, Unauthorized
+from .core import DEFAULT_IMP_KEY, DEFAULT_IMP_SECRET, MAX_IDS, MAX_LIMIT, PAGE_SIZE, SORTINGS
+from .errors import ApiError, BadRequest, NotFound, PgFailed, Unauthorized
 from .forms import (
     as_amount,
-    as_bool,
     as_int,
     as_list,
     as_objects,
@@ -28,17 +29,9 @@ from .forms import (
     parameter_names,
     present,
 )
-from .records import SCHEDULE_STATUSES
-from .state import (
-    DEFAULT_IMP_KEY,
-    DEFAULT_IMP_SECRET,
-    MAX_IDS,
-    MAX_LIMIT,
-    PAGE_SIZE,
-    SORTINGS,
-    SandboxState,
-    customer_not_found,
-)
+from .keys import customer_not_found
+from .records import BUYER_FIELDS, CUSTOMER_FIELDS, SCHEDULE_STATUSES
+from .state import SandboxState
 
 api = Blueprint("iamport_api", __name__)
 
@@ -47,7 +40,8 @@ HOLDER_LIMITS = {"customer_name": 20, "customer_tel": 20, "customer_email": 200,
                  "customer_addr": 200, "customer_postcode": 8}
 BUYER_LIMITS = {"buyer_name": 16, "buyer_email": 64, "buyer_tel": 16, "buyer_addr": 128,
                 "buyer_postcode": 8}
-KCP_BIRTH_REQUIRED = "NHN KCP 빌링키 발급에는 birth(생년월일 6자리 또는 사업자등록번호 10자리)가 필수입니다."
+MISSING_CREDENTIALS = "imp_key, imp_secret 파라메터가 누락되었습니다."
+MISSING_NAME = "name 파라메터가 누락되었습니다."
 GATEWAY_PAGE = ("<html>\r\n<head><title>{status} {reason}</title></head>\r\n<body>\r\n"
                 "<center><h1>{status} {reason}</h1></center>\r\n<hr><center>nginx</center>\r\n"
                 "</body>\r\n</html>\r\n")
@@ -69,12 +63,20 @@ def _is_api_request() -> bool:
     return not request.path.startswith("/_sandbox")
 
 
-def _access_token() -> str | None:
+def _access_tokens() -> list[str]:
+    """Return the tokens a request carries in ``Authorization`` or ``X-ImpTokenHeader``."""
+    # Authorization with or without "Bearer"; X-ImpTokenHeader is the alternative PortOne's V1
+    # overview documents, and the only header iamport's Python client sent up to 0.8.x.
+    tokens = []
     header = request.headers.get("Authorization", "").strip()
     scheme, _, rest = header.partition(" ")
     if scheme.lower() == "bearer" and rest.strip():
-        return rest.strip()
-    return header or None
+        tokens.append(rest.strip())
+    elif header:
+        tokens.append(header)
+    if alternative := request.headers.get("X-ImpTokenHeader", "").strip():
+        tokens.append(alternative)
+    return tokens
 
 
 def _body() -> dict:
@@ -114,7 +116,8 @@ def before_api_request():
     g.query = nest(request.args.items(multi=True))
     g.params = _body()
     g.call["body"] = parameter_names(g.params)
-    if request.endpoint != "iamport_api.get_token" and not state.token_is_valid(_access_token()):
+    if request.endpoint != "iamport_api.get_token" and not any(
+            state.token_is_valid(token) for token in _access_tokens()):
         raise Unauthorized()
     return None
 
@@ -194,10 +197,10 @@ def _texts(params: dict, limits: dict) -> dict:
     return {name: as_text(params, name, max_length=limit) for name, limit in limits.items()}
 
 
-def _payment_details(params: dict) -> dict:
-    """Read the optional order fields shared by ``again`` and each schedule."""
+def _payment_details(params: dict, *, name_required: bool = True) -> dict:
+    """Read the order fields shared by ``again``, ``onetime`` and each schedule."""
     return {
-        "name": as_text(params, "name", required=True, max_length=40),
+        "name": as_text(params, "name", required=name_required, max_length=40),
         "currency": as_text(params, "currency") or "KRW",
         "custom_data": _custom_data(params),
         "notice_url": as_text(params, "notice_url"),
@@ -218,7 +221,7 @@ def get_token():
     """Issue the access token (the same one while it is valid)."""
     imp_key, imp_secret = g.params.get("imp_key"), g.params.get("imp_secret")
     if not present(imp_key) or not present(imp_secret):
-        raise Unauthorized("imp_key, imp_secret 파라메터가 누락되었습니다.")
+        raise BadRequest(MISSING_CREDENTIALS)  # on record: not a 401
     return ok(sandbox().issue_token(str(imp_key), str(imp_secret)))
 
 
@@ -228,17 +231,15 @@ def issue_billing_key(customer_uid):
     params = g.params
     card_number = as_text(params, "card_number", required=True)
     expiry = as_text(params, "expiry", required=True)
-    birth = as_text(params, "birth")
-    if not birth:
-        raise BadRequest(KCP_BIRTH_REQUIRED)
     customer = sandbox().issue_billing_key(
         _customer_uid(customer_uid),
         card_number=card_number,
         expiry=expiry,
-        birth=birth,
+        birth=as_text(params, "birth"),
         pwd_2digit=as_text(params, "pwd_2digit"),
         holder=_texts(params, HOLDER_LIMITS),
         customer_id=as_text(params, "customer_id"),
+        pg=as_text(params, "pg", max_length=80),
     )
     return ok(customer)
 
@@ -298,11 +299,39 @@ def billing_key_schedules(customer_uid):
 def charge_again():
     """Charge a billing key now."""
     params = g.params
-    payment = sandbox().charge_again(
-        as_text(params, "customer_uid", required=True, max_length=80),
-        as_text(params, "merchant_uid", required=True, max_length=40),
-        _positive_amount(params),
-        {**_payment_details(params), "card_quota": as_int(params, "card_quota", default=0)},
+    customer_uid = as_text(params, "customer_uid", required=True, max_length=80)
+    merchant_uid = as_text(params, "merchant_uid", required=True, max_length=40)
+    amount = _positive_amount(params)
+    details = _payment_details(params, name_required=False)
+    if not details["name"]:
+        # On record: HTTP 200 with code -1, before the key is even looked up.
+        raise PgFailed(MISSING_NAME)
+    details["card_quota"] = as_int(params, "card_quota", default=0)
+    return ok(sandbox().charge_again(customer_uid, merchant_uid, amount, details))
+
+
+@api.post("/subscribe/payments/onetime")
+def charge_onetime():
+    """Charge key-in card data, storing it as a billing key when customer_uid is given."""
+    params = g.params
+    merchant_uid = as_text(params, "merchant_uid", required=True, max_length=40)
+    amount = _positive_amount(params)
+    card = {
+        "card_number": as_text(params, "card_number", required=True),
+        "expiry": as_text(params, "expiry", required=True),
+        "birth": as_text(params, "birth"),
+        "pwd_2digit": as_text(params, "pwd_2digit"),
+    }
+    details = {**_payment_details(params, name_required=False),
+               "card_quota": as_int(params, "card_quota", default=0)}
+    # The key keeps the buyer's details as its holder's, as iamport documents.
+    holder = {own: details[buyer] for buyer, own in
+              zip(BUYER_FIELDS, CUSTOMER_FIELDS, strict=True)}
+    payment = sandbox().charge_onetime(
+        merchant_uid, amount, card, details,
+        customer_uid=as_text(params, "customer_uid", max_length=80),
+        holder=holder,
+        pg=as_text(params, "pg", max_length=80),
     )
     return ok(payment)
 
@@ -332,13 +361,12 @@ def create_schedules():
         card = {
             "card_number": as_text(params, "card_number"),
             "expiry": as_text(params, "expiry", required=True),
-            "birth": as_text(params, "birth") or "",
+            "birth": as_text(params, "birth"),
             "pwd_2digit": as_text(params, "pwd_2digit"),
         }
-        if not card["birth"]:
-            raise BadRequest(KCP_BIRTH_REQUIRED)
     created = sandbox().create_schedules(customer_uid, items, card=card,
-                                         customer_id=as_text(params, "customer_id"))
+                                         customer_id=as_text(params, "customer_id"),
+                                         pg=as_text(params, "pg", max_length=80))
     return ok(created)
 
 
@@ -449,18 +477,32 @@ def payments_by_ids():
 def cancel_payment():
     """Refund all (amount omitted or 0) or part of a payment."""
     params = g.params
-    imp_uid, merchant_uid = as_text(params, "imp_uid"), as_text(params, "merchant_uid")
-    if not imp_uid and not merchant_uid:
-        raise BadRequest("imp_uid 또는 merchant_uid 파라메터가 필요합니다.")
     payment = sandbox().cancel_payment(
-        imp_uid=imp_uid,
-        merchant_uid=merchant_uid,
+        imp_uid=as_text(params, "imp_uid"),
+        merchant_uid=as_text(params, "merchant_uid"),
         amount=as_amount(params, "amount"),
         checksum=as_amount(params, "checksum"),
         reason=as_text(params, "reason", max_length=256),
-        enable_webhook=as_bool(params, "enable_webhook"),
     )
     return ok(payment)
+
+
+@api.post("/payments/prepare")
+def prepare_payment():
+    """Register the amount a merchant_uid must be paid with."""
+    params = g.params
+    prepared = sandbox().prepare_payment(
+        as_text(params, "merchant_uid", required=True, max_length=40),
+        _positive_amount(params),
+        as_text(params, "currency") or "KRW",
+    )
+    return ok(prepared)
+
+
+@api.get("/payments/prepare/<merchant_uid>")
+def get_prepared_payment(merchant_uid):
+    """Return the amount registered for a merchant_uid."""
+    return ok(sandbox().get_prepared(merchant_uid))
 
 
 # ---------------------------------------------------------------------------------- factory
@@ -473,10 +515,12 @@ def create_sandbox_app(
     webhook_url: str | None = None,
     webhook_content_type: str = webhooks.JSON,
     webhook_session=None,
+    webhook_resends: bool = False,
     start_runner: bool = False,
     runner_interval: float = 1.0,
     pg_provider: str = "kcp",
     pg_id: str = "BA001",
+    pg_channels=DEFAULT_CHANNELS,
 ) -> Flask:
     """Build the sandbox Flask app; its state is ``app.extensions["iamport_sandbox"]``."""
     app = Flask(__name__)
@@ -488,8 +532,10 @@ def create_sandbox_app(
         webhook_url=webhook_url,
         webhook_content_type=webhook_content_type,
         webhook_session=webhook_session,
+        webhook_resends=webhook_resends,
         pg_provider=pg_provider,
         pg_id=pg_id,
+        pg_channels=pg_channels,
     )
     app.extensions[EXTENSION] = state
     app.before_request(before_api_request)

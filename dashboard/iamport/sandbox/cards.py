@@ -2,7 +2,12 @@
 
 The sandbox never stores a card number. At issuance it keeps only what iamport returns to a
 merchant (masked number, issuer name and code, card type) and whether charges on the card are
-approved. A card number ending in ``0002`` is declined on every charge.
+approved. Numbers must pass the Luhn check, as iamport checks them. Test cards:
+
+- ``5570-4200-0007-7221`` (KB국민카드) and any other valid number: approved;
+- ``4518-4200-0005-0002`` (신한카드), or any valid number ending in ``0002``: declined on every
+  charge with ``[CC10] 통장 잔액부족``;
+- ``1234-1234-1234-1234``: fails the Luhn check, refused at issue.
 """
 
 from __future__ import annotations
@@ -79,7 +84,7 @@ KCP_CARD_RESULTS = {
 
 DEFAULT_DECLINE_CODE = "CC10"
 DECLINED_CARD_SUFFIX = "0002"
-
+INVALID_CARD_NUMBER = "유효하지않은 카드번호를 입력하셨습니다."
 
 
 def kcp_reason(code: str) -> str:
@@ -103,8 +108,14 @@ class CardRejected(Exception):
     def issue_message(self) -> str:
         """Return the message of a refused ``POST /subscribe/customers/{customer_uid}``."""
         if self.kcp_code == "CC14":
-            return "유효하지않은 카드번호를 입력하셨습니다."
+            return INVALID_CARD_NUMBER
         return f"카드정보 인증 및 빌키 발급에 실패하였습니다. {kcp_reason(self.kcp_code)}"
+
+    def onetime_message(self) -> str:
+        """Return the message of a refused ``POST /subscribe/payments/onetime``."""
+        if self.kcp_code == "CC14":
+            return INVALID_CARD_NUMBER
+        return f"카드정보 인증에 실패하였습니다. {kcp_reason(self.kcp_code)}"
 
     def schedule_message(self) -> str:
         """Return the message of a schedule request whose new card was refused."""
@@ -122,9 +133,18 @@ class CardProfile:
     declines: bool
 
 
+def passes_luhn(digits: str) -> bool:
+    """Tell whether a card number's check digit is right (the Luhn check)."""
+    total = 0
+    for position, digit in enumerate(reversed(digits)):
+        value = int(digit) * (2 if position % 2 else 1)
+        total += value - 9 if value > 9 else value
+    return total % 10 == 0
+
+
 def _digits(card_number: str) -> str:
     compact = re.sub(r"[\s-]", "", card_number or "")
-    if not compact.isdigit() or not 14 <= len(compact) <= 16:
+    if not compact.isdigit() or not 14 <= len(compact) <= 16 or not passes_luhn(compact):
         raise CardRejected("CC14")
     return compact
 
@@ -151,7 +171,8 @@ def _check_expiry(expiry: str, now: int) -> None:
         raise CardRejected("CC54")
 
 
-def _check_birth(birth: str) -> None:
+def _check_birth(birth: str | None) -> None:
+    # Optional in the API, but NHN KCP refuses a key-in card without it.
     birth = (birth or "").strip()
     if len(birth) == 10 and birth.isdigit():  # business registration number (corporate card)
         return
@@ -167,7 +188,7 @@ def _check_pwd_2digit(pwd_2digit: str | None) -> None:
 
 
 def inspect_card(
-    card_number: str, expiry: str, birth: str, pwd_2digit: str | None, *, now: int
+    card_number: str, expiry: str, birth: str | None, pwd_2digit: str | None, *, now: int
 ) -> CardProfile:
     """Validate key-in card data and return what may be kept of it; raise CardRejected."""
     digits = _digits(card_number)

@@ -7,7 +7,8 @@ Endpoints (checks outside the project rely on these exactly):
   (also ``{"frozen": true|false}``: stop time so it moves only when set, or let it flow)
 - ``POST /_sandbox/run-due`` -> ``{"executed": [merchant_uid, ...]}`` once webhooks are sent
 - ``PUT /_sandbox/customers/<customer_uid>/behavior`` with ``{"outcome", "fail_reason"}``
-- ``GET|PUT /_sandbox/webhook`` with ``{"url", "content_type"}``
+- ``GET|PUT /_sandbox/webhook`` with ``{"url", "content_type", "resends"}`` (``resends``: resend
+  a failed webhook five times a minute apart, as PortOne does on request; off by default)
 - ``GET /_sandbox/webhooks`` -> list of delivery attempts
 - ``GET|PUT|DELETE /_sandbox/faults`` with ``{"path", "status", "delay", "count",
   "after_commit", "method"}`` (or a list of such objects; PUT replaces the armed faults).
@@ -16,6 +17,11 @@ Endpoints (checks outside the project rely on these exactly):
   an nginx page, others as a JSON envelope) instead of being performed. With ``after_commit``
   the operation is performed first, then held and failed: a lost response. A delay alone
   performs the operation after the wait, like a slow server.
+- ``POST /_sandbox/console-refund`` with ``{"imp_uid", "amount"?, "reason"?}``: refund as staff
+  do in PortOne's console (all, or ``amount``), which sends the ``cancelled`` webhook
+  -> the payment; 409 ``{"error"}`` when iamport would refuse it
+- ``GET|PUT /_sandbox/channels`` with ``{"channels": ["kcp", "kcp_billing", "kcp.*"]}``: the
+  account's PG channels (``kcp.*``: any site code); a ``pg`` naming none is refused
 - ``GET /_sandbox/state`` (counts) and ``GET /_sandbox/requests`` (API calls, names only)
 """
 
@@ -25,7 +31,8 @@ import re
 
 from flask import Blueprint, current_app, jsonify, request
 
-from .state import Fault
+from .core import Fault
+from .errors import ApiError
 
 control = Blueprint("sandbox_control", __name__, url_prefix="/_sandbox")
 
@@ -134,9 +141,37 @@ def webhook():
     state = _state()
     if request.method == "PUT":
         data = _payload()
-        return jsonify(state.configure_webhook(data.get("url"),
-                                               data.get("content_type") or "application/json"))
+        resends = data.get("resends")
+        return jsonify(state.configure_webhook(
+            data.get("url"), data.get("content_type") or "application/json",
+            None if resends is None else _flag(resends)))
     return jsonify(state.webhook_config())
+
+
+@control.post("/console-refund")
+def console_refund():
+    """Refund a payment as PortOne's console does, sending the ``cancelled`` webhook."""
+    data = _payload()
+    imp_uid = data.get("imp_uid")
+    if not imp_uid:
+        raise ControlError("give the imp_uid of the payment to refund")
+    state = _state()
+    try:
+        payment = state.console_refund(str(imp_uid), _number(data, "amount", minimum=1),
+                                       data.get("reason") or None)
+    except ApiError as refused:
+        return jsonify(error=refused.message), 409
+    state.deliver_webhooks()
+    return jsonify(payment)
+
+
+@control.route("/channels", methods=["GET", "PUT"])
+def channels():
+    """Read or replace the account's PG channels."""
+    state = _state()
+    if request.method == "PUT":
+        return jsonify(channels=state.configure_channels(_payload().get("channels")))
+    return jsonify(channels=state.channel_names())
 
 
 @control.get("/webhooks")

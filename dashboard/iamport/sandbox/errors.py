@@ -3,10 +3,11 @@
 Conventions (reference §2.2):
 
 - business refusals ("nothing to cancel", "unknown buyer", "already paid"): HTTP 200, code 1;
-- card and PG failures: HTTP 200, code -1;
+- card and PG failures: HTTP 200, code -1 (also ``again`` without ``name``, as on record);
 - malformed requests (missing or invalid parameters): HTTP 400, code -1;
 - operations the object's state forbids (changing an executed schedule): HTTP 400, code 1;
-- look-ups of things that do not exist: HTTP 404, code 1;
+- look-ups of things that do not exist: HTTP 404, code 1 (but an unknown billing key on
+  GET/DELETE ``/subscribe/customers/{uid}`` is HTTP 200, code 1, as the live API answered);
 - authentication failures: HTTP 401, code -1.
 """
 

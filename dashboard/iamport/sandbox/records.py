@@ -1,9 +1,9 @@
 """The sandbox's records (billing keys, schedules, payments) and their API representations.
 
 ``to_api()`` returns every field the schema's definition lists (CustomerAnnotation,
-ScheduleResultAnnotation, PaymentAnnotation), plus ``sandbox: true`` on keys and payments, the
-flag newer schema versions add for test channels. Values that do not apply are ``null`` for
-strings and ``0`` for times, as the live API sends them.
+ScheduleResultAnnotation, PaymentAnnotation) and nothing more: the sandbox answers as a live
+channel does, so it adds no ``sandbox`` flag. Values that do not apply are ``null`` for strings
+and ``0`` for times, as the live API sends them.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class Customer(Record):
 
     INTERNAL: ClassVar[frozenset] = frozenset({"declines"})
     CONSTANTS: ClassVar[dict] = {
-        "sandbox": True, "card_issuer_code": None, "card_issuer_name": None,
+        "card_issuer_code": None, "card_issuer_name": None,
         "card_publisher_code": None, "card_publisher_name": None,
     }
 
@@ -118,7 +118,7 @@ class Payment(Record):
 
     INTERNAL: ClassVar[frozenset] = frozenset({"updated_at", "seq", "notice_url"})
     CONSTANTS: ClassVar[dict] = {
-        "pay_method": "card", "channel": "api", "emb_pg_provider": None, "sandbox": True,
+        "pay_method": "card", "channel": "api", "emb_pg_provider": None,
         "escrow": False, "bank_code": None, "bank_name": None, "card_issuer_code": None,
         "card_issuer_name": None, "card_publisher_code": None, "card_publisher_name": None,
         "vbank_code": None, "vbank_name": None, "vbank_num": None, "vbank_holder": None,

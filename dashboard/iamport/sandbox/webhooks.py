@@ -1,10 +1,10 @@
 """Webhook delivery: the POST iamport makes to the merchant, and its resend policy.
 
 A V1 webhook body is ``{imp_uid, merchant_uid, status}`` (plus ``cancellation_id`` for a
-cancel), sent as JSON or form-encoded as configured, with no signature. When the receiver
-fails (connection error, timeout, HTTP 5xx) it is resent up to five times, one minute apart
-(the resend option merchants can ask PortOne for). Timeouts follow PortOne's guide: connect
-10 s / read 30 s on the first send, 15 s in total on a resend.
+cancel), sent as JSON or form-encoded as configured, with no signature, once. With resends
+switched on (the option merchants can ask PortOne for) a webhook whose receiver failed
+(connection error, timeout, HTTP 5xx) is resent up to five times, one minute apart. Timeouts
+follow PortOne's guide: connect 10 s / read 30 s on the first send, 15 s in total on a resend.
 """
 
 from __future__ import annotations
