@@ -5,11 +5,11 @@ load balancers call it without a session.
 """
 from __future__ import annotations
 
-from flask import Flask, request
+from flask import Flask, current_app, request, session
 from flask_login import current_user
 
-from .. import formatting
-from ..extensions import db, login_manager
+from .. import formatting, sessions
+from ..extensions import login_manager
 from ..htmx import HTMX_INTEGRITY, HTMX_URL, htmx_config_json
 from ..models import AdminUser
 from .access import redirect_to_sign_in
@@ -56,11 +56,12 @@ def register_console(app: Flask) -> None:
 
 
 def load_user(user_id: str) -> AdminUser | None:
-    """Return the staff member stored in the session, if the id is still valid."""
+    """Return the staff member of the cookie's server-side session while it is live."""
     try:
-        return db.session.get(AdminUser, int(user_id))
+        user_id = int(user_id)
     except ValueError:
         return None
+    return sessions.resume_session(session.get(sessions.SESSION_COOKIE_KEY), user_id)
 
 
 def template_globals() -> dict:
@@ -79,8 +80,18 @@ def can(role: str) -> bool:
     return bool(current_user.is_authenticated and current_user.has_role(role))
 
 
+# One year; browsers then refuse plain HTTP to this host.
+STRICT_TRANSPORT_SECURITY = "max-age=31536000"
+
+
 def add_security_headers(response):
-    """Add CSP and related headers to every HTML answer; keep staff pages out of caches."""
+    """Add CSP and related headers to every HTML answer; keep staff pages and JSON out of
+    caches; send HSTS when cookies are Secure (outside debug and demo)."""
+    if current_app.config.get("SESSION_COOKIE_SECURE"):
+        response.headers.setdefault("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY)
+    if response.mimetype == "application/json":
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Cache-Control", "no-store")
     if response.mimetype == "text/html":
         response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
