@@ -13,6 +13,22 @@ from dashboard.sessions import SESSION_COOKIE_KEY
 from .conftest import PASSWORD, sign_in
 
 
+@pytest.fixture
+def make_app(app):
+    """Build more apps on the test database (other workers, other settings); dispose them."""
+    built = []
+
+    def build(config):
+        built.append(create_app(config))
+        return built[-1]
+
+    yield build
+    for other in built:
+        with other.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
 def copy_cookies(source, target) -> None:
     """Copy every cookie of one test client into another, as a thief would."""
     for cookie in source._cookies.values():
@@ -55,8 +71,8 @@ def test_sign_in_records_the_session_and_rotates_the_cookie(app, staff):
         assert row.ip_address == "127.0.0.1" and row.user_agent.startswith("Werkzeug")
 
 
-def test_sign_in_and_sign_out_rotate_the_csrf_token(app, app_config, staff_factory):
-    app = create_app({**app_config, "WTF_CSRF_ENABLED": True})
+def test_sign_in_and_sign_out_rotate_the_csrf_token(make_app, app_config, staff_factory):
+    app = make_app({**app_config, "WTF_CSRF_ENABLED": True})
     with app.app_context():
         staff_factory("admin")
     client = app.test_client()
@@ -92,8 +108,8 @@ def test_idle_and_absolute_limits_end_a_session(app, staff, column, minutes, rea
         assert db.session.scalar(db.select(StaffSession.revoked_reason)) == reason
 
 
-def test_the_idle_limit_is_configurable(app, app_config, staff_factory):
-    app = create_app({**app_config, "SESSION_IDLE_MINUTES": 5})
+def test_the_idle_limit_is_configurable(make_app, app_config, staff_factory):
+    app = make_app({**app_config, "SESSION_IDLE_MINUTES": 5})
     with app.app_context():
         staff_factory("viewer")
     client = app.test_client()
@@ -167,9 +183,9 @@ def test_sign_in_is_rate_limited_per_address(app, staff):
         assert db.session.scalar(db.select(db.func.count(SignInAttempt.id))) == 10
 
 
-def test_failures_are_counted_in_the_database_for_every_worker(app_config, staff):
+def test_failures_are_counted_in_the_database_for_every_worker(make_app, app_config, staff):
     """Two app instances (two workers) share one count."""
-    first, second = create_app(app_config), create_app(app_config)
+    first, second = make_app(app_config), make_app(app_config)
     for n in range(5):
         worker = first if n % 2 else second
         attempt(worker.test_client(), staff["admin"], "wrong-password", "203.0.113.9")
@@ -187,9 +203,9 @@ def test_production_hash_is_scrypt_with_n_2_17(tmp_path, monkeypatch):
     assert app.config["PASSWORD_HASH_METHOD"] == "scrypt:131072:8:1"
 
 
-def test_sign_in_rehashes_a_weaker_hash(app, app_config, staff_factory):
+def test_sign_in_rehashes_a_weaker_hash(make_app, app_config, staff_factory):
     stronger = "scrypt:16384:8:1"
-    app = create_app({**app_config, "PASSWORD_HASH_METHOD": stronger})
+    app = make_app({**app_config, "PASSWORD_HASH_METHOD": stronger})
     with app.app_context():
         staff_factory("admin")
     assert sign_in(app.test_client(), "admin@example.com").status_code == 303
@@ -205,12 +221,12 @@ def test_sign_in_rehashes_a_weaker_hash(app, app_config, staff_factory):
 # --- cookies and HSTS -------------------------------------------------------------------
 
 
-def production_app(app_config, **extra):
-    return create_app({**app_config, "TESTING": False, "SECRET_KEY": "s" * 40, **extra})
+def production_app(make_app, app_config, **extra):
+    return make_app({**app_config, "TESTING": False, "SECRET_KEY": "s" * 40, **extra})
 
 
-def test_cookies_are_secure_and_hsts_is_sent_outside_debug_and_demo(app_config, staff):
-    app = production_app(app_config)
+def test_cookies_are_secure_and_hsts_is_sent_outside_debug_and_demo(make_app, app_config, staff):
+    app = production_app(make_app, app_config)
     client = app.test_client()
     response = client.post("/login", data={"email": staff["admin"], "password": PASSWORD},
                            base_url="https://dashboard.test")
@@ -219,23 +235,23 @@ def test_cookies_are_secure_and_hsts_is_sent_outside_debug_and_demo(app_config, 
     assert response.headers["Strict-Transport-Security"].startswith("max-age=")
 
 
-def test_secure_cookies_can_be_turned_off_for_plain_http(app_config, staff, monkeypatch):
+def test_secure_cookies_can_be_turned_off_for_plain_http(make_app, app_config, staff, monkeypatch):
     monkeypatch.setenv("SESSION_COOKIE_SECURE", "false")
-    app = production_app(app_config)
+    app = production_app(make_app, app_config)
     response = app.test_client().post(
         "/login", data={"email": staff["admin"], "password": PASSWORD})
     assert "Secure" not in response.headers["Set-Cookie"]
     assert "Strict-Transport-Security" not in response.headers
 
 
-def test_debug_runs_send_no_hsts(app_config, tmp_path):
-    app = create_app({**app_config, "TESTING": False, "DEBUG": True, "INSTANCE_PATH": tmp_path})
+def test_debug_runs_send_no_hsts(make_app, app_config, tmp_path):
+    app = make_app({**app_config, "TESTING": False, "DEBUG": True, "INSTANCE_PATH": tmp_path})
     assert app.config["SESSION_COOKIE_SECURE"] is False
     assert "Strict-Transport-Security" not in app.test_client().get("/login").headers
 
 
-def test_the_proxy_setting_trusts_the_forwarded_scheme(app_config):
-    app = production_app(app_config, PROXY_FIX_X_FOR=1)
+def test_the_proxy_setting_trusts_the_forwarded_scheme(make_app, app_config):
+    app = production_app(make_app, app_config, PROXY_FIX_X_FOR=1)
     seen = {}
 
     @app.get("/_scheme")
