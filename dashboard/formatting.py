@@ -229,7 +229,15 @@ def label(kind: str, value: str | None) -> str:
     return str(LABELS.get(kind, {}).get(value, value))
 
 
+def https_only(url: str | None) -> str | None:
+    """Return a link from iamport only if it is ``https:`` (never ``javascript:`` or plain HTTP)."""
+    if isinstance(url, str) and url[:8].lower() == "https://" and len(url) > 8:
+        return url
+    return None
+
+
 TEMPLATE_FILTERS = {
+    "https_only": https_only,
     "won": won,
     "local_time": local_time,
     "local_date": local_date,
