@@ -1,5 +1,7 @@
 """gunicorn settings for the dashboard: ``gunicorn -c gunicorn.conf.py 'dashboard:create_app()'``.
 
+Command-line options (and ``GUNICORN_CMD_ARGS``) override these.
+
 Threads keep a long CSV export from holding a whole worker; the timeouts let a full export
 finish; the access log leaves the query string out, because iamport's webhook token travels in
 it (and list filters can hold customers' names).
@@ -7,13 +9,13 @@ it (and list filters can hold customers' names).
 import multiprocessing
 import os
 
-bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
-workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1))
+bind = os.environ.get("GUNICORN_BIND") or "0.0.0.0:8000"
+workers = int(os.environ.get("GUNICORN_WORKERS") or multiprocessing.cpu_count() * 2 + 1)
 worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", 8))
+threads = 8
 # A streamed export keeps writing, but a worker that stops answering for this long is
 # restarted: 5 minutes covers a full export of millions of rows on modest hardware.
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", 300))
+timeout = 300
 graceful_timeout = 60
 keepalive = 5
 # Larger request lines are refused before the app sees them.
