@@ -12,6 +12,7 @@ from sqlalchemy import inspect
 from . import api_tokens, staff
 from .billing import audit, charges, errors, intake, plans, sync
 from .extensions import db
+from .models import API_SCOPES
 
 
 def register(app: Flask) -> None:
@@ -179,11 +180,13 @@ def sync_command(days):
 
 @click.command("create-api-token")
 @click.argument("name")
+@click.option("--scope", "scopes", multiple=True, type=click.Choice(API_SCOPES),
+              default=API_SCOPES, show_default=True, help="What the token may do (repeatable).")
 @with_appcontext
-def create_api_token_command(name):
+def create_api_token_command(name, scopes):
     """Create a token for the merchant's application; it is shown once, only its hash is kept."""
     try:
-        token = api_tokens.create_token(name, actor=audit.CLI)
+        token = api_tokens.create_token(name, actor=audit.CLI, scopes=scopes)
     except api_tokens.TokenError as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"API token {name!r} (store it now, it is not shown again):")
