@@ -61,7 +61,6 @@ def start_export(kind: str, filters: dict, *, actor: audit.Actor) -> int:
 def finish_export(run_id: int, kind: str, filters: dict, rows: int, *, complete: bool,
                   actor: audit.Actor) -> None:
     """Mark an export finished and audit who exported what, with which filters, how many rows."""
-    db.session.rollback()  # the stream's reads leave nothing to keep
     run = db.session.get(ExportRun, run_id)
     run.finished_at, run.rows = utcnow(), rows
     audit.record("export.download", "export", kind, actor=actor,

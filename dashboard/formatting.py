@@ -74,11 +74,16 @@ def from_local(naive: datetime) -> datetime:
 
 def day_start(day: date) -> datetime:
     """Return the first instant of ``day`` in the display zone, as aware UTC."""
-    return from_local(datetime.combine(day, time.min))
+    try:
+        return from_local(datetime.combine(day, time.min))
+    except OverflowError:  # year 1 or 9999 moved into UTC: clamp, a filter must not fail
+        return (datetime.min if day.year == 1 else datetime.max).replace(tzinfo=UTC)
 
 
 def day_end(day: date) -> datetime:
     """Return the first instant after ``day`` in the display zone, as aware UTC."""
+    if day == date.max:
+        return datetime.max.replace(tzinfo=UTC)
     return day_start(day + timedelta(days=1))
 
 
