@@ -183,6 +183,7 @@ OUTCOME_LABELS = {
     "attention": _l("Needs attention"),
     "failed": _l("Not completed"),
     "errors": _l("Finished with errors"),
+    "interrupted": _l("Interrupted"),
 }
 # What each audited action is called on the customer's timeline.
 ACTION_LABELS = {
@@ -211,6 +212,21 @@ ACTION_LABELS = {
     "sync.run": _l("Sync run"),
     "webhook.reprocess": _l("Webhook reprocessed"),
     "staff.sign_in": _l("Signed in"),
+    "staff.sign_out": _l("Signed out"),
+    "staff.create": _l("Staff account created"),
+    "staff.change_role": _l("Role changed"),
+    "staff.activate": _l("Account reactivated"),
+    "staff.deactivate": _l("Account deactivated"),
+    "staff.reset_password": _l("Password reset"),
+    "staff.change_password": _l("Password changed"),
+    "staff.sign_out_everywhere": _l("Signed out everywhere"),
+    "api_token.create": _l("API token created"),
+    "api_token.revoke": _l("API token revoked"),
+    "export.download": _l("CSV exported"),
+    "export.refused": _l("Export refused"),
+    "setup.connection_test": _l("iamport connection tested"),
+    "setup.step_done": _l("Go-live step done"),
+    "setup.step_undone": _l("Go-live step reopened"),
 }
 LABELS = {
     "subscription": SUBSCRIPTION_STATUS_LABELS,

@@ -84,13 +84,15 @@ def end_session(key: str | None, *, actor: audit.Actor) -> None:
         db.session.commit()
 
 
-def revoke_sessions(user_id: int, reason: str) -> int:
-    """End every live session of a user in the current transaction; return how many."""
-    rows = db.session.scalars(
-        db.select(StaffSession).where(
-            StaffSession.user_id == user_id, StaffSession.revoked_at.is_(None)
-        )
-    ).all()
+def revoke_sessions(user_id: int, reason: str, *, except_key: str | None = None) -> int:
+    """End every live session of a user (but ``except_key``'s) in the current transaction;
+    return how many."""
+    query = db.select(StaffSession).where(
+        StaffSession.user_id == user_id, StaffSession.revoked_at.is_(None)
+    )
+    if except_key:
+        query = query.where(StaffSession.key_hash != hash_key(except_key))
+    rows = db.session.scalars(query).all()
     now = utcnow()
     for row in rows:
         row.revoked_at, row.revoked_reason = now, reason

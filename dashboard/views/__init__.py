@@ -6,6 +6,7 @@ load balancers call it without a session.
 from __future__ import annotations
 
 from flask import Flask, current_app, request, session
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from .. import formatting, sessions
@@ -13,7 +14,7 @@ from ..extensions import login_manager
 from ..htmx import HTMX_INTEGRITY, HTMX_URL, htmx_config_json
 from ..models import AdminUser
 from .access import redirect_to_sign_in
-from .errors import register_error_handlers
+from .errors import error_response, register_error_handlers
 
 # Only the pinned htmx file may run as script; no inline script or style anywhere.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -34,9 +35,9 @@ CONTENT_SECURITY_POLICY = "; ".join(
 
 def register_console(app: Flask) -> None:
     """Register the console's blueprints, user loader, template helpers and headers."""
-    from . import auth, customers, events, overview, payments, schedules, subscriptions
+    from . import admin, auth, customers, events, overview, payments, schedules, subscriptions
 
-    for module in (auth, overview, customers, subscriptions, schedules, payments, events):
+    for module in (auth, overview, customers, subscriptions, schedules, payments, events, admin):
         app.register_blueprint(module.bp)
 
     login_manager.login_view = "auth.login"
@@ -52,6 +53,7 @@ def register_console(app: Flask) -> None:
         role_label=lambda role: formatting.label("role", role),
     )
     register_error_handlers(app)
+    app.before_request(refuse_nul_characters)
     app.after_request(add_security_headers)
 
 
@@ -62,6 +64,22 @@ def load_user(user_id: str) -> AdminUser | None:
     except ValueError:
         return None
     return sessions.resume_session(session.get(sessions.SESSION_COOKIE_KEY), user_id)
+
+
+# Blueprints that read their request body raw: parsing it here would consume it.
+RAW_BODY_BLUEPRINTS = {"webhooks", "api"}
+
+
+def refuse_nul_characters():
+    """Answer 400 when a parameter holds a NUL character, which PostgreSQL text cannot store
+    (every filter and form field would otherwise need its own check)."""
+    values = list(request.args.values())
+    if request.method == "POST" and request.blueprint not in RAW_BODY_BLUEPRINTS:
+        values += request.form.values()
+    if any("\x00" in value for value in values):
+        return error_response(400, _("Bad request"), _("A value holds a character no form "
+                                                        "can send (NUL)."))
+    return None
 
 
 def template_globals() -> dict:
