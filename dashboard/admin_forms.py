@@ -1,10 +1,18 @@
-"""Forms of the admin pages: staff accounts, API tokens, audit filters, go-live steps."""
+"""Forms of the admin pages (staff accounts, API tokens, audit filters, go-live steps) and
+of changing one's own password."""
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, HiddenField, SelectField, SelectMultipleField, StringField
-from wtforms.validators import DataRequired, Length, Optional, Regexp
+from wtforms import (
+    DateField,
+    HiddenField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+)
+from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from .formatting import ROLE_LABELS
@@ -31,6 +39,13 @@ class StaffCreateForm(FlaskForm):
     )
     name = StringField(_l("Name"), validators=[Optional(), Length(max=100)], filters=[_strip])
     role = SelectField(_l("Role"), choices=ROLE_CHOICES, default="viewer")
+
+
+class PasswordChangeForm(FlaskForm):
+    current = PasswordField(_l("Current password"), validators=[DataRequired()])
+    new = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=200)])
+    repeat = PasswordField(_l("New password again"),
+                           validators=[DataRequired(), EqualTo("new", _l("The two differ."))])
 
 
 class RoleForm(PlainActionForm):

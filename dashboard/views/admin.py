@@ -112,12 +112,12 @@ ACCOUNT_ACTIONS = {
 }
 
 
-@bp.post("/users/<int:user_id>/<any(deactivate, activate, 'sign-out-everywhere'):action>")
+@bp.post("/users/<int:user_id>/<action>")
 @role_required("admin")
 def account_action(user_id: int, action: str):
     """Deactivate, reactivate or sign out everywhere, after a confirmation."""
     member = or_404(admin_queries.staff_member(user_id))
-    service, question, button, done = ACCOUNT_ACTIONS[action]
+    service, question, button, done = or_404(ACCOUNT_ACTIONS.get(action))
     form = PlainActionForm()
     if not form.validate_on_submit() or not form.is_confirmed:
         return render_user(member, confirm={

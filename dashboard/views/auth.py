@@ -14,11 +14,13 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
-from .. import sessions, signin
+from .. import sessions, signin, staff
+from ..admin_forms import PasswordChangeForm
 from ..billing.audit import Actor
 from ..formatting import LANGUAGE_COOKIE, LANGUAGE_COOKIE_MAX_AGE, supported_languages
 from ..forms import LanguageForm, SignInForm
 from ..htmx import hx_redirect, safe_next
+from .access import redirect_to_sign_in
 
 bp = Blueprint("auth", __name__)
 
@@ -77,6 +79,34 @@ def logout():
     session.clear()
     flash(_("You are signed out."), "info")
     return hx_redirect(url_for("auth.login"))
+
+
+@bp.route("/password", methods=["GET", "POST"])
+def password():
+    """Change one's own password; every other session of the account ends."""
+    if not current_user.is_authenticated:
+        return redirect_to_sign_in()
+    form = PasswordChangeForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            staff.change_own_password(
+                current_user.id, form.current.data, form.new.data,
+                actor=Actor.staff(current_user, request.remote_addr),
+                keep_session_key=session.get(sessions.SESSION_COOKIE_KEY),
+            )
+        except staff.WrongPassword:
+            form.current.errors.append(_("The current password is wrong."))
+        except staff.WeakPassword as weak:
+            form.new.errors.append(
+                _("Use at least %(count)s characters.", count=weak.minimum))
+        else:
+            flash(_("Password changed. Every other session of your account has ended."),
+                  "success")
+            return hx_redirect(url_for("overview.index"))
+    if request.method == "POST":
+        status = 422
+    return render_template("auth/password.html", form=form), status
 
 
 @bp.post("/language")

@@ -18,10 +18,12 @@ import pytest
 from flask import g
 from werkzeug.security import generate_password_hash
 
-from dashboard.billing import intake
+from dashboard import api_tokens
+from dashboard.billing import audit, intake
 from dashboard.extensions import db
 from dashboard.models import (
     AdminUser,
+    ApiToken,
     CreditEntry,
     Customer,
     Payment,
@@ -133,9 +135,25 @@ def console(schema_ready):
             "payment_id": [payment.id],
             "event_id": [db.session.scalar(db.select(WebhookEvent.id))],
         }
+        world.arguments.update(admin_arguments())
         world.premium_id = premium.id
         world.staff = signed_in(world.app)
         yield world
+
+
+def admin_arguments() -> dict:
+    """Ids for the admin pages' routes: another account (never the fuzzing admin), a token."""
+    other = AdminUser(email="other@example.com", name="Other", role="support")
+    other.password_hash = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
+    db.session.add(other)
+    db.session.commit()
+    api_tokens.create_token("fuzzed", actor=audit.CLI)
+    return {
+        "user_id": [other.id],
+        "action": ["deactivate", "activate", "sign-out-everywhere"],
+        "token_id": [db.session.scalar(db.select(ApiToken.id))],
+        "key": ["pg_setting"],
+    }
 
 
 def signed_in(app):
@@ -329,6 +347,7 @@ def test_without_a_csrf_token_every_form_is_refused_with_400(schema_ready):
             "schedule_id": [db.session.scalar(db.select(Schedule.id))],
             "payment_id": [db.session.scalar(db.select(Payment.id))],
             "event_id": [1],
+            **admin_arguments(),
         }
         before = fingerprint(world)
         for rule in post_routes(world.app):

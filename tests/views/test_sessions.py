@@ -263,3 +263,29 @@ def test_the_proxy_setting_trusts_the_forwarded_scheme(make_app, app_config):
     app.test_client().get("/_scheme", headers={"X-Forwarded-Proto": "https",
                                                "X-Forwarded-For": "198.51.100.1"})
     assert seen["secure"] is True
+
+
+# --- password change ----------------------------------------------------------------------
+
+
+def test_changing_ones_password_ends_every_other_session(app, staff):
+    here, elsewhere = app.test_client(), app.test_client()
+    sign_in(here, staff["support"])
+    sign_in(elsewhere, staff["support"])
+    wrong = here.post("/password", data={"current": "not it", "new": "a new long password",
+                                         "repeat": "a new long password"})
+    assert wrong.status_code == 422
+    short = here.post("/password", data={"current": PASSWORD, "new": "short",
+                                         "repeat": "short"})
+    assert short.status_code == 422
+    done = here.post("/password", data={"current": PASSWORD, "new": "a new long password",
+                                        "repeat": "a new long password"})
+    assert done.status_code == 303
+    assert here.get("/customers").status_code == 200
+    assert elsewhere.get("/customers").status_code == 303
+    assert sign_in(app.test_client(), staff["support"]).status_code == 401
+    assert sign_in(app.test_client(), staff["support"], "a new long password"
+                   ).status_code == 303
+    with app.app_context():
+        assert db.session.scalar(db.select(AuditEntry.details).where(
+            AuditEntry.action == "staff.change_password")) == {"sessions_ended": 1}
