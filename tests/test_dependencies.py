@@ -29,8 +29,8 @@ def requirements(extra: str | None = None) -> dict[str, Requirement]:
 
 def pins(lock: str) -> dict[str, Version]:
     text = (ROOT / lock).read_text()
-    return {name.lower(): Version(version)
-            for name, version in re.findall(r"^([A-Za-z0-9_.-]+)==([^\s\\]+)", text, re.M)}
+    pinned = re.findall(r"^([A-Za-z0-9_.-]+)==([^\s\\]+)", text, re.MULTILINE)
+    return {name.lower(): Version(version) for name, version in pinned}
 
 
 @pytest.mark.parametrize("name, floor", sorted(ADVISORY_FLOORS.items()))
