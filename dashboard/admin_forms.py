@@ -12,7 +12,14 @@ from wtforms import (
     SelectMultipleField,
     StringField,
 )
-from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp
+from wtforms.validators import (
+    DataRequired,
+    EqualTo,
+    Length,
+    Optional,
+    Regexp,
+    ValidationError,
+)
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from .formatting import ROLE_LABELS
@@ -52,12 +59,18 @@ class RoleForm(PlainActionForm):
     role = SelectField(_l("Role"), choices=ROLE_CHOICES)
 
 
+def at_least_one(form, field):
+    """Require one or more boxes ticked (``DataRequired`` would mark every box required)."""
+    if not field.data:
+        raise ValidationError(_l("Choose at least one."))
+
+
 class TokenCreateForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=100)],
                        filters=[_strip])
     scopes = SelectMultipleField(
         _l("Scopes"), choices=[choice(scope, SCOPE_LABELS[scope]) for scope in API_SCOPES],
-        default=["subscriptions:read"], validators=[DataRequired()],
+        default=["subscriptions:read"], validators=[at_least_one],
         widget=ListWidget(prefix_label=False), option_widget=CheckboxInput(),
     )
 
