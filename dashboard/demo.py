@@ -17,7 +17,7 @@ from pathlib import Path
 import requests
 from flask import Flask
 
-from . import create_app, staff
+from . import create_app, staff, write_private_file
 from .billing import audit, errors, intake, lifecycle, plans, refunds
 from .cli import ensure_schema
 from .extensions import db
@@ -121,7 +121,7 @@ def demo_secret(folder: Path) -> str:
     """Return the demo's session key, made once and kept beside its database."""
     path = folder / "secret-key"
     if not path.exists():
-        path.write_text(secrets.token_hex(32))
+        write_private_file(path, secrets.token_hex(32))
     return path.read_text().strip()
 
 
