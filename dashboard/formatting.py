@@ -184,6 +184,7 @@ OUTCOME_LABELS = {
     "failed": _l("Not completed"),
     "errors": _l("Finished with errors"),
     "interrupted": _l("Interrupted"),
+    "throttled": _l("Throttled"),
 }
 # What each audited action is called on the customer's timeline.
 ACTION_LABELS = {

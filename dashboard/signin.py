@@ -84,7 +84,15 @@ def sign_in(
     email = email.strip().lower()[:254]
     address = ip_address or "unknown"
     now = utcnow()
-    check_throttle(email, address, now)
+    try:
+        check_throttle(email, address, now)
+    except SignInThrottled:
+        # Recorded against the email typed, without looking the account up: the answer must
+        # not depend on whether it exists.
+        audit.record("staff.sign_in", "sign_in", email[:80] or "-", outcome="throttled",
+                     actor=audit.Actor(label=email or "-", ip_address=ip_address))
+        db.session.commit()
+        raise
     user = db.session.scalar(db.select(AdminUser).where(AdminUser.email == email))
     if user is None:
         AdminUser(password_hash=_DUMMY_HASH).check_password(password)

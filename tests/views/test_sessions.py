@@ -157,6 +157,11 @@ def test_throttled_answer_is_the_same_for_real_and_unknown_accounts(app, staff):
     real = attempt(client, staff["admin"], "wrong-password", "203.0.113.9")
     unknown = attempt(client, "nobody@example.com", "wrong-password", "203.0.113.10")
     assert real.status_code == unknown.status_code == 429
+    with app.app_context():
+        throttled = db.session.scalars(db.select(AuditEntry).where(
+            AuditEntry.outcome == "throttled")).all()
+        assert {(e.target_id, e.ip_address) for e in throttled} == {
+            (staff["admin"], "203.0.113.9"), ("nobody@example.com", "203.0.113.10")}
     # Identical but for the email typed into the form.
     assert real.get_data(as_text=True).replace(staff["admin"], "EMAIL") == \
         unknown.get_data(as_text=True).replace("nobody@example.com", "EMAIL")
