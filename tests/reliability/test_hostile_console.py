@@ -38,7 +38,7 @@ from tests.reliability.world import add_plan, build_world
 
 EMAIL = "admin@example.com"
 PASSWORD = "correct horse battery"
-REFUSED = {400, 401, 403, 404, 405, 409, 413, 422}
+REFUSED = {400, 401, 403, 404, 405, 409, 413, 422, 429}
 FINE = {200, 201, 204, 302, 303}
 SKIPPED_PREFIXES = ("/api/", "/webhooks/", "/static/", "/_")
 # POST-only routes (buttons) carry at most these fields.
