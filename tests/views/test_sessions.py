@@ -1,6 +1,7 @@
 """Server-side sessions, sign-in throttling, password hashing, cookies and HSTS."""
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -87,6 +88,13 @@ def test_sign_in_and_sign_out_rotate_the_csrf_token(make_app, app_config, staff_
     with client.session_transaction() as signed_in:
         second = signed_in["csrf_token"]
     assert second != first
+    page = client.get("/customers").get_data(as_text=True)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)[1]
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 303
+    client.get("/login")
+    with client.session_transaction() as signed_out:
+        assert signed_out["csrf_token"] != second
+        assert SESSION_COOKIE_KEY not in signed_out and "_user_id" not in signed_out
 
 
 @pytest.mark.parametrize("column, minutes, reason", [
