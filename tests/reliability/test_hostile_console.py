@@ -288,9 +288,10 @@ FOUND_FAILING_FILTERS = [
     ("/payments", "max_amount", "99999999999999999999"),
 ]
 LIST_PAGES = ["/customers", "/subscriptions", "/schedules", "/payments", "/webhook-events",
-              "/customers.csv", "/schedules.csv", "/payments.csv", "/"]
+              "/customers.csv", "/schedules.csv", "/payments.csv", "/",
+              "/admin/audit", "/admin/audit.csv", "/admin/users", "/admin/tokens", "/admin/setup"]
 FILTERS = ["q", "status", "plan", "from", "to", "customer", "min_amount", "max_amount",
-           "origin", "state", "after", "month"]
+           "origin", "state", "after", "month", "actor", "action", "target"]
 
 
 def get_list(world, list_url: str, name: str, value: str) -> str | None:
