@@ -17,10 +17,11 @@ from werkzeug.security import generate_password_hash
 from . import sessions
 from .billing import audit
 from .extensions import db
-from .models import AdminUser, SignInAttempt, utcnow
+from .models import AdminUser, SignInAttempt, password_hash_method, utcnow
 
-# Checked against when the email is unknown, so both answers take the same time.
-_DUMMY_HASH = generate_password_hash("not a password of anyone")
+# Checked against when the email is unknown, so both answers take the same time: one per
+# hash method, made with the same cost as real hashes.
+_dummy_hashes: dict[str, str] = {}
 # Attempts older than this are deleted; no limit looks further back.
 KEEP_ATTEMPTS_FOR = timedelta(days=1)
 
@@ -43,6 +44,14 @@ class SignedIn:
 
     user: AdminUser
     session_key: str
+
+
+def dummy_hash() -> str:
+    """Return a hash of no one's password made with today's method and cost."""
+    method = password_hash_method()
+    if method not in _dummy_hashes:
+        _dummy_hashes[method] = generate_password_hash("not a password of anyone", method=method)
+    return _dummy_hashes[method]
 
 
 def _count(*conditions) -> int:
@@ -95,7 +104,7 @@ def sign_in(
         raise
     user = db.session.scalar(db.select(AdminUser).where(AdminUser.email == email))
     if user is None:
-        AdminUser(password_hash=_DUMMY_HASH).check_password(password)
+        AdminUser(password_hash=dummy_hash()).check_password(password)
         db.session.add(SignInAttempt(email=email, ip_address=address, created_at=now))
         db.session.commit()
         raise SignInRefused()

@@ -308,3 +308,11 @@ def test_changing_ones_password_ends_every_other_session(app, staff):
     with app.app_context():
         assert db.session.scalar(db.select(AuditEntry.details).where(
             AuditEntry.action == "staff.change_password")) == {"sessions_ended": 1}
+
+
+def test_unknown_accounts_are_checked_against_a_hash_of_the_same_cost(make_app, app_config):
+    from dashboard.signin import dummy_hash
+
+    app = make_app({**app_config, "PASSWORD_HASH_METHOD": "scrypt:16384:8:1"})
+    with app.app_context():
+        assert dummy_hash().startswith("scrypt:16384:8:1$")
