@@ -4,6 +4,8 @@
 """
 from __future__ import annotations
 
+import os
+import secrets
 from pathlib import Path
 
 from flask import Flask
@@ -28,10 +30,20 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_mapping(settings.read_environment())
     app.config.from_mapping(config or {})
-    instance_path.mkdir(parents=True, exist_ok=True)
+    instance_path.mkdir(mode=0o700, parents=True, exist_ok=True)
     database_url = app.config["DATABASE_URL"] or f"sqlite:///{instance_path / 'dashboard.sqlite'}"
     app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(database_url)
+    create_private_sqlite_file(app.config["SQLALCHEMY_DATABASE_URI"])
+    use_generated_secret_in_debug(app, instance_path)
     refuse_insecure_configuration(app)
+    if app.config["SESSION_COOKIE_SECURE"] is None:
+        app.config["SESSION_COOKIE_SECURE"] = not (app.debug or app.config.get("DEMO"))
+    if app.testing and "PASSWORD_HASH_METHOD" not in (config or {}) and (
+        "PASSWORD_HASH_METHOD" not in os.environ
+    ):
+        app.config["PASSWORD_HASH_METHOD"] = settings.TEST_PASSWORD_HASH_METHOD
+    # The session cookie lives no longer than a session may (the server ends it sooner).
+    app.config["PERMANENT_SESSION_LIFETIME"] = int(app.config["SESSION_MAX_HOURS"]) * 3600
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(settings.PROJECT_ROOT / "migrations"))
@@ -50,7 +62,9 @@ def create_app(config: dict | None = None) -> Flask:
     if app.config.get("PROXY_FIX_X_FOR"):
         from werkzeug.middleware.proxy_fix import ProxyFix
 
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=int(app.config["PROXY_FIX_X_FOR"]))
+        # The same proxies say whether the browser used HTTPS (X-Forwarded-Proto).
+        proxies = int(app.config["PROXY_FIX_X_FOR"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
 
     # Ids in URLs never exceed the integer columns: a larger one is a plain 404, not a
     # database error.
@@ -83,8 +97,46 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
+def create_private_sqlite_file(uri: str) -> None:
+    """Create a new SQLite database file readable by its owner only (it holds personal data).
+
+    SQLite gives its -wal and -shm files the database file's permissions.
+    """
+    prefix = "sqlite:///"
+    if not uri.startswith(prefix) or uri == prefix or ":memory:" in uri:
+        return
+    path = Path(uri[len(prefix):].split("?")[0])
+    if path.parent.is_dir() and not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
+def write_private_file(path: Path, content: str) -> None:
+    """Write ``content`` to a new file only its owner can read (0600 whatever the umask)."""
+    descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(content)
+
+
+def use_generated_secret_in_debug(app: Flask, instance_path: Path) -> None:
+    """In debug and demo runs without a key, use one generated once into ``instance/``.
+
+    A public placeholder would let anyone who read the source forge a session.
+    """
+    if not (app.debug or app.config.get("DEMO")) or app.testing:
+        return
+    if app.config.get("SECRET_KEY") not in (None, "", settings.DEFAULT_SECRET_KEY):
+        return
+    key_file = instance_path / settings.DEBUG_SECRET_KEY_FILE
+    if not key_file.exists():
+        try:
+            write_private_file(key_file, secrets.token_hex(32))
+        except FileExistsError:  # another process wrote it first
+            pass
+    app.config["SECRET_KEY"] = key_file.read_text().strip()
+
+
 def refuse_insecure_configuration(app: Flask) -> None:
-    """Stop outside debug, demo and tests when the session key is missing or the placeholder."""
+    """Stop outside debug, demo and tests unless the session key is long and not the placeholder."""
     if app.debug or app.testing or app.config.get("DEMO"):
         return
     secret = app.config.get("SECRET_KEY")
@@ -92,5 +144,11 @@ def refuse_insecure_configuration(app: Flask) -> None:
         raise settings.InsecureConfiguration(
             "SECRET_KEY is not set. Set the SECRET_KEY environment variable (or SECRET_KEY in "
             "instance/config.py) to a long random value, for example the output of "
+            "`python -c 'import secrets; print(secrets.token_hex(32))'`."
+        )
+    if len(secret) < settings.MIN_SECRET_KEY_LENGTH:
+        raise settings.InsecureConfiguration(
+            f"SECRET_KEY is too short: use at least {settings.MIN_SECRET_KEY_LENGTH} random "
+            "characters, for example the output of "
             "`python -c 'import secrets; print(secrets.token_hex(32))'`."
         )

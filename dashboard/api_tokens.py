@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from .billing import audit, now
 from .extensions import db
-from .models import ApiToken
+from .models import API_SCOPES, ApiToken
 
 TOKEN_PREFIX = "dsk_"
 # Writing last_used_at on every request would turn reads into writes; once a minute is enough.
@@ -27,17 +27,22 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(name: str, *, actor: audit.Actor) -> str:
-    """Create a token, commit its hash, and return the token itself (shown once)."""
+def create_token(name: str, *, actor: audit.Actor, scopes=API_SCOPES) -> str:
+    """Create a token with ``scopes``, commit its hash, and return the token (shown once)."""
     name = name.strip()
-    if not name or len(name) > 100:
-        raise TokenError("The token name must be 1 to 100 characters.")
+    if not name or len(name) > 100 or not name.isprintable():
+        raise TokenError("The token name must be 1 to 100 printable characters.")
+    chosen = set(scopes)
+    if not chosen or not chosen <= set(API_SCOPES):
+        raise TokenError("Choose one or more scopes of: " + ", ".join(API_SCOPES) + ".")
+    scopes = [scope for scope in API_SCOPES if scope in chosen]
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(name=name, prefix=token[:12], token_hash=hash_token(token),
-                   created_by_id=actor.user_id)
+                   created_by_id=actor.user_id, scopes=" ".join(scopes))
     db.session.add(row)
     db.session.flush()
-    audit.record("api_token.create", "api_token", row.id, actor=actor, details={"name": name})
+    audit.record("api_token.create", "api_token", row.id, actor=actor,
+                 details={"name": name, "scopes": scopes})
     db.session.commit()
     return token
 
@@ -52,6 +57,19 @@ def authenticate(token: str | None) -> ApiToken | None:
         return None
     if row.last_used_at is None or row.last_used_at < now() - LAST_USED_RESOLUTION:
         row.last_used_at = now()
+        db.session.commit()
+    return row
+
+
+def revoke_token(token_id: int, *, actor: audit.Actor) -> ApiToken | None:
+    """Stop one token from working and commit; return it, or None if there is no such token."""
+    row = db.session.get(ApiToken, token_id)
+    if row is None:
+        return None
+    if row.revoked_at is None:
+        row.revoked_at = now()
+        audit.record("api_token.revoke", "api_token", row.id, actor=actor,
+                     details={"name": row.name})
         db.session.commit()
     return row
 

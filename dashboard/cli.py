@@ -10,6 +10,7 @@ from flask.cli import with_appcontext
 from . import api_tokens, staff
 from .billing import audit, charges, errors, intake, plans, sync
 from .config import billing_mode
+from .models import API_SCOPES
 from .schema import ensure_schema
 
 
@@ -167,11 +168,13 @@ def sync_command(days):
 
 @click.command("create-api-token")
 @click.argument("name")
+@click.option("--scope", "scopes", multiple=True, type=click.Choice(API_SCOPES),
+              default=API_SCOPES, show_default=True, help="What the token may do (repeatable).")
 @with_appcontext
-def create_api_token_command(name):
+def create_api_token_command(name, scopes):
     """Create a token for the merchant's application; it is shown once, only its hash is kept."""
     try:
-        token = api_tokens.create_token(name, actor=audit.CLI)
+        token = api_tokens.create_token(name, actor=audit.CLI, scopes=scopes)
     except api_tokens.TokenError as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"API token {name!r} (store it now, it is not shown again):")

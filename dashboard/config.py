@@ -16,6 +16,12 @@ STATIC_FOLDER = PROJECT_ROOT / "static"
 
 # A placeholder that is never acceptable outside debug and demo runs.
 DEFAULT_SECRET_KEY = "dev-insecure-change-me"
+# Outside debug, demo and tests the session key must be at least this long.
+MIN_SECRET_KEY_LENGTH = 32
+# Where ``flask run --debug`` keeps the key it generates (created 0600).
+DEBUG_SECRET_KEY_FILE = "secret_key"
+# A cheap hash for test runs, which sign in hundreds of times (production keeps scrypt).
+TEST_PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"
 
 # How each environment variable is converted; unknown names are not read.
 ENVIRONMENT_VARIABLES = {
@@ -32,6 +38,10 @@ ENVIRONMENT_VARIABLES = {
     "BILLING_MODE": str,
     "DISPLAY_TIMEZONE": str,
     "PROXY_FIX_X_FOR": int,
+    "SESSION_COOKIE_SECURE": lambda value: value.strip().lower() not in ("0", "false", "no", "off"),
+    "SESSION_IDLE_MINUTES": int,
+    "SESSION_MAX_HOURS": int,
+    "PASSWORD_HASH_METHOD": str,
 }
 
 
@@ -64,6 +74,21 @@ class Defaults:
     WTF_CSRF_TIME_LIMIT = None
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
+    # None: Secure cookies and HSTS outside debug and demo; False for a plain-HTTP setup.
+    SESSION_COOKIE_SECURE = None
+    # A signed-in session ends after this long without a request, and this long after sign-in.
+    SESSION_IDLE_MINUTES = 30
+    SESSION_MAX_HOURS = 12
+    # werkzeug method string; hashes made another way are replaced at the next sign-in.
+    PASSWORD_HASH_METHOD = "scrypt:131072:8:1"
+    # Sign-in throttling, counted in the database so every worker and host sees the same.
+    SIGN_IN_WINDOW_MINUTES = 15
+    SIGN_IN_FAILURES_PER_ACCOUNT_AND_ADDRESS = 5
+    SIGN_IN_FAILURES_PER_ADDRESS = 30
+    # Every attempt costs a password hash: at most this many per address per minute.
+    SIGN_IN_ATTEMPTS_PER_ADDRESS_PER_MINUTE = 10
+    # CSV exports one staff member may run at once.
+    MAX_CONCURRENT_EXPORTS = 2
     BABEL_DEFAULT_LOCALE = "ko"
     BABEL_DEFAULT_TIMEZONE = "UTC"
     LANGUAGES = ("ko", "en")

@@ -18,16 +18,16 @@ import click
 import requests
 from flask import Flask
 
-from . import create_app, staff
+from . import create_app, staff, write_private_file
 from .billing import audit, errors, intake, lifecycle, plans, provider, refunds
 from .clock import now
 from .config import INSTANCE_PATH
-from .schema import ensure_schema
 from .extensions import db
 from .iamport import IamportClient
 from .iamport.sandbox import DEFAULT_IMP_KEY, DEFAULT_IMP_SECRET, create_sandbox_app
 from .iamport.sandbox.wsgi_adapter import WSGIAdapter
 from .models import AdminUser, Payment, Schedule, Subscription
+from .schema import ensure_schema
 
 DAY = 86400
 DEMO_PASSWORD = "demo-password-2026"
@@ -124,7 +124,7 @@ def demo_secret(folder: Path) -> str:
     """Return the demo's session key, made once and kept beside its database."""
     path = folder / "secret-key"
     if not path.exists():
-        path.write_text(secrets.token_hex(32))
+        write_private_file(path, secrets.token_hex(32))
     return path.read_text().strip()
 
 

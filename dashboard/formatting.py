@@ -74,11 +74,16 @@ def from_local(naive: datetime) -> datetime:
 
 def day_start(day: date) -> datetime:
     """Return the first instant of ``day`` in the display zone, as aware UTC."""
-    return from_local(datetime.combine(day, time.min))
+    try:
+        return from_local(datetime.combine(day, time.min))
+    except OverflowError:  # year 1 or 9999 moved into UTC: clamp, a filter must not fail
+        return (datetime.min if day.year == 1 else datetime.max).replace(tzinfo=UTC)
 
 
 def day_end(day: date) -> datetime:
     """Return the first instant after ``day`` in the display zone, as aware UTC."""
+    if day == date.max:
+        return datetime.max.replace(tzinfo=UTC)
     return day_start(day + timedelta(days=1))
 
 
@@ -178,6 +183,8 @@ OUTCOME_LABELS = {
     "attention": _l("Needs attention"),
     "failed": _l("Not completed"),
     "errors": _l("Finished with errors"),
+    "interrupted": _l("Interrupted"),
+    "throttled": _l("Throttled"),
 }
 # What each audited action is called on the customer's timeline.
 ACTION_LABELS = {
@@ -206,6 +213,21 @@ ACTION_LABELS = {
     "sync.run": _l("Sync run"),
     "webhook.reprocess": _l("Webhook reprocessed"),
     "staff.sign_in": _l("Signed in"),
+    "staff.sign_out": _l("Signed out"),
+    "staff.create": _l("Staff account created"),
+    "staff.change_role": _l("Role changed"),
+    "staff.activate": _l("Account reactivated"),
+    "staff.deactivate": _l("Account deactivated"),
+    "staff.reset_password": _l("Password reset"),
+    "staff.change_password": _l("Password changed"),
+    "staff.sign_out_everywhere": _l("Signed out everywhere"),
+    "api_token.create": _l("API token created"),
+    "api_token.revoke": _l("API token revoked"),
+    "export.download": _l("CSV exported"),
+    "export.refused": _l("Export refused"),
+    "setup.connection_test": _l("iamport connection tested"),
+    "setup.step_done": _l("Go-live step done"),
+    "setup.step_undone": _l("Go-live step reopened"),
 }
 LABELS = {
     "subscription": SUBSCRIPTION_STATUS_LABELS,
@@ -229,7 +251,15 @@ def label(kind: str, value: str | None) -> str:
     return str(LABELS.get(kind, {}).get(value, value))
 
 
+def https_only(url: str | None) -> str | None:
+    """Return a link from iamport only if it is ``https:`` (never ``javascript:`` or plain HTTP)."""
+    if isinstance(url, str) and url[:8].lower() == "https://" and len(url) > 8:
+        return url
+    return None
+
+
 TEMPLATE_FILTERS = {
+    "https_only": https_only,
     "won": won,
     "local_time": local_time,
     "local_date": local_date,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from flask import current_app, has_app_context
 from flask_login import UserMixin
 from sqlalchemy import (
     JSON,
@@ -30,7 +31,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 from sqlalchemy.types import TypeDecorator
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .clock import now
+from .clock import now, utcnow
 from .extensions import db
 
 # Amount and id columns are 32-bit integers; nothing larger may reach them.
@@ -61,6 +62,22 @@ class UTCDateTime(TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def mask_card_number(value: str | None) -> str | None:
+    """Return ``value`` with every digit but the first six and the last four masked.
+
+    iamport sends card numbers masked; this keeps them masked whatever arrives, so a full
+    number can never be stored (money rule 6). Shorter values keep only their last four.
+    """
+    if value is None:
+        return None
+    positions = [i for i, char in enumerate(value) if char.isdigit() or char == "*"]
+    keep_head = 6 if len(positions) >= 12 else 0
+    kept = set(positions[:keep_head]) | set(positions[-4:])
+    return "".join(
+        "*" if char.isdigit() and i not in kept else char for i, char in enumerate(value)
+    )
 
 
 def one_of(column: str, values) -> str:
@@ -103,14 +120,29 @@ class AdminUser(UserMixin, Timestamps, db.Model):
         return self.active
 
     def set_password(self, password: str) -> None:
-        self.password_hash = generate_password_hash(password)
+        self.password_hash = generate_password_hash(password, method=password_hash_method())
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
 
+    @property
+    def password_needs_rehash(self) -> bool:
+        """Return whether the stored hash was made with another method or cost than today's."""
+        return not self.password_hash.startswith(password_hash_method() + "$")
+
     def has_role(self, role: str) -> bool:
         """Return whether this user's role is at least ``role``."""
         return ROLES.index(self.role) >= ROLES.index(role)
+
+
+def password_hash_method() -> str:
+    """Return the configured password hash method (scrypt N=2^17 unless configured)."""
+    if has_app_context():
+        return current_app.config["PASSWORD_HASH_METHOD"]
+    return "scrypt:131072:8:1"
+
+
+API_SCOPES = ("subscriptions:read", "subscriptions:write")
 
 
 class ApiToken(Timestamps, db.Model):
@@ -125,6 +157,16 @@ class ApiToken(Timestamps, db.Model):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("admin_user.id"))
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Space-separated API_SCOPES; tokens from before scopes existed could do everything.
+    scopes: Mapped[str] = mapped_column(
+        String(200), default=" ".join(API_SCOPES), server_default=" ".join(API_SCOPES)
+    )
+
+    created_by: Mapped[AdminUser | None] = relationship()
+
+    @property
+    def scope_list(self) -> list[str]:
+        return self.scopes.split()
 
 
 # --- catalogue ---------------------------------------------------------------------------
@@ -193,6 +235,10 @@ class Customer(Timestamps, db.Model):
     def lowercase_email(self, key: str, value: str | None) -> str:
         # Kept lowercased so the search box finds an address however it is typed.
         return (value or "").strip().lower()
+
+    @validates("card_number")
+    def keep_card_number_masked(self, key: str, value: str | None) -> str | None:
+        return mask_card_number(value)
 
 
 SUBSCRIPTION_STATUSES = ("active", "past_due", "paused", "cancelled")
@@ -354,6 +400,10 @@ class Payment(Timestamps, db.Model):
         back_populates="payment", order_by="Refund.id"
     )
 
+    @validates("card_number")
+    def keep_card_number_masked(self, key: str, value: str | None) -> str | None:
+        return mask_card_number(value)
+
     @property
     def refundable_amount(self) -> int:
         return self.amount - self.cancel_amount if self.status in ("paid", "cancelled") else 0
@@ -492,3 +542,73 @@ def credit_balance(customer_id: int) -> int:
         )
     )
     return int(total)
+
+
+# --- sign-in security --------------------------------------------------------------------
+
+
+class StaffSession(db.Model):
+    """A signed-in browser. The cookie holds a random key; only its SHA-256 is stored here,
+    so a session ends on the server (sign-out, password change, deactivation) whatever the
+    browser keeps."""
+
+    __tablename__ = "staff_session"
+    __table_args__ = (Index("ix_staff_session_user", "user_id", "revoked_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("admin_user.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ip_address: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # sign_out, password_change, deactivated, sign_out_everywhere, idle, expired
+    revoked_reason: Mapped[str | None] = mapped_column(String(32))
+
+    user: Mapped[AdminUser] = relationship()
+
+
+class SignInAttempt(db.Model):
+    """One sign-in attempt, for throttling by address and by (account, address) on every
+    host: nothing about attempts lives in a worker's memory."""
+
+    __tablename__ = "sign_in_attempt"
+    __table_args__ = (
+        Index("ix_sign_in_attempt_address", "ip_address", "created_at"),
+        Index("ix_sign_in_attempt_account", "email", "ip_address", "created_at"),
+        Index("ix_sign_in_attempt_time", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    email: Mapped[str] = mapped_column(String(254))
+    ip_address: Mapped[str] = mapped_column(String(64))
+    succeeded: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ExportRun(db.Model):
+    """A CSV export in progress or finished: limits concurrent exports per user on every host."""
+
+    __tablename__ = "export_run"
+    __table_args__ = (Index("ix_export_run_user", "user_id", "finished_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("admin_user.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    rows: Mapped[int | None] = mapped_column(Integer)
+
+
+class GoLiveStep(db.Model):
+    """A step of the NHN KCP go-live checklist, marked done by a member of staff."""
+
+    __tablename__ = "go_live_step"
+
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    done_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    done_by_id: Mapped[int | None] = mapped_column(ForeignKey("admin_user.id"))
+    note: Mapped[str | None] = mapped_column(String(256))
+
+    done_by: Mapped[AdminUser | None] = relationship()

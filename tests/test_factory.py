@@ -1,4 +1,6 @@
 """The application factory, configuration precedence and the health check."""
+import os
+
 import pytest
 
 from dashboard import create_app
@@ -37,7 +39,7 @@ def test_configuration_precedence(tmp_path, monkeypatch):
         "IAMPORT_PG = 'kcp'\n"
         "BILLING_MODE = 'again'\n"
         "DISPLAY_TIMEZONE = 'UTC'\n"
-        "SECRET_KEY = 'from-instance-file'\n"
+        "SECRET_KEY = 'from-instance-file-0123456789abcdef'\n"
     )
     monkeypatch.setenv("BILLING_MODE", "schedule")
     monkeypatch.setenv("DISPLAY_TIMEZONE", "Asia/Tokyo")
@@ -46,7 +48,7 @@ def test_configuration_precedence(tmp_path, monkeypatch):
 
     assert app.config["IAMPORT_API_URL"] == "https://api.iamport.kr"  # default
     assert app.config["IAMPORT_PG"] == "kcp"  # instance file
-    assert app.config["SECRET_KEY"] == "from-instance-file"  # instance file
+    assert app.config["SECRET_KEY"] == "from-instance-file-0123456789abcdef"  # instance file
     assert app.config["BILLING_MODE"] == "schedule"  # environment beats instance file
     assert app.config["IAMPORT_WEBHOOK_ALLOWED_IPS"] == ("52.78.100.19", "52.78.48.223")
     assert app.config["DISPLAY_TIMEZONE"] == "Asia/Seoul"  # argument beats environment
@@ -63,17 +65,49 @@ def test_refuses_to_start_without_a_real_secret_key(tmp_path, monkeypatch, secre
         create_app(config)
 
 
-@pytest.mark.parametrize("mode", [{"DEMO": True}, {"TESTING": True}, {"DEBUG": True}])
-def test_placeholder_secret_is_allowed_in_demo_debug_and_tests(tmp_path, monkeypatch, mode):
+def test_placeholder_secret_is_allowed_in_tests(tmp_path, monkeypatch):
     monkeypatch.delenv("SECRET_KEY", raising=False)
-    app = create_app({"INSTANCE_PATH": tmp_path, **mode})
+    app = create_app({"INSTANCE_PATH": tmp_path, "TESTING": True})
     assert app.config["SECRET_KEY"] == DEFAULT_SECRET_KEY
 
 
+@pytest.mark.parametrize("mode", [{"DEMO": True}, {"DEBUG": True}])
+def test_debug_and_demo_generate_a_private_key_into_the_instance_folder(
+    tmp_path, monkeypatch, mode
+):
+    """``flask run --debug`` never signs sessions with a key published in the source."""
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    app = create_app({"INSTANCE_PATH": tmp_path, **mode})
+    key_file = tmp_path / "secret_key"
+    assert app.config["SECRET_KEY"] == key_file.read_text() != DEFAULT_SECRET_KEY
+    assert len(app.config["SECRET_KEY"]) >= 32
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    # The next start reuses it, so sessions survive a reload.
+    assert create_app({"INSTANCE_PATH": tmp_path, **mode}).config["SECRET_KEY"] == (
+        app.config["SECRET_KEY"])
+
+
 def test_environment_secret_key_is_accepted(tmp_path, monkeypatch):
-    monkeypatch.setenv("SECRET_KEY", "a-long-random-production-value")
+    monkeypatch.setenv("SECRET_KEY", "a-long-random-production-value-0123456789")
     app = create_app({"INSTANCE_PATH": tmp_path})
-    assert app.config["SECRET_KEY"] == "a-long-random-production-value"
+    assert app.config["SECRET_KEY"] == "a-long-random-production-value-0123456789"
+
+
+def test_refuses_a_short_secret_key(tmp_path, monkeypatch):
+    monkeypatch.setenv("SECRET_KEY", "short-but-not-the-placeholder")
+    with pytest.raises(InsecureConfiguration, match="at least 32"):
+        create_app({"INSTANCE_PATH": tmp_path})
+
+
+def test_the_default_sqlite_file_is_private(tmp_path, monkeypatch):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    previous = os.umask(0o022)  # a common umask: new files readable by everyone
+    try:
+        create_app({"TESTING": True, "INSTANCE_PATH": tmp_path / "instance"})
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "instance").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "instance" / "dashboard.sqlite").stat().st_mode & 0o777 == 0o600
 
 
 def test_postgres_urls_use_psycopg_3(tmp_path):

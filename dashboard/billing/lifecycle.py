@@ -17,6 +17,7 @@ from ..models import Payment, Plan, Subscription
 from . import audit, errors, load_for_update, now, owns_transaction, require_action, schedules
 from .periods import add_interval
 
+
 def extend_period(subscription: Subscription, payment: Payment, *, paid_at: datetime) -> None:
     """Start the paid period and plan the next charge, once per period."""
     if payment.period is None:

@@ -15,8 +15,15 @@ from ..actions import allowed_actions, has_pending_refund, refusal
 from ..extensions import db
 from ..iamport import IamportError, OutcomeUnknown, Rejected
 from ..models import AuditEntry, Payment, Refund
-from . import audit, checkpoint, errors, load_for_update, owns_transaction, provider
-from . import translate_iamport_error
+from . import (
+    audit,
+    checkpoint,
+    errors,
+    load_for_update,
+    owns_transaction,
+    provider,
+    translate_iamport_error,
+)
 from .results import apply_payment_result
 
 

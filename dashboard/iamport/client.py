@@ -28,6 +28,7 @@ import requests
 
 from .errors import (
     AuthenticationFailed,
+    CredentialsMissing,
     NotFound,
     OutcomeUnknown,
     Rejected,
@@ -120,6 +121,18 @@ class IamportClient:
             if self._token is None or self._clock() >= self._token.refresh_at:
                 self._token = self._fetch_token()
             return self._token.value
+
+    def check_credentials(self) -> None:
+        """Ask iamport for a token now, whatever is cached (a connection test).
+
+        Raises ``CredentialsMissing`` without a key or secret, ``AuthenticationFailed`` when
+        they are refused and ``Unavailable`` when iamport cannot be reached.
+        """
+        if not self._imp_key:
+            raise CredentialsMissing("imp_key")
+        if not self._imp_secret:
+            raise CredentialsMissing("imp_secret")
+        self._fetch_token()
 
     def _fetch_token(self) -> _Token:
         requested_at = self._clock()

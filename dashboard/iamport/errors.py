@@ -52,6 +52,14 @@ class AuthenticationFailed(IamportError):
         super().__init__(f"authentication failed (HTTP {http_status})", method=method, path=path)
 
 
+class CredentialsMissing(IamportError):
+    """The client has no ``imp_key`` or no ``imp_secret`` configured (``which`` says)."""
+
+    def __init__(self, which: str):
+        self.which = which
+        super().__init__(f"{which} is not configured")
+
+
 class Rejected(IamportError):
     """The API answered with a refusal; the request was definitely not carried out."""
 

@@ -110,7 +110,7 @@ def iterate_all(query, time_column, id_column, *, descending: bool = True,
 
 def prefix_range(column, prefix: str):
     """Match values starting with ``prefix`` as a range the column's index can serve."""
-    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    upper = prefix[:-1] + chr(min(ord(prefix[-1]) + 1, 0x10FFFF))  # U+10FFFF: no 500
     return and_(column >= prefix, column < upper)
 
 

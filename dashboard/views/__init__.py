@@ -5,16 +5,17 @@ load balancers call it without a session.
 """
 from __future__ import annotations
 
-from flask import Flask, request
+from flask import Flask, current_app, request, session
+from flask_babel import gettext as _
 from flask_login import current_user
 
-from .. import formatting
+from .. import formatting, sessions
 from ..actions import allowed_actions
-from ..extensions import db, login_manager
+from ..extensions import login_manager
 from ..htmx import HTMX_INTEGRITY, HTMX_URL, htmx_config_json
 from ..models import AdminUser
 from .access import redirect_to_sign_in
-from .errors import register_error_handlers
+from .errors import error_response, register_error_handlers
 
 # Only the pinned htmx file may run as script; no inline script or style anywhere.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -35,9 +36,9 @@ CONTENT_SECURITY_POLICY = "; ".join(
 
 def register_console(app: Flask) -> None:
     """Register the console's blueprints, user loader, template helpers and headers."""
-    from . import auth, customers, events, overview, payments, schedules, subscriptions
+    from . import admin, auth, customers, events, overview, payments, schedules, subscriptions
 
-    for module in (auth, overview, customers, subscriptions, schedules, payments, events):
+    for module in (auth, overview, customers, subscriptions, schedules, payments, events, admin):
         app.register_blueprint(module.bp)
 
     login_manager.login_view = "auth.login"
@@ -54,15 +55,33 @@ def register_console(app: Flask) -> None:
         role_label=lambda role: formatting.label("role", role),
     )
     register_error_handlers(app)
+    app.before_request(refuse_nul_characters)
     app.after_request(add_security_headers)
 
 
 def load_user(user_id: str) -> AdminUser | None:
-    """Return the staff member stored in the session, if the id is still valid."""
+    """Return the staff member of the cookie's server-side session while it is live."""
     try:
-        return db.session.get(AdminUser, int(user_id))
+        user_id = int(user_id)
     except ValueError:
         return None
+    return sessions.resume_session(session.get(sessions.SESSION_COOKIE_KEY), user_id)
+
+
+# Blueprints that read their request body raw: parsing it here would consume it.
+RAW_BODY_BLUEPRINTS = {"webhooks", "api"}
+
+
+def refuse_nul_characters():
+    """Answer 400 when a parameter holds a NUL character, which PostgreSQL text cannot store
+    (every filter and form field would otherwise need its own check)."""
+    values = list(request.args.values())
+    if request.method == "POST" and request.blueprint not in RAW_BODY_BLUEPRINTS:
+        values += request.form.values()
+    if any("\x00" in value for value in values):
+        return error_response(400, _("Bad request"), _("A value holds a character no form "
+                                                        "can send (NUL)."))
+    return None
 
 
 def template_globals() -> dict:
@@ -81,8 +100,18 @@ def can(role: str) -> bool:
     return bool(current_user.is_authenticated and current_user.has_role(role))
 
 
+# One year; browsers then refuse plain HTTP to this host.
+STRICT_TRANSPORT_SECURITY = "max-age=31536000"
+
+
 def add_security_headers(response):
-    """Add CSP and related headers to every HTML answer; keep staff pages out of caches."""
+    """Add CSP and related headers to every HTML answer; keep staff pages and JSON out of
+    caches; send HSTS when cookies are Secure (outside debug and demo)."""
+    if current_app.config.get("SESSION_COOKIE_SECURE"):
+        response.headers.setdefault("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY)
+    if response.mimetype == "application/json":
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Cache-Control", "no-store")
     if response.mimetype == "text/html":
         response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")

@@ -42,17 +42,25 @@ def billing_error(failure: errors.BillingError):
     return error(400, "invalid_request", failure.message)
 
 
-def token_required(view):
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
-        row = api_tokens.authenticate(token.strip()) if scheme.lower() == "bearer" else None
-        if row is None:
-            return error(401, "unauthorized", "A valid API token is required (Authorization: Bearer <token>).")
-        g.api_actor = audit.Actor(f"api:{row.name}", ip_address=request.remote_addr)
-        return view(*args, **kwargs)
+def token_required(scope: str):
+    """Refuse the view with 401 without a live token, and 403 when the token lacks ``scope``."""
 
-    return wrapper
+    def decorator(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
+            row = api_tokens.authenticate(token.strip()) if scheme.lower() == "bearer" else None
+            if row is None:
+                return error(401, "unauthorized", "A valid API token is required (Authorization: Bearer <token>).")
+            if scope not in row.scope_list:
+                return error(403, "insufficient_scope", f"This token lacks the scope {scope}.")
+            g.api_actor = audit.Actor(f"api:{row.name}", ip_address=request.remote_addr)
+            return view(*args, **kwargs)
+
+        wrapper.required_scope = scope
+        return wrapper
+
+    return decorator
 
 
 def json_body(*, required: bool = True) -> dict:
@@ -118,7 +126,7 @@ def subscription_json(subscription: Subscription) -> dict:
 
 
 @bp.post("/subscriptions")
-@token_required
+@token_required("subscriptions:write")
 def create_subscription():
     """Start a subscription on a billing key the merchant's app already issued."""
     body = json_body()
@@ -140,7 +148,7 @@ def create_subscription():
 
 
 @bp.get("/subscriptions/<int:subscription_id>")
-@token_required
+@token_required("subscriptions:read")
 def get_subscription(subscription_id: int):
     """Return one subscription."""
     subscription = db.session.get(Subscription, subscription_id)
@@ -150,7 +158,7 @@ def get_subscription(subscription_id: int):
 
 
 @bp.post("/subscriptions/<int:subscription_id>/cancel")
-@token_required
+@token_required("subscriptions:write")
 def cancel_subscription(subscription_id: int):
     """Cancel now, or at the end of the paid period with ``{"at_period_end": true}``."""
     body = json_body(required=False)

@@ -6,11 +6,14 @@ import io
 from collections.abc import Callable, Iterable, Iterator
 
 from flask import Response, abort, request, stream_with_context, url_for
+from flask_babel import gettext as _
 
+from .. import exports
 from ..formatting import local_time
 from ..htmx import render_page_or_fragment, safe_next
 from ..models import MAX_ROW_ID
-from .errors import reply_on_billing_error
+from .access import current_actor
+from .errors import error_response, reply_on_billing_error
 
 
 def query_string_without(*names: str, **replace) -> dict:
@@ -48,19 +51,41 @@ def or_404(value):
 
 
 def stream_csv(filename: str, header: list[str], rows: Iterable[list]) -> Response:
-    """Stream a CSV file in UTF-8 with a BOM (Excel reads Korean correctly), row by row."""
+    """Stream a CSV file in UTF-8 with a BOM (Excel reads Korean correctly), row by row.
+
+    Every export goes through here: cells never become formulas, at most
+    ``MAX_CONCURRENT_EXPORTS`` run at once per staff member, and each one is audited with
+    its filters and row count.
+    """
+    actor = current_actor()
+    kind = filename.rsplit(".", 1)[0]
+    filters = {key: value[:200] for key, value in request.args.items() if value}
+    try:
+        run_id = exports.start_export(kind, filters, actor=actor)
+    except exports.TooManyExports as refused:
+        return error_response(429, _("Too many exports"), _(
+            "You already have %(limit)s exports running. Wait for one to finish.",
+            limit=refused.limit))
 
     def generate() -> Iterator[str]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        buffer.write("\ufeff")
-        writer.writerow(header)
-        yield buffer.getvalue()
-        for row in rows:
-            buffer.seek(0)
-            buffer.truncate()
-            writer.writerow(["" if value is None else value for value in row])
+        count, complete = 0, False
+        try:
+            buffer = io.StringIO()
+            writer = csv.writer(buffer)
+            buffer.write("\ufeff")
+            writer.writerow(header)
             yield buffer.getvalue()
+            for row in rows:
+                buffer.seek(0)
+                buffer.truncate()
+                writer.writerow(
+                    ["" if value is None else exports.spreadsheet_safe(value) for value in row]
+                )
+                count += 1
+                yield buffer.getvalue()
+            complete = True
+        finally:
+            exports.finish_export(run_id, kind, filters, count, complete=complete, actor=actor)
 
     response = Response(stream_with_context(generate()), mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'

@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 
 from .. import queries
 from ..billing import refunds
-from ..formatting import iso_local, won
+from ..formatting import https_only, iso_local, won
 from ..forms import PaymentFilterForm, RefundForm
 from ..htmx import redirect_after_action, render_page_or_fragment
 from .access import current_actor, require_sign_in, role_required
@@ -69,7 +69,7 @@ def export():
                    p.subscription_id, p.period, p.attempt, p.origin, p.name, p.amount,
                    p.cancel_amount, p.status, p.card_name, p.card_number, p.fail_reason,
                    iso_local(p.created_at), iso_local(p.paid_at), iso_local(p.failed_at),
-                   iso_local(p.cancelled_at), p.receipt_url]
+                   iso_local(p.cancelled_at), https_only(p.receipt_url)]
 
     return stream_csv("payments.csv", header, rows())
 

@@ -126,7 +126,7 @@ def dashboard_env(database_url: str, sandbox_url: str, workdir: Path) -> dict:
     env = {key: value for key, value in os.environ.items()
            if not key.startswith(("IAMPORT_", "DATABASE_URL", "BILLING_MODE"))}
     env.update({
-        "SECRET_KEY": "load-test-secret-key",
+        "SECRET_KEY": "load-test-secret-key-" + "x" * 32,  # 32+ characters outside tests
         "DATABASE_URL": database_url,
         "IAMPORT_API_URL": sandbox_url,
         "IAMPORT_IMP_KEY": DEFAULT_IMP_KEY,

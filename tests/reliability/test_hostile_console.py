@@ -15,12 +15,15 @@ from datetime import timedelta
 from html.parser import HTMLParser
 
 import pytest
+from flask import g
 from werkzeug.security import generate_password_hash
 
-from dashboard.billing import intake
+from dashboard import api_tokens
+from dashboard.billing import audit, intake
 from dashboard.extensions import db
 from dashboard.models import (
     AdminUser,
+    ApiToken,
     CreditEntry,
     Customer,
     Payment,
@@ -35,7 +38,7 @@ from tests.reliability.world import add_plan, build_world
 
 EMAIL = "admin@example.com"
 PASSWORD = "correct horse battery"
-REFUSED = {400, 401, 403, 404, 405, 409, 413, 422}
+REFUSED = {400, 401, 403, 404, 405, 409, 413, 422, 429}
 FINE = {200, 201, 204, 302, 303}
 SKIPPED_PREFIXES = ("/api/", "/webhooks/", "/static/", "/_")
 # POST-only routes (buttons) carry at most these fields.
@@ -48,6 +51,13 @@ HOSTILE = [
     "1; DROP TABLE payment;--", "{{7*7}}", "${7*7}", "%00", "../../etc/passwd",
     "//evil.example/", "javascript:alert(1)", "https://evil.example/", "결제 취소 요청 🙂",
     "9999-12-31T23:59", "0001-01-01T00:00", "2026-02-30T10:00", "yes", "now", "period_end",
+    # Characters no database column or encoder should meet unprepared.
+    "\U0010ffff", "a\U0010ffffb", "\x00", "\u202e",
+    # Out-of-range dates and months.
+    "9999-12-31", "0001-01-01", "0000-00-00", "2026-13", "2026-00", "10000-01", "-2026-01", "2026-02-30",
+    # Crafted keyset cursors: wrong shapes, wrong types, huge numbers, broken encodings.
+    "abc", "1", "1,2", "2026-11-01T00:00:00+00:00,99999999999999999999", "x,y,z", "@@@@",
+    "eyJpZCI6IDF9", "MjAyNi0xMS0wMQ==", "%ff%fe", "null", "[]", "{}", "-1,-1",
 ]
 SHARP = ["", "x" * 5000, "<script>alert(1)</script>", "-1", "99999999999999999999", "1e999",
          "２０００", "0001-01-01T00:00", "//evil.example/"]
@@ -125,9 +135,25 @@ def console(schema_ready):
             "payment_id": [payment.id],
             "event_id": [db.session.scalar(db.select(WebhookEvent.id))],
         }
+        world.arguments.update(admin_arguments())
         world.premium_id = premium.id
         world.staff = signed_in(world.app)
         yield world
+
+
+def admin_arguments() -> dict:
+    """Ids for the admin pages' routes: another account (never the fuzzing admin), a token."""
+    other = AdminUser(email="other@example.com", name="Other", role="support")
+    other.password_hash = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
+    db.session.add(other)
+    db.session.commit()
+    api_tokens.create_token("fuzzed", actor=audit.CLI)
+    return {
+        "user_id": [other.id],
+        "action": ["deactivate", "activate", "sign-out-everywhere"],
+        "token_id": [db.session.scalar(db.select(ApiToken.id))],
+        "key": ["pg_setting"],
+    }
 
 
 def signed_in(app):
@@ -261,18 +287,24 @@ FOUND_FAILING_FILTERS = [
     ("/payments", "min_amount", "99999999999999999999"),
     ("/payments", "max_amount", "99999999999999999999"),
 ]
-LIST_PAGES = ["/customers", "/subscriptions", "/schedules", "/payments", "/webhook-events"]
+LIST_PAGES = ["/customers", "/subscriptions", "/schedules", "/payments", "/webhook-events",
+              "/customers.csv", "/schedules.csv", "/payments.csv", "/",
+              "/admin/audit", "/admin/audit.csv", "/admin/users", "/admin/tokens", "/admin/setup"]
 FILTERS = ["q", "status", "plan", "from", "to", "customer", "min_amount", "max_amount",
-           "origin", "state", "after", "month"]
+           "origin", "state", "after", "month", "actor", "action", "target"]
 
 
 def get_list(world, list_url: str, name: str, value: str) -> str | None:
     """Load a list page with one hostile filter; return what is wrong, if anything."""
     try:
         response = world.staff.get(list_url, query_string={name: value})
+        response.get_data()  # a CSV export runs its query while it streams
+        response.close()
     except Exception as error:  # noqa: BLE001 - reported with the request that raised it
         db.session.rollback()
         return f"{list_url}?{name}={value[:40]!r}: raised {type(error).__name__}"
+    finally:
+        g.pop("_login_user", None)  # see test_list_pages_survive_broken_encodings
     if response.status_code not in {200, 400, 404, 422}:
         return f"{list_url}?{name}={value[:40]!r}: answered {response.status_code}"
     return None
@@ -316,6 +348,7 @@ def test_without_a_csrf_token_every_form_is_refused_with_400(schema_ready):
             "schedule_id": [db.session.scalar(db.select(Schedule.id))],
             "payment_id": [db.session.scalar(db.select(Payment.id))],
             "event_id": [1],
+            **admin_arguments(),
         }
         before = fingerprint(world)
         for rule in post_routes(world.app):
@@ -324,3 +357,22 @@ def test_without_a_csrf_token_every_form_is_refused_with_400(schema_ready):
                                                   "confirmed": "yes", "days": "2"})
                 assert response.status_code == 400, (url, response.status_code)
         assert fingerprint(world) == before
+
+
+RAW_QUERY_STRINGS = [b"q=%ED%A0%80", b"q=%FF%FE", b"after=%C0%AF", b"from=%00", b"q=%F4%8F%BF%BF",
+                     b"status=a&status=b&after=1&after=2", b"q=" + b"%41" * 3000]
+
+
+@pytest.mark.parametrize("list_url", LIST_PAGES)
+def test_list_pages_survive_broken_encodings(console, list_url):
+    problems = []
+    for raw in RAW_QUERY_STRINGS:
+        response = console.staff.get(f"{list_url}?{raw.decode()}")
+        response.get_data()
+        response.close()  # a CSV stream finishes (and is audited) only when read and closed
+        # The world keeps one app context for every request, so Flask-Login's per-request
+        # cache in ``g`` outlives the request, and the export's batches expunge that user.
+        g.pop("_login_user", None)
+        if response.status_code not in {200, 400, 404, 422}:
+            problems.append(f"{list_url}?{raw[:40]!r}: answered {response.status_code}")
+    assert not problems, "\n".join(problems)

@@ -1,13 +1,10 @@
-"""Sign in, lock-out, sign out, roles, and the language switch."""
+"""Sign in, sign out, roles, and the language switch."""
 from __future__ import annotations
-
-from datetime import UTC, datetime
 
 import pytest
 
 from dashboard.extensions import db
 from dashboard.models import AdminUser, AuditEntry
-from dashboard.signin import MAX_FAILED_SIGN_INS
 
 from .conftest import HTMX, PASSWORD, sign_in
 
@@ -45,21 +42,6 @@ def test_wrong_password_is_refused_without_saying_which_part(app, staff):
     assert wrong.get_data(as_text=True).count("alert") == unknown.get_data(
         as_text=True).count("alert")
     assert client.get("/").status_code == 303
-
-
-def test_repeated_failures_lock_the_account(app, staff):
-    client = app.test_client()
-    for _ in range(MAX_FAILED_SIGN_INS):
-        client.post("/login", data={"email": staff["admin"], "password": "wrong-password"})
-    # Even the right password is refused while locked.
-    response = sign_in(client, staff["admin"])
-    assert response.status_code == 401
-    with app.app_context():
-        locked = user(staff["admin"])
-        assert locked.locked_until is not None and locked.locked_until > datetime.now(UTC)
-        assert locked.last_login_at is None
-        outcomes = db.session.scalars(db.select(AuditEntry.outcome)).all()
-        assert outcomes.count("locked") == 1
 
 
 def test_sign_out_ends_the_session(admin_client):

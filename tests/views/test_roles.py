@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import pytest
 
+from dashboard import api_tokens
+from dashboard.billing import audit
 from dashboard.extensions import db
-from dashboard.models import ROLES
+from dashboard.models import ROLES, ApiToken
 
 from .conftest import (
     HTMX,
@@ -14,6 +16,7 @@ from .conftest import (
     make_plan,
     make_schedule,
     make_subscription,
+    make_user,
 )
 
 # Every console route that changes something, and the least role allowed to use it.
@@ -36,11 +39,33 @@ MUTATING_ROUTES = {
     "payments.refund": ("/payments/{payment}/refund", "support"),
     "overview.run_sync": ("/operations/sync", "admin"),
     "events.reprocess": ("/webhook-events/{event}/reprocess", "admin"),
+    "admin.create_user": ("/admin/users", "admin"),
+    "admin.change_role": ("/admin/users/{user}/role", "admin"),
+    "admin.account_action": ("/admin/users/{user}/deactivate", "admin"),
+    "admin.reset_password": ("/admin/users/{user}/reset-password", "admin"),
+    "admin.create_token": ("/admin/tokens", "admin"),
+    "admin.revoke_token": ("/admin/tokens/{token}/revoke", "admin"),
+    "admin.connection_test": ("/admin/setup/connection-test", "admin"),
+    "admin.mark_step": ("/admin/setup/steps/pg_setting", "admin"),
+}
+# Every console page that only shows something, and the least role allowed to see it.
+READ_ROUTES = {
+    "admin.users": ("/admin/users", "admin"),
+    "admin.user": ("/admin/users/{user}", "admin"),
+    "admin.tokens": ("/admin/tokens", "admin"),
+    "admin.audit": ("/admin/audit", "admin"),
+    "admin.audit_export": ("/admin/audit.csv", "admin"),
+    "admin.setup_page": ("/admin/setup", "admin"),
 }
 # Open to everyone: they change only the caller's own session.
-SESSION_ROUTES = {"auth.login", "auth.logout", "auth.language"}
+SESSION_ROUTES = {"auth.login", "auth.logout", "auth.language", "auth.password"}
 CONSOLE_BLUEPRINTS = {"auth", "overview", "customers", "subscriptions", "schedules",
-                      "payments", "events"}
+                      "payments", "events", "admin"}
+
+
+def token_id(name: str) -> int:
+    api_tokens.create_token(name, actor=audit.CLI)
+    return db.session.scalar(db.select(ApiToken.id).where(ApiToken.name == name))
 
 
 @pytest.fixture
@@ -55,6 +80,8 @@ def ids(app):
             "payment": make_payment(customer).id,
             "schedule": make_schedule(customer, subscription_id=subscription.id, period=2).id,
             "event": make_event().id,
+            "user": make_user("viewer", "other.viewer@example.com").id,
+            "token": token_id("matrix"),
         }
 
 
@@ -81,6 +108,30 @@ def test_role_matrix(as_role, ids, endpoint, role):
         assert response.status_code == 403
         # htmx shows the refusal in the page's message area.
         assert response.headers["HX-Retarget"] == "#messages"
+
+
+def test_the_read_matrix_lists_every_admin_page(app):
+    shown = {rule.endpoint for rule in app.url_map.iter_rules()
+             if rule.endpoint.startswith("admin.") and "GET" in rule.methods}
+    assert shown == set(READ_ROUTES)
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("endpoint", sorted(READ_ROUTES))
+def test_read_matrix(as_role, ids, endpoint, role):
+    template, least = READ_ROUTES[endpoint]
+    response = as_role(role).get(template.format(**ids))
+    response.get_data()
+    response.close()
+    allowed = ROLES.index(role) >= ROLES.index(least)
+    assert response.status_code == (200 if allowed else 403)
+
+
+@pytest.mark.parametrize("endpoint", sorted(READ_ROUTES))
+def test_read_routes_need_sign_in(client, ids, endpoint):
+    template, _least = READ_ROUTES[endpoint]
+    response = client.get(template.format(**ids))
+    assert response.status_code == 303 and "/login" in response.headers["Location"]
 
 
 @pytest.mark.parametrize("endpoint", sorted(MUTATING_ROUTES))

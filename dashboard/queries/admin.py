@@ -1,0 +1,131 @@
+"""Read-side queries of the admin pages: staff, sessions, API tokens, the audit log, setup."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import func, or_
+
+from .. import formatting, sessions
+from ..clock import utcnow
+from ..extensions import db
+from ..models import AdminUser, ApiToken, AuditEntry, GoLiveStep, StaffSession, WebhookEvent
+from .paging import Page, iterate_all, keyset_page
+
+
+def live_session_condition():
+    """Sessions not ended, not idle past the limit and not older than the absolute lifetime."""
+    now = utcnow()
+    return (
+        StaffSession.revoked_at.is_(None),
+        StaffSession.last_seen_at > now - sessions.idle_limit(),
+        StaffSession.created_at > now - sessions.lifetime_limit(),
+    )
+
+
+def staff_with_session_counts() -> list[tuple[AdminUser, int]]:
+    """Return every staff account, active first, with its number of live sessions."""
+    live = (
+        db.select(StaffSession.user_id, func.count(StaffSession.id).label("live"))
+        .where(*live_session_condition())
+        .group_by(StaffSession.user_id)
+        .subquery()
+    )
+    rows = db.session.execute(
+        db.select(AdminUser, func.coalesce(live.c.live, 0))
+        .outerjoin(live, live.c.user_id == AdminUser.id)
+        .order_by(AdminUser.active.desc(), AdminUser.email)
+    ).all()
+    return [(user, int(count)) for user, count in rows]
+
+
+def staff_member(user_id: int) -> AdminUser | None:
+    return db.session.get(AdminUser, user_id)
+
+
+def live_sessions(user_id: int) -> list[StaffSession]:
+    """Return a staff member's live sessions, most recently used first."""
+    return list(db.session.scalars(
+        db.select(StaffSession)
+        .where(StaffSession.user_id == user_id, *live_session_condition())
+        .order_by(StaffSession.last_seen_at.desc())
+    ))
+
+
+def api_tokens() -> list[ApiToken]:
+    """Return every API token, live ones first, newest first."""
+    return list(db.session.scalars(
+        db.select(ApiToken).order_by(ApiToken.revoked_at.is_not(None), ApiToken.id.desc())
+    ))
+
+
+def api_token(token_id: int) -> ApiToken | None:
+    return db.session.get(ApiToken, token_id)
+
+
+@dataclass(frozen=True)
+class AuditFilters:
+    """The audit log's filters: actor (email or system name), action, target, dates."""
+
+    actor: str = ""
+    action: str = ""
+    target: str = ""
+    date_from: date | None = None
+    date_to: date | None = None
+
+    def as_dict(self) -> dict:
+        return {key: str(value) for key, value in self.__dict__.items() if value}
+
+
+def audit_query(filters: AuditFilters):
+    query = db.select(AuditEntry)
+    if filters.actor:
+        query = query.where(AuditEntry.actor_label == filters.actor.strip().lower())
+    if filters.action:
+        # "staff" finds every staff.* action; "staff.sign_in" exactly that one.
+        action = filters.action.strip()
+        query = query.where(or_(AuditEntry.action == action,
+                                AuditEntry.action.startswith(action + ".", autoescape=True)))
+    if filters.target:
+        kind, _, ident = filters.target.strip().partition(":")
+        query = query.where(AuditEntry.target_type == kind)
+        if ident:
+            query = query.where(AuditEntry.target_id == ident)
+    if filters.date_from:
+        query = query.where(AuditEntry.created_at >= formatting.day_start(filters.date_from))
+    if filters.date_to:
+        query = query.where(AuditEntry.created_at < formatting.day_end(filters.date_to))
+    return query
+
+
+def audit_page(filters: AuditFilters, *, after: str | None) -> Page[AuditEntry]:
+    """Return one page of the audit log, newest first."""
+    return keyset_page(audit_query(filters), AuditEntry.created_at, AuditEntry.id, after=after)
+
+
+def iterate_audit(filters: AuditFilters):
+    """Yield every audit entry matching ``filters`` (the CSV export), newest first."""
+    return iterate_all(audit_query(filters), AuditEntry.created_at, AuditEntry.id)
+
+
+def audit_actions() -> list[str]:
+    """Return the distinct recorded actions, for the filter's choices."""
+    return list(db.session.scalars(
+        db.select(AuditEntry.action).distinct().order_by(AuditEntry.action)))
+
+
+@dataclass(frozen=True)
+class SetupStatus:
+    """What the setup page shows besides configuration: webhooks seen and steps done."""
+
+    webhooks_received: int
+    last_webhook_at: object
+    steps_done: dict[str, GoLiveStep]
+
+
+def setup_status() -> SetupStatus:
+    count, last = db.session.execute(
+        db.select(func.count(WebhookEvent.id), func.max(WebhookEvent.received_at))
+    ).one()
+    steps = {row.key: row for row in db.session.scalars(db.select(GoLiveStep))}
+    return SetupStatus(webhooks_received=int(count), last_webhook_at=last, steps_done=steps)
