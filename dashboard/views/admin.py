@@ -7,12 +7,12 @@ import json
 from flask import Blueprint, current_app, flash, request, url_for
 from flask_babel import gettext as _
 
+from .. import api_tokens, setup, staff
 from ..admin_forms import AuditFilterForm, RoleForm, StaffCreateForm, StepForm, TokenCreateForm
 from ..formatting import iso_local, label
 from ..forms import PlainActionForm
 from ..htmx import redirect_after_action, render_page_or_fragment
 from ..queries import admin as admin_queries
-from ..queries import api_tokens, setup, staff
 from .access import current_actor, require_sign_in, role_required
 from .common import export_url, next_page_url, or_404, stream_csv
 
