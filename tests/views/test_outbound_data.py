@@ -36,7 +36,7 @@ def test_card_numbers_are_stored_masked_whatever_iamport_sends(app):
 
 
 def test_a_payment_result_with_a_full_card_number_is_stored_masked(app):
-    from dashboard.billing import lifecycle
+    from dashboard.billing import results
     from dashboard.iamport.types import Payment as ApiPayment
 
     result = ApiPayment.from_api({
@@ -45,7 +45,7 @@ def test_a_payment_result_with_a_full_card_number_is_stored_masked(app):
         "paid_at": 1764547200, "customer_uid": None, "name": "x", "currency": "KRW",
     })
     with app.app_context():
-        lifecycle.apply_payment_result(result, source="sync")
+        results.apply_payment_result(result, source="sync")
         db.session.expire_all()
         assert db.session.scalar(db.select(Payment.card_number)) == "411111******1111"
 
