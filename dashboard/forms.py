@@ -132,6 +132,7 @@ class PaymentFilterForm(FilterForm):
     max_amount = IntegerField(_l("Max amount"),
                               validators=[Optional(), NumberRange(min=0, max=MAX_KRW)])
     customer = StringField(_l("Customer"), filters=[_strip])
+    uid = StringField(_l("imp_uid or merchant_uid"), filters=[_strip])
 
 
 class EventFilterForm(FilterForm):

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from ..extensions import db
 from ..iamport import BillingKey, IamportError, NotFound, Rejected
 from ..models import MAX_CREDIT_ADJUSTMENT, CreditEntry, Customer
+from ..phones import phone_digits
 from . import (
     audit,
     checkpoint,
@@ -23,11 +24,6 @@ from . import (
     schedules,
     translate_iamport_error,
 )
-
-
-def phone_digits(value: str | None) -> str:
-    """Return only the digits of a phone number, so any formatting finds the same person."""
-    return re.sub(r"\D", "", value or "")[:20]
 
 
 def get_customer(customer_id: int, *, lock: bool = False) -> Customer:

@@ -6,9 +6,10 @@ from datetime import datetime, timedelta
 from ..extensions import db
 from ..iamport import IamportError, NotFound
 from ..models import Plan, Subscription
+from ..phones import phone_digits
 from . import audit, billing_mode, errors, now, owns_transaction, provider, schedules
 from .charges import new_period_charge, send_again
-from .customers import copy_billing_key, get_or_create_customer, phone_digits
+from .customers import copy_billing_key, get_or_create_customer
 
 
 @owns_transaction

@@ -51,6 +51,7 @@ from .paging import (
     customer_search_condition,
     keyset_page,
 )
+from .search import SearchResult, payment_by_uid, search
 
 __all__ = [
     "EXPORT_BATCH",
@@ -64,6 +65,7 @@ __all__ = [
     "PaymentDetail",
     "PaymentFilters",
     "ScheduleFilters",
+    "SearchResult",
     "SubscriptionDetail",
     "SubscriptionFilters",
     "TimelineItem",
@@ -85,12 +87,14 @@ __all__ = [
     "iterate_schedules",
     "keyset_page",
     "overview",
+    "payment_by_uid",
     "payment_detail",
     "payment_or_none",
     "payments_page",
     "payments_query",
     "schedule_or_none",
     "schedules_page",
+    "search",
     "subscription_detail",
     "subscriptions_page",
     "unresolved_refund_total",

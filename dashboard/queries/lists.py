@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from .. import formatting
@@ -146,6 +146,7 @@ class PaymentFilters:
     min_amount: int | None = None
     max_amount: int | None = None
     customer_id: int | None = None
+    uid: str = ""  # an exact imp_uid or merchant_uid
 
 
 def payments_query(filters: PaymentFilters):
@@ -164,6 +165,9 @@ def payments_query(filters: PaymentFilters):
         query = query.where(Payment.amount <= filters.max_amount)
     if filters.customer_id:
         query = query.where(Payment.customer_id == filters.customer_id)
+    if filters.uid:
+        query = query.where(or_(Payment.imp_uid == filters.uid,
+                                Payment.merchant_uid == filters.uid))
     return query
 
 

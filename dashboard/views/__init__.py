@@ -35,9 +35,19 @@ CONTENT_SECURITY_POLICY = "; ".join(
 
 def register_console(app: Flask) -> None:
     """Register the console's blueprints, user loader, template helpers and headers."""
-    from . import auth, customers, events, overview, payments, schedules, subscriptions
+    from . import (
+        auth,
+        customers,
+        events,
+        overview,
+        payments,
+        schedules,
+        search,
+        subscriptions,
+    )
 
-    for module in (auth, overview, customers, subscriptions, schedules, payments, events):
+    for module in (auth, overview, customers, subscriptions, schedules, payments, events,
+                   search):
         app.register_blueprint(module.bp)
 
     login_manager.login_view = "auth.login"

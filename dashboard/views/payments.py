@@ -39,6 +39,7 @@ def read_filters() -> tuple[PaymentFilterForm, queries.PaymentFilters]:
         min_amount=valid(form.min_amount),
         max_amount=valid(form.max_amount),
         customer_id=queries.customer_id_for(form.customer.data or ""),
+        uid=form.uid.data or "",
     )
 
 

@@ -1,0 +1,71 @@
+"""The top bar's search: one box for payments and customers.
+
+An exact ``imp_uid`` or ``merchant_uid`` names a payment; an exact ``customer_uid``, e-mail
+or phone number names a customer; four digits are the end of phone numbers; anything else is
+the start of a name, e-mail or phone number. Every match is an indexed lookup.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import or_, select
+
+from ..extensions import db
+from ..models import Customer, Payment
+from ..phones import is_last_digits, looks_like_phone, phone_digits
+from .paging import prefix_range
+
+RESULT_LIMIT = 20
+
+
+@dataclass
+class SearchResult:
+    """What a search found: one payment, one customer for certain, or a list to choose from."""
+
+    q: str
+    payment: Payment | None = None
+    customers: list[Customer] = field(default_factory=list)
+    # True when the customers matched exactly (uid, e-mail, whole phone number).
+    exact: bool = False
+
+    @property
+    def single_customer(self) -> Customer | None:
+        return self.customers[0] if self.exact and len(self.customers) == 1 else None
+
+
+def payment_by_uid(uid: str) -> Payment | None:
+    """Return the payment whose ``imp_uid`` or ``merchant_uid`` is exactly ``uid``."""
+    return db.session.scalar(
+        select(Payment).where(or_(Payment.imp_uid == uid, Payment.merchant_uid == uid)).limit(1)
+    )
+
+
+def _customers(condition, limit: int = RESULT_LIMIT) -> list[Customer]:
+    query = select(Customer).where(condition).order_by(Customer.name, Customer.id).limit(limit)
+    return list(db.session.scalars(query))
+
+
+def search(q: str) -> SearchResult:
+    """Find what the top bar's search box names."""
+    q = (q or "").strip()
+    result = SearchResult(q=q)
+    if not q:
+        return result
+    result.payment = payment_by_uid(q)
+    if result.payment is not None:
+        return result
+    exact = [Customer.customer_uid == q, Customer.email == q.lower()]
+    if looks_like_phone(q) and not is_last_digits(q):
+        exact.append(Customer.phone == phone_digits(q))
+    result.customers = _customers(or_(*exact))
+    if result.customers:
+        result.exact = True
+        return result
+    if is_last_digits(q):
+        result.customers = _customers(Customer.phone_tail == q.strip())
+        return result
+    starts = [prefix_range(Customer.name, q), prefix_range(Customer.email, q.lower())]
+    if looks_like_phone(q):
+        starts.append(prefix_range(Customer.phone, phone_digits(q)))
+    result.customers = _customers(or_(*starts))
+    return result
