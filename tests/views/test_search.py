@@ -103,3 +103,11 @@ def test_payments_filter_by_imp_uid_or_merchant_uid(app, people, viewer_client):
     html = viewer_client.get("/payments", query_string={"uid": other_uid},
                              headers=HTMX).get_data(as_text=True)
     assert "order-other" in html and "order-9-1" not in html
+
+
+def test_customer_and_payment_pages_offer_a_copyable_link(people, viewer_client):
+    for path in [f"/customers/{people['minsu']}", f"/payments/{people['payment']}"]:
+        html = viewer_client.get(path).get_data(as_text=True)
+        assert f'value="http://localhost{path}"' in html, path
+        assert f'data-copy="http://localhost{path}"' in html, path
+
