@@ -18,6 +18,7 @@ from wtforms import (
     RadioField,
     SelectField,
     StringField,
+    TextAreaField,
 )
 from wtforms.form import Form
 from wtforms.validators import (
@@ -225,6 +226,20 @@ class CancelSubscriptionForm(ActionForm):
 class ChangePlanForm(ActionForm):
     plan_id = SelectField(_l("New plan"), coerce=int, choices=[], validate_choice=True)
     reason = reason_field(required=False)
+
+
+class NoteForm(ActionForm):
+    body = TextAreaField(_l("Internal note"),
+                         validators=[DataRequired(message=_l("Write the note first.")),
+                                     Length(max=2000)],
+                         filters=[_strip])
+
+
+class SavedFilterForm(ActionForm):
+    name = StringField(_l("Name for this filter"), validators=[DataRequired(), Length(max=60)],
+                       filters=[_strip])
+    query_string = HiddenField(validators=[Length(max=1000)])
+    list_name = HiddenField(validators=[DataRequired()])
 
 
 class CreditAdjustmentForm(ActionForm):

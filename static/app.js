@@ -81,6 +81,13 @@
     document.querySelectorAll("form[aria-busy=true]").forEach(function (form) { setBusy(form, false); });
   });
 
+  // A saved filter is the list's query string now, which htmx may have changed since the page loaded.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.hasAttribute("data-saved-filter")) return;
+    form.querySelector("input[name=query_string]").value = window.location.search.replace(/^\?/, "");
+  }, true);
+
   // "Copy link" buttons copy the page's address; the link itself stays visible for copying by hand.
   document.addEventListener("click", function (event) {
     var button = event.target.closest ? event.target.closest("[data-copy]") : null;

@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import Flask, request
 from flask_login import current_user
 
-from .. import formatting
+from .. import desk, formatting
 from ..actions import allowed_actions
 from ..extensions import db, login_manager
 from ..htmx import HTMX_INTEGRITY, HTMX_URL, htmx_config_json
@@ -63,6 +63,7 @@ def register_console(app: Flask) -> None:
         actions=allowed_actions,
         label=formatting.label,
         role_label=lambda role: formatting.label("role", role),
+        saved_filters=desk.saved_filters,
     )
     register_error_handlers(app)
     app.after_request(add_security_headers)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, request, url_for
 from flask_babel import gettext as _
 
-from .. import queries
+from .. import desk, queries
 from ..billing import charges, customers
 from ..billing.sync import sync_customer
 from ..formatting import iso_local, label, won
@@ -13,6 +13,7 @@ from ..forms import (
     CreditAdjustmentForm,
     CustomerFilterForm,
     ManualChargeForm,
+    NoteForm,
     PlainActionForm,
     ReasonForm,
     choice,
@@ -87,6 +88,7 @@ def detail(customer_id: int):
         "customers/detail.html", None,
         detail=detail, customer=detail.customer,
         timeline=queries.customer_timeline(detail),
+        note_form=NoteForm(formdata=None),
     )
 
 
@@ -257,4 +259,28 @@ def manual_charge(customer_id: int):
               "error")
     else:
         flash(_("The charge outcome is not known yet; a sync will resolve it."), "warning")
+    return redirect_after_action(next_url(form, customer_url(customer_id)))
+
+
+def render_note(customer, form, status=200, error=None, error_detail=None):
+    return render_action(
+        "customers/_note_form.html", status=status, title=_("Add an internal note"),
+        back_url=next_url(form, customer_url(customer.id)),
+        customer=customer, form=form, error=error, error_detail=error_detail,
+    )
+
+
+@bp.route("/customers/<int:customer_id>/notes", methods=["GET", "POST"])
+@role_required("support")
+def add_note(customer_id: int):
+    """Add an internal memo to the customer (shown on its page and timeline, never sent)."""
+    customer = or_404(queries.customer_or_none(customer_id))
+    form = NoteForm(next=request.args.get("next", ""))
+    if request.method == "GET":
+        return render_note(customer, form)
+    if not form.validate_on_submit():
+        return render_note(customer, form, status=422)
+    on_refusal(render_note, customer=customer, form=form)
+    desk.add_customer_note(customer_id, form.body.data, actor=current_actor())
+    flash(_("Note added."), "success")
     return redirect_after_action(next_url(form, customer_url(customer_id)))

@@ -23,6 +23,8 @@ MUTATING_ROUTES = {
     "customers.delete_billing_key": ("/customers/{customer}/billing-key/delete", "support"),
     "customers.credits": ("/customers/{customer}/credits", "support"),
     "customers.manual_charge": ("/customers/{customer}/charge", "support"),
+    "customers.add_note": ("/customers/{customer}/notes", "support"),
+    "search.save_filter": ("/saved-filters", "support"),
     "subscriptions.pause": ("/subscriptions/{subscription}/pause", "support"),
     "subscriptions.resume": ("/subscriptions/{subscription}/resume", "support"),
     "subscriptions.cancel": ("/subscriptions/{subscription}/cancel", "support"),
@@ -40,7 +42,7 @@ MUTATING_ROUTES = {
 # Open to everyone: they change only the caller's own session.
 SESSION_ROUTES = {"auth.login", "auth.logout", "auth.language"}
 CONSOLE_BLUEPRINTS = {"auth", "overview", "customers", "subscriptions", "schedules",
-                      "payments", "events"}
+                      "payments", "events", "search"}
 
 
 @pytest.fixture

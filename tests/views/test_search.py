@@ -111,3 +111,30 @@ def test_customer_and_payment_pages_offer_a_copyable_link(people, viewer_client)
         assert f'value="http://localhost{path}"' in html, path
         assert f'data-copy="http://localhost{path}"' in html, path
 
+
+
+def test_a_saved_filter_keeps_the_query_string_and_appears_in_every_reader_s_menu(
+        app, people, as_role):
+    support = as_role("support")
+    response = support.post("/saved-filters", data={
+        "list_name": "payments", "name": "실패한 결제",
+        "query_string": "status=failed&after=20261101T000000000000.5&origin="})
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith("/payments?status=failed")
+    html = as_role("viewer").get("/payments").get_data(as_text=True)
+    menu = html.split('class="saved-filters"')[1].split("</details>")[0]
+    assert 'href="/payments?status=failed">실패한 결제</a>' in menu
+    # Saving under the same name replaces it; other lists keep their own menus.
+    support.post("/saved-filters", data={"list_name": "payments", "name": "실패한 결제",
+                                         "query_string": "status=cancelled"})
+    html = support.get("/payments").get_data(as_text=True)
+    assert 'href="/payments?status=cancelled">실패한 결제</a>' in html
+    assert "실패한 결제" not in support.get("/customers").get_data(as_text=True)
+
+
+def test_a_viewer_cannot_save_filters(app, people, as_role):
+    viewer = as_role("viewer")
+    response = viewer.post("/saved-filters", data={"list_name": "payments", "name": "x",
+                                                   "query_string": "status=paid"})
+    assert response.status_code == 403
+    assert 'data-saved-filter' not in viewer.get("/payments").get_data(as_text=True)
