@@ -262,6 +262,24 @@ def _digits(value):
     return re.sub(r"[\s-]", "", value) if isinstance(value, str) else value
 
 
+def card_expiry(value):
+    """Read an expiry as printed on cards (08/29, 0829, 08/2029) or as 2029-08; give YYYY-MM."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    patterns = [
+        (r"(0[1-9]|1[0-2])(\d\d)", lambda m: (m[2], m[1])),
+        (r"(0?[1-9]|1[0-2])\s*[/.\-]\s*(?:20)?(\d\d)", lambda m: (m[2], m[1])),
+        (r"20(\d\d)\s*[/.\-]?\s*(0[1-9]|1[0-2])", lambda m: (m[1], m[2])),
+    ]
+    for pattern, year_month in patterns:
+        match = re.fullmatch(pattern, text)
+        if match:
+            year, month = year_month(match)
+            return f"20{year}-{int(month):02d}"
+    return text
+
+
 class BillingKeyForm(ActionForm):
     """Card data for a REST key-in billing key: sent to iamport, never stored or shown."""
 
@@ -270,9 +288,10 @@ class BillingKeyForm(ActionForm):
         validators=[DataRequired(), Regexp(r"^\d{14,16}$", message=_l("Enter 14 to 16 digits."))],
     )
     expiry = StringField(
-        _l("Expiry (YYYY-MM)"), filters=[_strip],
+        _l("Expiry (MM/YY, as printed on the card)"), filters=[card_expiry],
         validators=[DataRequired(),
-                    Regexp(r"^20\d\d-(0[1-9]|1[0-2])$", message=_l("Use the form YYYY-MM."))],
+                    Regexp(r"^20\d\d-(0[1-9]|1[0-2])$",
+                           message=_l("Type the month and year as printed, e.g. 08/29."))],
     )
     birth = StringField(
         _l("Date of birth (YYMMDD) or business number (10 digits)"), filters=[_digits],
