@@ -192,6 +192,8 @@ class ManualChargeForm(ActionForm):
                        filters=[_strip])
     subscription_id = SelectField(_l("Subscription"), choices=[], validate_choice=False)
     reason = reason_field()
+    # Set when staff confirm a second identical charge within ten minutes on purpose.
+    repeat_confirmed = HiddenField()
 
 
 class ScheduleTimeForm(ActionForm):

@@ -51,7 +51,7 @@ from .paging import (
     customer_search_condition,
     keyset_page,
 )
-from .search import SearchResult, payment_by_uid, search
+from .search import SearchResult, payment_by_uid, recent_identical_charge, search
 
 __all__ = [
     "EXPORT_BATCH",
@@ -92,6 +92,7 @@ __all__ = [
     "payment_or_none",
     "payments_page",
     "payments_query",
+    "recent_identical_charge",
     "schedule_or_none",
     "schedules_page",
     "search",

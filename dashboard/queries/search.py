@@ -7,9 +7,11 @@ the start of a name, e-mail or phone number. Every match is an indexed lookup.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy import or_, select
 
+from ..clock import now
 from ..extensions import db
 from ..models import Customer, Payment
 from ..phones import is_last_digits, looks_like_phone, phone_digits
@@ -69,3 +71,21 @@ def search(q: str) -> SearchResult:
         starts.append(prefix_range(Customer.phone, phone_digits(q)))
     result.customers = _customers(or_(*starts))
     return result
+
+
+# A second manual charge like this one within this window is probably a mistake: ask first.
+DUPLICATE_CHARGE_WINDOW = timedelta(minutes=10)
+
+
+def recent_identical_charge(customer_id: int, amount: int, *,
+                            other_than: str) -> Payment | None:
+    """Return a manual charge of the same amount to the customer in the last ten minutes."""
+    return db.session.scalar(
+        select(Payment)
+        .where(Payment.customer_id == customer_id, Payment.origin == "manual",
+               Payment.amount == amount, Payment.merchant_uid != other_than,
+               Payment.status.in_(("pending", "paid")),
+               Payment.created_at >= now() - DUPLICATE_CHARGE_WINDOW)
+        .order_by(Payment.created_at.desc(), Payment.id.desc())
+        .limit(1)
+    )

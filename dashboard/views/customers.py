@@ -203,11 +203,11 @@ def credits(customer_id: int):
 
 
 def render_manual_charge(customer, form, status=200, template="customers/_charge_form.html",
-                         error=None, error_detail=None):
+                         error=None, error_detail=None, earlier=None):
     return render_action(
         template, status=status, title=_("Charge the billing key by hand"),
         back_url=next_url(form, customer_url(customer.id)),
-        customer=customer, form=form, error=error, error_detail=error_detail,
+        customer=customer, form=form, error=error, error_detail=error_detail, earlier=earlier,
         subscription_label=next((str(option.label) for option in form.subscription_id
                                  if option.data == form.subscription_id.data and option.data), ""),
     )
@@ -238,8 +238,14 @@ def manual_charge(customer_id: int):
     form.subscription_id.choices = subscription_choices(customer)
     if not form.validate_on_submit():
         return render_manual_charge(customer, form, status=422)
-    if not form.is_confirmed:
-        return render_manual_charge(customer, form, template="customers/_charge_confirm.html")
+    earlier = queries.recent_identical_charge(customer_id, form.amount.data,
+                                              other_than=form.merchant_uid.data)
+    repeat_unconfirmed = earlier is not None and form.repeat_confirmed.data != "yes"
+    if not form.is_confirmed or repeat_unconfirmed:
+        return render_manual_charge(
+            customer, form, template="customers/_charge_confirm.html", earlier=earlier,
+            status=422 if form.is_confirmed and repeat_unconfirmed else 200,
+            error=_("Confirm that this is a second charge.") if form.is_confirmed else None)
     on_refusal(render_manual_charge, customer=customer, form=form)
     subscription_id = form.subscription_id.data
     payment = charges.manual_charge(

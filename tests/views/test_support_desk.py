@@ -1,6 +1,8 @@
 """Support-desk flows over the in-process sandbox: a new card for a past-due customer."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from dashboard.billing import intake
@@ -83,3 +85,72 @@ def test_after_a_new_card_the_unpaid_period_is_offered_and_charged(app, sandbox,
 def db_paid_imp_uid(app) -> str:
     with app.app_context():
         return db.session.scalar(db.select(Payment.imp_uid).where(Payment.status == "paid"))
+
+
+@pytest.fixture
+def paying(app, sandbox):
+    """A subscriber with a working card and a paid first period."""
+    with app.app_context():
+        db.session.add(Plan(code="basic", name="베이직 월간", amount=9900))
+        db.session.commit()
+        sandbox.issue_key("cust_ok")
+        subscription = intake.start_subscription("cust_ok", plan_code="basic", customer_info={
+            "name": "김민수", "phone": "010-1234-5678"})
+        customer_id = subscription.customer_id
+    sandbox.advance(120)
+    sandbox.run_due()
+    return customer_id
+
+
+def charge_form(client, url) -> dict:
+    html = client.get(url).get_data(as_text=True)
+    merchant_uid = re.search(r'name="merchant_uid" type="hidden" value="([^"]+)"', html).group(1)
+    return {"merchant_uid": merchant_uid, "amount": "5000", "name": "추가 이용료",
+            "reason": "고객 요청", "subscription_id": ""}
+
+
+def flashes(client, page) -> list[str]:
+    return re.findall(r'class="flash flash-\w+"[^>]*>([^<]+)<', client.get(page).get_data(as_text=True))
+
+
+def manual_charges(app) -> list[Payment]:
+    with app.app_context():
+        found = db.session.scalars(db.select(Payment).where(Payment.origin == "manual")
+                                   .order_by(Payment.id)).all()
+        db.session.expunge_all()
+        return found
+
+
+def test_a_resubmitted_charge_shows_the_same_success_message(app, paying, as_role):
+    support = as_role("support")
+    url, page = f"/customers/{paying}/charge", f"/customers/{paying}"
+    data = {**charge_form(support, url), "confirmed": "yes"}
+    support.post(url, data=data)
+    first = flashes(support, page)
+    support.post(url, data=data)
+    assert flashes(support, page) == first and "₩5,000" in first[0]
+    assert len(manual_charges(app)) == 1
+
+
+def test_a_second_identical_charge_within_ten_minutes_asks_naming_the_first(
+        app, sandbox, paying, as_role):
+    support = as_role("support")
+    url = f"/customers/{paying}/charge"
+    support.post(url, data={**charge_form(support, url), "confirmed": "yes"})
+    first = manual_charges(app)[0]
+
+    second = charge_form(support, url)
+    confirm = support.post(url, data=second).get_data(as_text=True)
+    warning = confirm.split('repeat-charge')[1].split("</div>")[0]
+    assert first.merchant_uid in warning and "₩5,000" in warning
+    # Confirming the charge without ticking "charge again" charges nothing.
+    refused = support.post(url, data={**second, "confirmed": "yes"}, headers=HTMX)
+    assert refused.status_code == 422 and first.merchant_uid in refused.get_data(as_text=True)
+    assert len(manual_charges(app)) == 1
+    support.post(url, data={**second, "confirmed": "yes", "repeat_confirmed": "yes"})
+    assert [p.status for p in manual_charges(app)] == ["paid", "paid"]
+
+    # Ten minutes later the same amount is an ordinary charge again.
+    sandbox.advance(11 * 60)
+    third = charge_form(support, url)
+    assert "repeat-charge" not in support.post(url, data=third).get_data(as_text=True)
