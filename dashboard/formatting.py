@@ -138,8 +138,22 @@ SCHEDULE_FILTER_LABELS = {
 WEBHOOK_STATE_LABELS = {
     "received": _l("Received"),
     "processed": _l("Processed"),
-    "failed": _l("Failed"),
+    # What failed is our processing, not a payment: never "payment failed".
+    "failed": _l("Processing failed"),
     "ignored": _l("Ignored"),
+}
+# The payment status a webhook reports (iamport's words).
+WEBHOOK_STATUS_LABELS = {
+    "ready": _l("Awaiting payment"),
+    "paid": _l("Paid"),
+    "failed": _l("Payment failed"),
+    "cancelled": _l("Refunded"),
+}
+# Who acted, when it was not a staff member.
+ACTOR_LABELS = {
+    "system": _l("System"),
+    "cli": _l("Command line"),
+    "webhook": _l("Webhook"),
 }
 
 
@@ -216,6 +230,8 @@ LABELS = {
     "outcome": OUTCOME_LABELS,
     "action": ACTION_LABELS,
     "webhook": WEBHOOK_STATE_LABELS,
+    "webhook_status": WEBHOOK_STATUS_LABELS,
+    "actor": ACTOR_LABELS,
     "refund": REFUND_STATUS_LABELS,
     "billing_key": BILLING_KEY_LABELS,
     "role": ROLE_LABELS,

@@ -10,6 +10,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from .. import formatting
 from ..actions import allowed_actions
 from ..extensions import db
+from ..messages import webhook_error
 from ..models import (
     AuditEntry,
     Customer,
@@ -184,8 +185,9 @@ def customer_timeline(detail: CustomerDetail) -> list[TimelineItem]:
     for event in detail.webhook_events:
         items.append(TimelineItem(
             at=event.received_at, kind="webhook", status=event.state, status_kind="webhook",
-            title=_("Webhook: %(status)s", status=event.status or "?"),
-            detail=event.error or (event.imp_uid or event.merchant_uid or ""),
+            title=_("Webhook: %(status)s",
+                    status=formatting.label("webhook_status", event.status) or "?"),
+            detail=webhook_error(event.error) or (event.imp_uid or event.merchant_uid or ""),
         ))
     for entry in detail.audit_entries:
         items.append(TimelineItem(

@@ -6,9 +6,11 @@ load balancers call it without a session.
 from __future__ import annotations
 
 from flask import Flask, request
+from jinja2 import pass_context
+from markupsafe import Markup
 from flask_login import current_user
 
-from .. import desk, formatting
+from .. import desk, formatting, messages, particles
 from ..actions import allowed_actions
 from ..extensions import db, login_manager
 from ..htmx import HTMX_INTEGRITY, HTMX_URL, htmx_config_json
@@ -56,6 +58,8 @@ def register_console(app: Flask) -> None:
     login_manager.unauthorized_handler(redirect_to_sign_in)
 
     app.jinja_env.filters.update(formatting.TEMPLATE_FILTERS)
+    app.jinja_env.filters["particles"] = particles.attach
+    resolve_particles_in_templates(app)
     app.context_processor(template_globals)
     # Globals (not context) so that imported macros can use them too.
     app.jinja_env.globals.update(
@@ -64,9 +68,23 @@ def register_console(app: Flask) -> None:
         label=formatting.label,
         role_label=lambda role: formatting.label("role", role),
         saved_filters=desk.saved_filters,
+        webhook_error=messages.webhook_error,
     )
     register_error_handlers(app)
     app.after_request(add_security_headers)
+
+
+def resolve_particles_in_templates(app: Flask) -> None:
+    """Make the templates' ``_()`` pick 을/를, 이/가... to suit the names and amounts put in."""
+    translate = app.jinja_env.globals["gettext"]
+
+    @pass_context
+    def gettext_with_particles(context, string, **variables):
+        translated = context.call(translate, string, **variables)
+        resolved = particles.attach(str(translated))
+        return Markup(resolved) if isinstance(translated, Markup) else resolved
+
+    app.jinja_env.globals.update(_=gettext_with_particles, gettext=gettext_with_particles)
 
 
 def load_user(user_id: str) -> AdminUser | None:

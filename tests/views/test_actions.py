@@ -309,7 +309,8 @@ def test_reschedule_is_refused_while_the_dunning_retry_waits(app, sandbox, subsc
     response = support.post(f"/schedules/{schedule.id}/reschedule",
                             data={"schedule_at": kst_input(later), "reason": "x"}, headers=HTMX)
     assert response.status_code == 422
-    assert "Another charge for this period" in response.get_data(as_text=True)
+    # The refusal reads in Korean, like the rest of the page.
+    assert "이 기간의 다른 결제가 이미 예약되어 있습니다." in response.get_data(as_text=True)
 
 
 # --- subscriptions -----------------------------------------------------------------------

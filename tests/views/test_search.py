@@ -78,7 +78,7 @@ def test_nothing_found_says_so(people, viewer_client):
 
 def test_the_search_box_is_in_the_top_bar_of_every_page(people, viewer_client):
     for path in ["/", "/customers", f"/customers/{people['minsu']}", "/payments", "/schedules",
-                 "/subscriptions", "/webhooks"]:
+                 "/subscriptions", "/webhook-events", "/no-such-page"]:
         html = viewer_client.get(path).get_data(as_text=True)
         assert 'role="search"' in html and 'action="/search"' in html, path
 
