@@ -59,11 +59,11 @@ WEBHOOK_ERRORS = {
     "merchant_uid does not match the payment": _l("The merchant_uid does not match the payment."),
 }
 WEBHOOK_ERROR_PATTERNS = [
-    (re.compile(r"iamport unavailable: (?P<detail>.*)", re.S),
+    (re.compile(r"iamport unavailable: (?P<detail>.*)", re.DOTALL),
      _l("iamport could not be reached: %(detail)s")),
-    (re.compile(r"could not apply: (?P<detail>.*)", re.S),
+    (re.compile(r"could not apply: (?P<detail>.*)", re.DOTALL),
      _l("The result could not be applied: %(detail)s")),
-    (re.compile(r"sender address (?P<detail>.*) is not allowed", re.S),
+    (re.compile(r"sender address (?P<detail>.*) is not allowed", re.DOTALL),
      _l("The sender address %(detail)s is not allowed.")),
     (re.compile(r"(?P<detail>\w+) is invalid"), _l("%(detail)s is invalid.")),
 ]
