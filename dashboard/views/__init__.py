@@ -6,9 +6,9 @@ load balancers call it without a session.
 from __future__ import annotations
 
 from flask import Flask, request
+from flask_login import current_user
 from jinja2 import pass_context
 from markupsafe import Markup
-from flask_login import current_user
 
 from .. import desk, formatting, messages, particles
 from ..actions import allowed_actions

@@ -10,8 +10,8 @@ from flask_wtf.csrf import CSRFError
 from ..billing import errors as billing_errors
 from ..extensions import db
 from ..formatting import won
-from ..messages import billing_detail
 from ..htmx import MESSAGES_TARGET, is_htmx
+from ..messages import billing_detail
 
 
 def describe_billing_error(error: billing_errors.BillingError) -> str:
