@@ -58,6 +58,13 @@ def iso_local(moment: datetime | None) -> str:
     return to_local(moment).isoformat(timespec="seconds")
 
 
+def csv_time(moment: datetime | None) -> str:
+    """Format a time for CSV in the display zone as spreadsheets read dates: ``2026-11-27 13:05``."""
+    if moment is None:
+        return ""
+    return to_local(moment).strftime("%Y-%m-%d %H:%M")
+
+
 def datetime_input_value(moment: datetime | None) -> str:
     """Format a time for an ``<input type="datetime-local">`` in the display zone."""
     if moment is None:

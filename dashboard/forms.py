@@ -122,7 +122,9 @@ class ScheduleFilterForm(FilterForm):
 
 
 class PaymentFilterForm(FilterForm):
-    status = SelectField(_l("Status"), choices=_choices(PAYMENT_STATUSES, PAYMENT_STATUS_LABELS),
+    status = SelectField(_l("Status"),
+                         choices=[*_choices(PAYMENT_STATUSES, PAYMENT_STATUS_LABELS),
+                                  choice("partially_refunded", _l("Partially refunded"))],
                          validate_choice=False)
     origin = SelectField(_l("Origin"), choices=_choices(PAYMENT_ORIGINS, PAYMENT_ORIGIN_LABELS),
                          validate_choice=False)
@@ -134,6 +136,8 @@ class PaymentFilterForm(FilterForm):
                               validators=[Optional(), NumberRange(min=0, max=MAX_KRW)])
     customer = StringField(_l("Customer"), filters=[_strip])
     uid = StringField(_l("imp_uid or merchant_uid"), filters=[_strip])
+    refunded_from = DateField(_l("Refunded from"), validators=[Optional()])
+    refunded_to = DateField(_l("Refunded until"), validators=[Optional()])
 
 
 class EventFilterForm(FilterForm):

@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from .. import desk, queries
 from ..billing import charges, customers
 from ..billing.sync import sync_customer
-from ..formatting import iso_local, label, won
+from ..formatting import csv_time, label, won
 from ..forms import (
     BillingKeyForm,
     CreditAdjustmentForm,
@@ -21,6 +21,7 @@ from ..forms import (
 from ..htmx import redirect_after_action, render_page_or_fragment
 from .access import current_actor, require_sign_in, role_required
 from .common import (
+    csv_header,
     export_url,
     next_page_url,
     next_url,
@@ -65,8 +66,8 @@ def index():
 def export():
     """Download every customer matching the current filters as CSV."""
     _form, filters = read_filters()
-    header = ["customer_uid", "name", "email", "phone", "card_name", "card_number",
-              "billing_key_status", "subscriptions", "created_at"]
+    header = csv_header(["customer_uid", "customer_name", "email", "phone", "card_name",
+                         "card_number", "billing_key_status", "subscriptions", "created_at"])
 
     def rows():
         for customer in queries.iterate_customers(filters):
@@ -75,7 +76,7 @@ def export():
             )
             yield [customer.customer_uid, customer.name, customer.email, customer.phone,
                    customer.card_name, customer.card_number, customer.billing_key_status,
-                   subscriptions, iso_local(customer.created_at)]
+                   subscriptions, csv_time(customer.created_at)]
 
     return stream_csv("customers.csv", header, rows())
 
