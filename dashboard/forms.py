@@ -177,6 +177,13 @@ class ReasonForm(ActionForm):
     reason = reason_field()
 
 
+# Reasons staff pick most often; the reason field still takes any text.
+REFUND_REASONS = (_l("Customer request"), _l("Duplicate payment"), _l("Service problem"),
+                  _l("Charged by mistake"))
+CANCEL_REASONS = (_l("Customer request"), _l("Too expensive"), _l("Not using the service"),
+                  _l("Card problem"), _l("Moving to another plan or service"))
+
+
 class RefundForm(ActionForm):
     # Issued with the form, so submitting it twice refunds once.
     request_key = HiddenField(validators=[Optional(), Length(max=40)])
@@ -227,6 +234,8 @@ class CancelSubscriptionForm(ActionForm):
         validators=[DataRequired()],
     )
     reason = reason_field()
+    # Only with "now": refund what the customer paid for the period that ends today.
+    refund_current = HiddenField()
 
 
 class ChangePlanForm(ActionForm):

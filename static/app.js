@@ -88,6 +88,14 @@
     form.querySelector("input[name=query_string]").value = window.location.search.replace(/^\?/, "");
   }, true);
 
+  // A preset reason fills the reason field; it can still be edited.
+  document.addEventListener("click", function (event) {
+    var preset = event.target.closest ? event.target.closest("[data-reason]") : null;
+    if (!preset) return;
+    var field = preset.closest("form").querySelector("input[name=reason]");
+    if (field) { field.value = preset.getAttribute("data-reason"); field.focus(); }
+  });
+
   // "Copy link" buttons copy the page's address; the link itself stays visible for copying by hand.
   document.addEventListener("click", function (event) {
     var button = event.target.closest ? event.target.closest("[data-copy]") : null;

@@ -52,7 +52,14 @@ from .paging import (
     customer_search_condition,
     keyset_page,
 )
-from .search import SearchResult, payment_by_uid, recent_identical_charge, search
+from .search import (
+    SearchResult,
+    current_period_payment,
+    payment_by_uid,
+    recent_identical_charge,
+    revoked_charges_to_restore,
+    search,
+)
 
 __all__ = [
     "EXPORT_BATCH",
@@ -74,6 +81,7 @@ __all__ = [
     "all_plans",
     "charge_calendar",
     "credit_balance",
+    "current_period_payment",
     "customer_detail",
     "customer_id_for",
     "customer_or_none",
@@ -95,6 +103,7 @@ __all__ = [
     "payments_page",
     "payments_query",
     "recent_identical_charge",
+    "revoked_charges_to_restore",
     "schedule_or_none",
     "schedules_page",
     "search",

@@ -13,7 +13,7 @@ from sqlalchemy import or_, select
 
 from ..clock import now
 from ..extensions import db
-from ..models import Customer, Payment
+from ..models import Customer, Payment, Schedule, Subscription
 from ..phones import is_last_digits, looks_like_phone, phone_digits
 from .paging import prefix_range
 
@@ -87,5 +87,35 @@ def recent_identical_charge(customer_id: int, amount: int, *,
                Payment.status.in_(("pending", "paid")),
                Payment.created_at >= now() - DUPLICATE_CHARGE_WINDOW)
         .order_by(Payment.created_at.desc(), Payment.id.desc())
+        .limit(1)
+    )
+
+
+def revoked_charges_to_restore(subscription_id: int) -> list[Schedule]:
+    """Return the subscription's revoked charges for periods it has not paid (reinstate shows them)."""
+    subscription = db.session.get(Subscription, subscription_id)
+    if subscription is None:
+        return []
+    return list(db.session.scalars(
+        select(Schedule)
+        .where(Schedule.subscription_id == subscription_id,
+               Schedule.schedule_status == "revoked",
+               Schedule.period > subscription.current_period)
+        .order_by(Schedule.schedule_at.asc(), Schedule.id.asc())
+        .limit(20)
+    ))
+
+
+def current_period_payment(subscription_id: int) -> Payment | None:
+    """Return the paid charge of the subscription's current period (what "cancel now" may refund)."""
+    subscription = db.session.get(Subscription, subscription_id)
+    if subscription is None or not subscription.current_period:
+        return None
+    return db.session.scalar(
+        select(Payment)
+        .where(Payment.subscription_id == subscription_id,
+               Payment.period == subscription.current_period,
+               Payment.status.in_(("paid", "cancelled")))
+        .order_by(Payment.id.desc())
         .limit(1)
     )

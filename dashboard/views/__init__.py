@@ -13,6 +13,7 @@ from markupsafe import Markup
 from .. import desk, formatting, messages, particles
 from ..actions import allowed_actions
 from ..extensions import db, login_manager
+from ..forms import CANCEL_REASONS, REFUND_REASONS
 from ..htmx import HTMX_INTEGRITY, HTMX_URL, htmx_config_json
 from ..models import AdminUser
 from .access import redirect_to_sign_in
@@ -69,6 +70,8 @@ def register_console(app: Flask) -> None:
         role_label=lambda role: formatting.label("role", role),
         saved_filters=desk.saved_filters,
         webhook_error=messages.webhook_error,
+        refund_reasons=REFUND_REASONS,
+        cancel_reasons=CANCEL_REASONS,
     )
     register_error_handlers(app)
     app.after_request(add_security_headers)

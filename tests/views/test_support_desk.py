@@ -154,3 +154,42 @@ def test_a_second_identical_charge_within_ten_minutes_asks_naming_the_first(
     sandbox.advance(11 * 60)
     third = charge_form(support, url)
     assert "repeat-charge" not in support.post(url, data=third).get_data(as_text=True)
+
+
+def test_cancel_now_can_refund_the_current_period(app, sandbox, paying, as_role):
+    support = as_role("support")
+    with app.app_context():
+        subscription_id = db.session.scalar(db.select(Subscription.id))
+        paid = db.session.scalar(db.select(Payment).where(Payment.status == "paid"))
+        imp_uid, merchant_uid = paid.imp_uid, paid.merchant_uid
+    url = f"/subscriptions/{subscription_id}/cancel"
+    form = support.get(url).get_data(as_text=True)
+    offer = form.split('class="choice refund-current"')[1].split("</label>")[0]
+    assert "₩9,900" in offer and merchant_uid in offer
+    assert 'data-reason="고객 요청"' in form  # preset reasons, plus free text
+    data = {"when": "now", "reason": "고객 요청", "refund_current": "yes"}
+    confirm = support.post(url, data=data).get_data(as_text=True)
+    assert "₩9,900" in confirm.split('class="confirm-sentence"')[1].split("</p>")[0]
+    assert support.post(url, data={**data, "confirmed": "yes"}).status_code == 303
+    with app.app_context():
+        assert db.session.get(Subscription, subscription_id).status == "cancelled"
+        assert db.session.scalar(db.select(Payment.cancel_amount)
+                                 .where(Payment.imp_uid == imp_uid)) == 9900
+    remote = sandbox.client.get_payment(imp_uid)
+    assert remote.cancel_amount == 9900
+
+
+def test_cancel_now_without_the_box_refunds_nothing(app, sandbox, paying, as_role):
+    with app.app_context():
+        subscription_id = db.session.scalar(db.select(Subscription.id))
+        imp_uid = db.session.scalar(db.select(Payment.imp_uid).where(Payment.status == "paid"))
+    as_role("support").post(f"/subscriptions/{subscription_id}/cancel",
+                            data={"when": "now", "reason": "폐업", "confirmed": "yes"})
+    assert sandbox.client.get_payment(imp_uid).cancel_amount == 0
+
+
+def test_refund_form_offers_preset_reasons(app, paying, as_role):
+    with app.app_context():
+        payment_id = db.session.scalar(db.select(Payment.id).where(Payment.status == "paid"))
+    html = as_role("support").get(f"/payments/{payment_id}/refund").get_data(as_text=True)
+    assert 'list="refund-reasons"' in html and '<option value="중복 결제">' in html
