@@ -149,7 +149,7 @@ def cancel(subscription_id: int):
     cancelled = lifecycle.cancel_subscription(subscription_id, actor=current_actor(),
                                               reason=form.reason.data,
                                               at_period_end=at_period_end)
-    if cancelled.cancel_at_period_end:
+    if cancelled.status != "cancelled" and cancelled.cancel_at_period_end:
         flash(_("The subscription ends on %(time)s; no further charges are scheduled.",
                 time=local_time(cancelled.current_period_end)), "success")
     else:
