@@ -50,7 +50,7 @@ def app(app, sandbox):
 
 
 @pytest.fixture(scope="session")
-def browser():
+def chromium_browser():
     """Debian's Chromium driven by Playwright (no browser download), shared by the journeys."""
     with sync_api.sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
@@ -114,12 +114,12 @@ class Console:
 
 
 @pytest.fixture
-def console(app, browser):
+def console(app, chromium_browser):
     """Open a tab on the live console; fail on page errors and accessibility violations."""
     contexts = []
 
     def open_tab(**context_options) -> Console:
-        context = browser.new_context(**context_options)
+        context = chromium_browser.new_context(**context_options)
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(10_000)
