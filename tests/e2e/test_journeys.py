@@ -351,23 +351,38 @@ def test_a_viewer_sees_but_cannot_act(app, sandbox, customers, staff, console):
     assert rows(app, Refund) == [] and sandbox.client.get_payment(imp_uid).cancel_amount == 0
 
 
+def ring_contrast(color: str, background) -> float:
+    """Return the WCAG contrast of an ``rgb(...)`` colour against the page background."""
+
+    def luminance(rgb) -> float:
+        channels = [c / 255 for c in rgb]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    rgb = [int(part) for part in re.findall(r"\d+", color)[:3]]
+    lighter, darker = sorted((luminance(rgb), luminance(background)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
 def test_the_whole_refund_with_the_keyboard_only(app, sandbox, customers, staff, console):
     tab = console()
     keys = tab.page.keyboard
     tab.sign_in(staff["support"], keyboard=True)
 
-    def tab_to(locator, limit: int = 60) -> None:
-        """Press Tab until ``locator`` has focus, checking a focus ring is drawn."""
+    def tab_to(locator, limit: int = 60, background=(246, 247, 249)) -> None:
+        """Press Tab until ``locator`` has focus; its focus ring must contrast 3:1 or more."""
         for _ in range(limit):
             keys.press("Tab")
             if locator.evaluate("element => element === document.activeElement"):
-                outline = locator.evaluate("element => getComputedStyle(element).outlineStyle")
-                assert outline != "none", "focused element without a visible focus ring"
+                style = locator.evaluate("element => { const s = getComputedStyle(element);"
+                                         " return [s.outlineStyle, s.outlineColor]; }")
+                assert style[0] != "none", "focused element without a visible focus ring"
+                assert ring_contrast(style[1], background) >= 3, style
                 return
         raise AssertionError(f"never reached {locator}")
 
     tab.page.focus("body")
-    tab_to(tab.page.locator("#global-q"))
+    tab_to(tab.page.locator("#global-q"), background=(17, 24, 39))  # the dark top bar
     keys.type("010-1234-5678")
     keys.press("Enter")
     tab.page.wait_for_url("**/customers/*")
