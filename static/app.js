@@ -37,6 +37,12 @@
       target = document.getElementById("action-panel");
     }
     if (!target || target.id === "results" || target.closest("#results")) return;
+    // A whole page reloaded in place (after an action): start from its heading.
+    if (target.id === "main") {
+      var title = target.querySelector("h1");
+      if (title) focusable(title);
+      return;
+    }
     var invalid = target.querySelector("[aria-invalid=true]");
     var form = target.querySelector("form");
     var confirmation = target.querySelector("input[name=confirmed][value=yes]");
