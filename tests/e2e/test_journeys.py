@@ -63,7 +63,7 @@ def test_refund_in_part_found_by_phone_search(app, sandbox, customers, staff, co
     expect(tab.page.locator("#announcer")).to_contain_text("₩3,000")
     tab.check_accessibility()
 
-    payment_id, imp_uid, _ = customers["cust_minsu"]
+    _, imp_uid, _ = customers["cust_minsu"]
     assert [(r.amount, r.status) for r in rows(app, Refund)] == [(3000, "succeeded")]
     remote = sandbox.client.get_payment(imp_uid)
     assert remote.cancel_amount == 3000 and len(remote.cancel_history) == 1
