@@ -58,6 +58,13 @@ def iso_local(moment: datetime | None) -> str:
     return to_local(moment).isoformat(timespec="seconds")
 
 
+def csv_time(moment: datetime | None) -> str:
+    """Format a time for CSV in the display zone as spreadsheets read dates: ``2026-11-27 13:05``."""
+    if moment is None:
+        return ""
+    return to_local(moment).strftime("%Y-%m-%d %H:%M")
+
+
 def datetime_input_value(moment: datetime | None) -> str:
     """Format a time for an ``<input type="datetime-local">`` in the display zone."""
     if moment is None:
@@ -143,8 +150,22 @@ SCHEDULE_FILTER_LABELS = {
 WEBHOOK_STATE_LABELS = {
     "received": _l("Received"),
     "processed": _l("Processed"),
-    "failed": _l("Failed"),
+    # What failed is our processing, not a payment: never "payment failed".
+    "failed": _l("Processing failed"),
     "ignored": _l("Ignored"),
+}
+# The payment status a webhook reports (iamport's words).
+WEBHOOK_STATUS_LABELS = {
+    "ready": _l("Awaiting payment"),
+    "paid": _l("Paid"),
+    "failed": _l("Payment failed"),
+    "cancelled": _l("Refunded"),
+}
+# Who acted, when it was not a staff member.
+ACTOR_LABELS = {
+    "system": _l("System"),
+    "cli": _l("Command line"),
+    "webhook": _l("Webhook"),
 }
 
 
@@ -238,6 +259,8 @@ LABELS = {
     "outcome": OUTCOME_LABELS,
     "action": ACTION_LABELS,
     "webhook": WEBHOOK_STATE_LABELS,
+    "webhook_status": WEBHOOK_STATUS_LABELS,
+    "actor": ACTOR_LABELS,
     "refund": REFUND_STATUS_LABELS,
     "billing_key": BILLING_KEY_LABELS,
     "role": ROLE_LABELS,

@@ -18,6 +18,7 @@ from wtforms import (
     RadioField,
     SelectField,
     StringField,
+    TextAreaField,
 )
 from wtforms.form import Form
 from wtforms.validators import (
@@ -121,7 +122,9 @@ class ScheduleFilterForm(FilterForm):
 
 
 class PaymentFilterForm(FilterForm):
-    status = SelectField(_l("Status"), choices=_choices(PAYMENT_STATUSES, PAYMENT_STATUS_LABELS),
+    status = SelectField(_l("Status"),
+                         choices=[*_choices(PAYMENT_STATUSES, PAYMENT_STATUS_LABELS),
+                                  choice("partially_refunded", _l("Partially refunded"))],
                          validate_choice=False)
     origin = SelectField(_l("Origin"), choices=_choices(PAYMENT_ORIGINS, PAYMENT_ORIGIN_LABELS),
                          validate_choice=False)
@@ -132,6 +135,9 @@ class PaymentFilterForm(FilterForm):
     max_amount = IntegerField(_l("Max amount"),
                               validators=[Optional(), NumberRange(min=0, max=MAX_KRW)])
     customer = StringField(_l("Customer"), filters=[_strip])
+    uid = StringField(_l("imp_uid or merchant_uid"), filters=[_strip])
+    refunded_from = DateField(_l("Refunded from"), validators=[Optional()])
+    refunded_to = DateField(_l("Refunded until"), validators=[Optional()])
 
 
 class EventFilterForm(FilterForm):
@@ -171,6 +177,13 @@ class ReasonForm(ActionForm):
     reason = reason_field()
 
 
+# Reasons staff pick most often; the reason field still takes any text.
+REFUND_REASONS = (_l("Customer request"), _l("Duplicate payment"), _l("Service problem"),
+                  _l("Charged by mistake"))
+CANCEL_REASONS = (_l("Customer request"), _l("Too expensive"), _l("Not using the service"),
+                  _l("Card problem"), _l("Moving to another plan or service"))
+
+
 class RefundForm(ActionForm):
     # Issued with the form, so submitting it twice refunds once.
     request_key = HiddenField(validators=[Optional(), Length(max=40)])
@@ -190,6 +203,8 @@ class ManualChargeForm(ActionForm):
                        filters=[_strip])
     subscription_id = SelectField(_l("Subscription"), choices=[], validate_choice=False)
     reason = reason_field()
+    # Set when staff confirm a second identical charge within ten minutes on purpose.
+    repeat_confirmed = HiddenField()
 
 
 class ScheduleTimeForm(ActionForm):
@@ -219,11 +234,27 @@ class CancelSubscriptionForm(ActionForm):
         validators=[DataRequired()],
     )
     reason = reason_field()
+    # Only with "now": refund what the customer paid for the period that ends today.
+    refund_current = HiddenField()
 
 
 class ChangePlanForm(ActionForm):
     plan_id = SelectField(_l("New plan"), coerce=int, choices=[], validate_choice=True)
     reason = reason_field(required=False)
+
+
+class NoteForm(ActionForm):
+    body = TextAreaField(_l("Internal note"),
+                         validators=[DataRequired(message=_l("Write the note first.")),
+                                     Length(max=2000)],
+                         filters=[_strip])
+
+
+class SavedFilterForm(ActionForm):
+    name = StringField(_l("Name for this filter"), validators=[DataRequired(), Length(max=60)],
+                       filters=[_strip])
+    query_string = HiddenField(validators=[Length(max=1000)])
+    list_name = HiddenField(validators=[DataRequired()])
 
 
 class CreditAdjustmentForm(ActionForm):
@@ -246,6 +277,24 @@ def _digits(value):
     return re.sub(r"[\s-]", "", value) if isinstance(value, str) else value
 
 
+def card_expiry(value):
+    """Read an expiry as printed on cards (08/29, 0829, 08/2029) or as 2029-08; give YYYY-MM."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    patterns = [
+        (r"(0[1-9]|1[0-2])(\d\d)", lambda m: (m[2], m[1])),
+        (r"(0?[1-9]|1[0-2])\s*[/.\-]\s*(?:20)?(\d\d)", lambda m: (m[2], m[1])),
+        (r"20(\d\d)\s*[/.\-]?\s*(0[1-9]|1[0-2])", lambda m: (m[1], m[2])),
+    ]
+    for pattern, year_month in patterns:
+        match = re.fullmatch(pattern, text)
+        if match:
+            year, month = year_month(match)
+            return f"20{year}-{int(month):02d}"
+    return text
+
+
 class BillingKeyForm(ActionForm):
     """Card data for a REST key-in billing key: sent to iamport, never stored or shown."""
 
@@ -254,9 +303,10 @@ class BillingKeyForm(ActionForm):
         validators=[DataRequired(), Regexp(r"^\d{14,16}$", message=_l("Enter 14 to 16 digits."))],
     )
     expiry = StringField(
-        _l("Expiry (YYYY-MM)"), filters=[_strip],
+        _l("Expiry (MM/YY, as printed on the card)"), filters=[card_expiry],
         validators=[DataRequired(),
-                    Regexp(r"^20\d\d-(0[1-9]|1[0-2])$", message=_l("Use the form YYYY-MM."))],
+                    Regexp(r"^20\d\d-(0[1-9]|1[0-2])$",
+                           message=_l("Type the month and year as printed, e.g. 08/29."))],
     )
     birth = StringField(
         _l("Date of birth (YYMMDD) or business number (10 digits)"), filters=[_digits],

@@ -212,6 +212,7 @@ class Customer(Timestamps, db.Model):
         Index("ix_customer_name", "name"),
         Index("ix_customer_email", "email"),
         Index("ix_customer_phone", "phone"),
+        Index("ix_customer_phone_tail", "phone_tail"),
         Index("ix_customer_created", "created_at", "id"),
     )
 
@@ -221,6 +222,8 @@ class Customer(Timestamps, db.Model):
     email: Mapped[str] = mapped_column(String(200), default="")
     # Digits only, so that "010-1234-5678" and "01012345678" find the same customer.
     phone: Mapped[str] = mapped_column(String(20), default="")
+    # The last four digits, kept apart so "5678" is an indexed match, not a table scan.
+    phone_tail: Mapped[str] = mapped_column(String(4), default="")
     card_name: Mapped[str | None] = mapped_column(String(40))
     card_code: Mapped[str | None] = mapped_column(String(10))
     card_number: Mapped[str | None] = mapped_column(String(24))
@@ -239,6 +242,11 @@ class Customer(Timestamps, db.Model):
     @validates("card_number")
     def keep_card_number_masked(self, key: str, value: str | None) -> str | None:
         return mask_card_number(value)
+
+    @validates("phone")
+    def keep_phone_tail(self, key: str, value: str | None) -> str:
+        self.phone_tail = (value or "")[-4:]
+        return value or ""
 
 
 SUBSCRIPTION_STATUSES = ("active", "past_due", "paused", "cancelled")
@@ -612,3 +620,33 @@ class GoLiveStep(db.Model):
     note: Mapped[str | None] = mapped_column(String(256))
 
     done_by: Mapped[AdminUser | None] = relationship()
+
+class CustomerNote(db.Model):
+    """An internal memo about a customer: who wrote it and when; never sent anywhere."""
+
+    __tablename__ = "customer_note"
+    __table_args__ = (Index("ix_customer_note_customer", "customer_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"))
+    body: Mapped[str] = mapped_column(Text)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("admin_user.id"))
+    # The author's email at the time, so the memo keeps its author if the account goes.
+    author_label: Mapped[str] = mapped_column(String(254), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+
+class SavedFilter(db.Model):
+    """A list's query string saved under a name, shown in the saved-filters menu."""
+
+    __tablename__ = "saved_filter"
+    __table_args__ = (
+        UniqueConstraint("list_name", "name", name="uq_saved_filter_list_name"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    list_name: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(60))
+    query_string: Mapped[str] = mapped_column(String(1000), default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("admin_user.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)

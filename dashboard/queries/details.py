@@ -10,9 +10,11 @@ from sqlalchemy.orm import joinedload, selectinload
 from .. import formatting
 from ..actions import allowed_actions
 from ..extensions import db
+from ..messages import webhook_error
 from ..models import (
     AuditEntry,
     Customer,
+    CustomerNote,
     Payment,
     Plan,
     Schedule,
@@ -30,7 +32,7 @@ class TimelineItem:
     """One thing that happened to a customer, for the merged timeline."""
 
     at: datetime
-    kind: str  # payment, refund, schedule, webhook, audit
+    kind: str  # payment, refund, schedule, webhook, audit, note
     title: str
     detail: str = ""
     status: str | None = None
@@ -52,6 +54,7 @@ class CustomerDetail:
     audit_entries: list[AuditEntry]
     webhook_events: list[WebhookEvent]
     plans: list[Plan] = field(default_factory=list)
+    notes: list[CustomerNote] = field(default_factory=list)
 
 
 def customer_or_none(customer_id: int) -> Customer | None:
@@ -125,6 +128,10 @@ def customer_detail(customer_id: int) -> CustomerDetail | None:
         audit_entries=audit_entries,
         webhook_events=webhook_events,
         plans=active_plans(),
+        notes=list(db.session.scalars(
+            select(CustomerNote).where(CustomerNote.customer_id == customer_id)
+            .order_by(CustomerNote.id.desc()).limit(100)
+        )),
     )
 
 
@@ -178,8 +185,9 @@ def customer_timeline(detail: CustomerDetail) -> list[TimelineItem]:
     for event in detail.webhook_events:
         items.append(TimelineItem(
             at=event.received_at, kind="webhook", status=event.state, status_kind="webhook",
-            title=_("Webhook: %(status)s", status=event.status or "?"),
-            detail=event.error or (event.imp_uid or event.merchant_uid or ""),
+            title=_("Webhook: %(status)s",
+                    status=formatting.label("webhook_status", event.status) or "?"),
+            detail=webhook_error(event.error) or (event.imp_uid or event.merchant_uid or ""),
         ))
     for entry in detail.audit_entries:
         items.append(TimelineItem(
@@ -187,6 +195,9 @@ def customer_timeline(detail: CustomerDetail) -> list[TimelineItem]:
             title=formatting.label("action", entry.action), detail=entry.reason or "",
             actor=entry.actor_label,
         ))
+    for note in detail.notes:
+        items.append(TimelineItem(at=note.created_at, kind="note", title=_("Note"),
+                                  detail=note.body, actor=note.author_label))
     items.sort(key=lambda item: item.at, reverse=True)
     return items[:TIMELINE_LIMIT]
 

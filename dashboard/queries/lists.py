@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from .. import formatting
@@ -14,6 +14,7 @@ from ..models import (
     Customer,
     Payment,
     Plan,
+    Refund,
     Schedule,
     Subscription,
     WebhookEvent,
@@ -146,11 +147,35 @@ class PaymentFilters:
     min_amount: int | None = None
     max_amount: int | None = None
     customer_id: int | None = None
+    uid: str = ""  # an exact imp_uid or merchant_uid
+    refunded_from: date | None = None
+    refunded_to: date | None = None
+
+    @property
+    def by_refund_date(self) -> bool:
+        return bool(self.refunded_from or self.refunded_to)
+
+
+PARTIALLY_REFUNDED = "partially_refunded"
+
+
+def refunds_in_range(filters: PaymentFilters):
+    """Return the condition "a refund of this payment succeeded on those days"."""
+    query = select(Refund.id).where(Refund.payment_id == Payment.id,
+                                    Refund.status == "succeeded")
+    if filters.refunded_from:
+        query = query.where(Refund.cancelled_at >= formatting.day_start(filters.refunded_from))
+    if filters.refunded_to:
+        query = query.where(Refund.cancelled_at < formatting.day_end(filters.refunded_to))
+    return exists(query)
 
 
 def payments_query(filters: PaymentFilters):
     query = select(Payment).options(joinedload(Payment.customer))
-    if filters.status:
+    if filters.status == PARTIALLY_REFUNDED:
+        # iamport calls a payment "cancelled" after any refund; part refunded is in between.
+        query = query.where(Payment.cancel_amount > 0, Payment.cancel_amount < Payment.amount)
+    elif filters.status:
         query = query.where(Payment.status == filters.status)
     if filters.origin:
         query = query.where(Payment.origin == filters.origin)
@@ -164,6 +189,11 @@ def payments_query(filters: PaymentFilters):
         query = query.where(Payment.amount <= filters.max_amount)
     if filters.customer_id:
         query = query.where(Payment.customer_id == filters.customer_id)
+    if filters.uid:
+        query = query.where(or_(Payment.imp_uid == filters.uid,
+                                Payment.merchant_uid == filters.uid))
+    if filters.by_refund_date:
+        query = query.where(refunds_in_range(filters))
     return query
 
 
@@ -176,6 +206,22 @@ def payments_page(filters: PaymentFilters, after: str | None = None,
 
 def iterate_payments(filters: PaymentFilters) -> Iterator[Payment]:
     return iterate_all(payments_query(filters), Payment.created_at, Payment.id)
+
+
+def iterate_refunds(filters: PaymentFilters) -> Iterator[Refund]:
+    """Yield the refunds of the payments matching the filters, newest first (refunds CSV).
+
+    With a refund-date filter only the refunds made on those days are listed.
+    """
+    payments = payments_query(filters).with_only_columns(Payment.id)
+    query = (select(Refund)
+             .options(joinedload(Refund.payment).joinedload(Payment.customer))
+             .where(Refund.payment_id.in_(payments)))
+    if filters.refunded_from:
+        query = query.where(Refund.cancelled_at >= formatting.day_start(filters.refunded_from))
+    if filters.refunded_to:
+        query = query.where(Refund.cancelled_at < formatting.day_end(filters.refunded_to))
+    return iterate_all(query, Refund.created_at, Refund.id)
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ class CalendarDay:
     scheduled: Tally = field(default_factory=Tally)
     paid: Tally = field(default_factory=Tally)
     failed: Tally = field(default_factory=Tally)
+    refunded: Tally = field(default_factory=Tally)
     is_today: bool = False
 
 
@@ -77,6 +78,8 @@ class Overview:
     failed_webhooks: list[WebhookEvent]
     failed_webhook_count: int
     revenue: list[DayBar]
+    refunded_today: Tally = field(default_factory=Tally)
+    refunded_this_month: Tally = field(default_factory=Tally)
 
 
 def upcoming_tally(since: datetime, until: datetime) -> Tally:
@@ -161,7 +164,16 @@ def overview() -> Overview:
             failed_webhooks_query.order_by(WebhookEvent.received_at.desc()).limit(attention))),
         failed_webhook_count=_count(failed_webhooks_query),
         revenue=revenue_by_day(today - timedelta(days=29), today),
+        refunded_today=refunded_between(start, end),
+        refunded_this_month=refunded_between(formatting.day_start(today.replace(day=1)), end),
     )
+
+
+def refunded_between(since: datetime, until: datetime) -> Tally:
+    """Return the refunds that went through between two times, by the day of the refund."""
+    return _tally(select(func.count(Refund.id), func.sum(Refund.amount))
+                  .where(Refund.status == "succeeded", Refund.cancelled_at >= since,
+                         Refund.cancelled_at < until))
 
 
 def subscription_totals() -> tuple[int, int]:
@@ -281,6 +293,11 @@ def charge_calendar(year: int, month: int) -> list[list[CalendarDay]]:
             .where(Payment.status == "failed",
                    Payment.created_at >= since, Payment.created_at < until)
             .group_by(failed_day))
+    refund_day = local_day_expression(Refund.cancelled_at)
+    collect("refunded", select(refund_day, func.count(Refund.id), func.sum(Refund.amount))
+            .where(Refund.status == "succeeded",
+                   Refund.cancelled_at >= since, Refund.cancelled_at < until)
+            .group_by(refund_day))
     today = clock_now().astimezone(formatting.display_zone()).date()
     return [
         [
@@ -289,6 +306,7 @@ def charge_calendar(year: int, month: int) -> list[list[CalendarDay]]:
                 scheduled=tallies[d].get("scheduled", Tally()),
                 paid=tallies[d].get("paid", Tally()),
                 failed=tallies[d].get("failed", Tally()),
+                refunded=tallies[d].get("refunded", Tally()),
             )
             for d in week
         ]

@@ -24,7 +24,7 @@ from ..models import (
     Payment,
     Schedule,
 )
-from ..phones import looks_like_phone, phone_digits
+from ..phones import is_last_digits, looks_like_phone, phone_digits
 
 T = TypeVar("T")
 
@@ -138,6 +138,8 @@ def customer_search_condition(q: str):
     conditions.append(prefix_range(Customer.email, q.lower()))  # emails are stored lowercased
     if looks_like_phone(q):
         conditions.append(prefix_range(Customer.phone, phone_digits(q)))
+    if is_last_digits(q):
+        conditions.append(Customer.phone_tail == q)
     return or_(*conditions)
 
 

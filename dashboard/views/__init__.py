@@ -8,20 +8,24 @@ from __future__ import annotations
 from flask import Flask, current_app, request, session
 from flask_babel import gettext as _
 from flask_login import current_user
+from jinja2 import pass_context
+from markupsafe import Markup
 
-from .. import formatting, sessions
+from .. import desk, formatting, messages, particles, sessions
 from ..actions import allowed_actions
 from ..extensions import login_manager
+from ..forms import CANCEL_REASONS, REFUND_REASONS
 from ..htmx import HTMX_INTEGRITY, HTMX_URL, htmx_config_json
 from ..models import AdminUser
 from .access import redirect_to_sign_in
 from .errors import error_response, register_error_handlers
 
-# Only the pinned htmx file may run as script; no inline script or style anywhere.
+# Only the pinned htmx file and our own static/app.js may run as script; no inline script or
+# style anywhere.
 CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'self'",
-        f"script-src {HTMX_URL}",
+        f"script-src 'self' {HTMX_URL}",
         "style-src 'self'",
         "img-src 'self' data:",
         "connect-src 'self'",
@@ -36,9 +40,20 @@ CONTENT_SECURITY_POLICY = "; ".join(
 
 def register_console(app: Flask) -> None:
     """Register the console's blueprints, user loader, template helpers and headers."""
-    from . import admin, auth, customers, events, overview, payments, schedules, subscriptions
+    from . import (
+        admin,
+        auth,
+        customers,
+        events,
+        overview,
+        payments,
+        schedules,
+        search,
+        subscriptions,
+    )
 
-    for module in (auth, overview, customers, subscriptions, schedules, payments, events, admin):
+    for module in (auth, overview, customers, subscriptions, schedules, payments, events,
+                   search, admin):
         app.register_blueprint(module.bp)
 
     login_manager.login_view = "auth.login"
@@ -46,6 +61,8 @@ def register_console(app: Flask) -> None:
     login_manager.unauthorized_handler(redirect_to_sign_in)
 
     app.jinja_env.filters.update(formatting.TEMPLATE_FILTERS)
+    app.jinja_env.filters["particles"] = particles.attach
+    resolve_particles_in_templates(app)
     app.context_processor(template_globals)
     # Globals (not context) so that imported macros can use them too.
     app.jinja_env.globals.update(
@@ -53,10 +70,27 @@ def register_console(app: Flask) -> None:
         actions=allowed_actions,
         label=formatting.label,
         role_label=lambda role: formatting.label("role", role),
+        saved_filters=desk.saved_filters,
+        webhook_error=messages.webhook_error,
+        refund_reasons=REFUND_REASONS,
+        cancel_reasons=CANCEL_REASONS,
     )
     register_error_handlers(app)
     app.before_request(refuse_nul_characters)
     app.after_request(add_security_headers)
+
+
+def resolve_particles_in_templates(app: Flask) -> None:
+    """Make the templates' ``_()`` pick 을/를, 이/가... to suit the names and amounts put in."""
+    translate = app.jinja_env.globals["gettext"]
+
+    @pass_context
+    def gettext_with_particles(context, string, **variables):
+        translated = context.call(translate, string, **variables)
+        resolved = particles.attach(str(translated))
+        return Markup(resolved) if isinstance(translated, Markup) else resolved
+
+    app.jinja_env.globals.update(_=gettext_with_particles, gettext=gettext_with_particles)
 
 
 def load_user(user_id: str) -> AdminUser | None:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from flask import Response, abort, request, stream_with_context, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from .. import exports
 from ..formatting import local_time
@@ -48,6 +49,47 @@ def or_404(value):
     if value is None:
         abort(404)
     return value
+
+
+# CSV column titles, in the page's language; iamport's own field names stay as they are.
+CSV_COLUMNS = {
+    "customer_name": _l("Customer name"),
+    "subscription_id": _l("Subscription"),
+    "period": _l("Period"),
+    "attempt": _l("Attempt"),
+    "origin": _l("Origin"),
+    "name": _l("Order name"),
+    "amount": _l("Amount"),
+    "cancel_amount": _l("Refunded amount"),
+    "status": _l("Status"),
+    "card_name": _l("Card"),
+    "card_number": _l("Card number"),
+    "fail_reason": _l("Failure reason"),
+    "created_at": _l("Requested at (KST)"),
+    "paid_at": _l("Paid at (KST)"),
+    "failed_at": _l("Failed at (KST)"),
+    "cancelled_at": _l("Refunded at (KST)"),
+    "receipt_url": _l("Receipt"),
+    "email": _l("Email"),
+    "phone": _l("Phone"),
+    "billing_key_status": _l("Billing key"),
+    "subscriptions": _l("Subscriptions"),
+    "schedule_at": _l("Charge time (KST)"),
+    "schedule_status": _l("Schedule status"),
+    "payment_status": _l("Charge result"),
+    "executed_at": _l("Executed at (KST)"),
+    "revoked_at": _l("Revoked at (KST)"),
+    "refunded_at": _l("Refunded at (KST)"),
+    "payment_amount": _l("Payment amount"),
+    "refund_amount": _l("Refund amount"),
+    "reason": _l("Reason"),
+    "refund_status": _l("Refund status"),
+}
+
+
+def csv_header(columns: list[str]) -> list[str]:
+    """Return the CSV header for ``columns`` in the page's language."""
+    return [str(CSV_COLUMNS.get(column, column)) for column in columns]
 
 
 def stream_csv(filename: str, header: list[str], rows: Iterable[list]) -> Response:

@@ -4,15 +4,16 @@ from __future__ import annotations
 from flask import Blueprint, flash, request, url_for
 from flask_babel import gettext as _
 
-from .. import queries
+from .. import desk, queries
 from ..billing import charges, customers
 from ..billing.sync import sync_customer
-from ..formatting import iso_local, label, won
+from ..formatting import csv_time, label, won
 from ..forms import (
     BillingKeyForm,
     CreditAdjustmentForm,
     CustomerFilterForm,
     ManualChargeForm,
+    NoteForm,
     PlainActionForm,
     ReasonForm,
     choice,
@@ -20,6 +21,7 @@ from ..forms import (
 from ..htmx import redirect_after_action, render_page_or_fragment
 from .access import current_actor, require_sign_in, role_required
 from .common import (
+    csv_header,
     export_url,
     next_page_url,
     next_url,
@@ -64,8 +66,8 @@ def index():
 def export():
     """Download every customer matching the current filters as CSV."""
     _form, filters = read_filters()
-    header = ["customer_uid", "name", "email", "phone", "card_name", "card_number",
-              "billing_key_status", "subscriptions", "created_at"]
+    header = csv_header(["customer_uid", "customer_name", "email", "phone", "card_name",
+                         "card_number", "billing_key_status", "subscriptions", "created_at"])
 
     def rows():
         for customer in queries.iterate_customers(filters):
@@ -74,7 +76,7 @@ def export():
             )
             yield [customer.customer_uid, customer.name, customer.email, customer.phone,
                    customer.card_name, customer.card_number, customer.billing_key_status,
-                   subscriptions, iso_local(customer.created_at)]
+                   subscriptions, csv_time(customer.created_at)]
 
     return stream_csv("customers.csv", header, rows())
 
@@ -87,6 +89,7 @@ def detail(customer_id: int):
         "customers/detail.html", None,
         detail=detail, customer=detail.customer,
         timeline=queries.customer_timeline(detail),
+        note_form=NoteForm(formdata=None),
     )
 
 
@@ -201,11 +204,11 @@ def credits(customer_id: int):
 
 
 def render_manual_charge(customer, form, status=200, template="customers/_charge_form.html",
-                         error=None, error_detail=None):
+                         error=None, error_detail=None, earlier=None):
     return render_action(
         template, status=status, title=_("Charge the billing key by hand"),
         back_url=next_url(form, customer_url(customer.id)),
-        customer=customer, form=form, error=error, error_detail=error_detail,
+        customer=customer, form=form, error=error, error_detail=error_detail, earlier=earlier,
         subscription_label=next((str(option.label) for option in form.subscription_id
                                  if option.data == form.subscription_id.data and option.data), ""),
     )
@@ -236,8 +239,14 @@ def manual_charge(customer_id: int):
     form.subscription_id.choices = subscription_choices(customer)
     if not form.validate_on_submit():
         return render_manual_charge(customer, form, status=422)
-    if not form.is_confirmed:
-        return render_manual_charge(customer, form, template="customers/_charge_confirm.html")
+    earlier = queries.recent_identical_charge(customer_id, form.amount.data,
+                                              other_than=form.merchant_uid.data)
+    repeat_unconfirmed = earlier is not None and form.repeat_confirmed.data != "yes"
+    if not form.is_confirmed or repeat_unconfirmed:
+        return render_manual_charge(
+            customer, form, template="customers/_charge_confirm.html", earlier=earlier,
+            status=422 if form.is_confirmed and repeat_unconfirmed else 200,
+            error=_("Confirm that this is a second charge.") if form.is_confirmed else None)
     on_refusal(render_manual_charge, customer=customer, form=form)
     subscription_id = form.subscription_id.data
     payment = charges.manual_charge(
@@ -257,4 +266,28 @@ def manual_charge(customer_id: int):
               "error")
     else:
         flash(_("The charge outcome is not known yet; a sync will resolve it."), "warning")
+    return redirect_after_action(next_url(form, customer_url(customer_id)))
+
+
+def render_note(customer, form, status=200, error=None, error_detail=None):
+    return render_action(
+        "customers/_note_form.html", status=status, title=_("Add an internal note"),
+        back_url=next_url(form, customer_url(customer.id)),
+        customer=customer, form=form, error=error, error_detail=error_detail,
+    )
+
+
+@bp.route("/customers/<int:customer_id>/notes", methods=["GET", "POST"])
+@role_required("support")
+def add_note(customer_id: int):
+    """Add an internal memo to the customer (shown on its page and timeline, never sent)."""
+    customer = or_404(queries.customer_or_none(customer_id))
+    form = NoteForm(next=request.args.get("next", ""))
+    if request.method == "GET":
+        return render_note(customer, form)
+    if not form.validate_on_submit():
+        return render_note(customer, form, status=422)
+    on_refusal(render_note, customer=customer, form=form)
+    desk.add_customer_note(customer_id, form.body.data, actor=current_actor())
+    flash(_("Note added."), "success")
     return redirect_after_action(next_url(form, customer_url(customer_id)))

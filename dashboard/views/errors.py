@@ -11,6 +11,7 @@ from ..billing import errors as billing_errors
 from ..extensions import db
 from ..formatting import won
 from ..htmx import MESSAGES_TARGET, is_htmx
+from ..messages import billing_detail
 
 
 def describe_billing_error(error: billing_errors.BillingError) -> str:
@@ -58,7 +59,7 @@ def handle_billing_error(error: billing_errors.BillingError):
     # The billing function owns its transaction; make sure nothing half-done lingers here.
     db.session.rollback()
     message = describe_billing_error(error)
-    detail = error.message
+    detail = billing_detail(error.message)
     render = g.get("billing_error_reply")
     if render is None:
         return error_response(422, _("Not done"), message, detail)

@@ -9,6 +9,7 @@ from ..billing import webhooks
 from ..extensions import db
 from ..forms import EventFilterForm, PlainActionForm
 from ..htmx import redirect_after_action, render_page_or_fragment
+from ..messages import webhook_error
 from ..models import WebhookEvent
 from .access import current_actor, require_sign_in, role_required
 from .common import next_page_url, next_url, or_404
@@ -38,6 +39,7 @@ def reprocess(event_id: int):
     back = next_url(form, url_for("events.index", **request.args))
     if form.validate_on_submit():
         answer = webhooks.reprocess_event(event_id, actor=current_actor())
-        flash(_("Webhook %(id)s reprocessed: %(message)s", id=event_id, message=answer.message),
+        flash(_("Webhook %(id)s reprocessed: %(message)s", id=event_id,
+                message=webhook_error(answer.message)),
               "success" if answer.status < 400 else "warning")
     return redirect_after_action(back)

@@ -6,11 +6,12 @@ from flask_babel import gettext as _
 
 from .. import queries
 from ..billing import refunds
-from ..formatting import https_only, iso_local, won
+from ..formatting import csv_time, https_only, won
 from ..forms import PaymentFilterForm, RefundForm
 from ..htmx import redirect_after_action, render_page_or_fragment
 from .access import current_actor, require_sign_in, role_required
 from .common import (
+    csv_header,
     export_url,
     next_page_url,
     next_url,
@@ -39,6 +40,9 @@ def read_filters() -> tuple[PaymentFilterForm, queries.PaymentFilters]:
         min_amount=valid(form.min_amount),
         max_amount=valid(form.max_amount),
         customer_id=queries.customer_id_for(form.customer.data or ""),
+        uid=form.uid.data or "",
+        refunded_from=valid(form.refunded_from),
+        refunded_to=valid(form.refunded_to),
     )
 
 
@@ -52,6 +56,7 @@ def index():
         form=form, page=page,
         next_url=next_page_url("payments.index", page.next_after),
         csv_url=export_url("payments.export"),
+        refunds_csv_url=export_url("payments.export_refunds"),
     )
 
 
@@ -59,19 +64,41 @@ def index():
 def export():
     """Download every payment matching the current filters as CSV."""
     _form, filters = read_filters()
-    header = ["imp_uid", "merchant_uid", "customer_uid", "subscription_id", "period", "attempt",
-              "origin", "name", "amount", "cancel_amount", "status", "card_name", "card_number",
-              "fail_reason", "created_at", "paid_at", "failed_at", "cancelled_at", "receipt_url"]
+    header = csv_header([
+        "imp_uid", "merchant_uid", "customer_uid", "customer_name", "subscription_id", "period",
+        "attempt", "origin", "name", "amount", "cancel_amount", "status", "card_name",
+        "card_number", "fail_reason", "created_at", "paid_at", "failed_at", "cancelled_at",
+        "receipt_url"])
 
     def rows():
         for p in queries.iterate_payments(filters):
             yield [p.imp_uid, p.merchant_uid, p.customer.customer_uid if p.customer else "",
+                   p.customer.name if p.customer else "",
                    p.subscription_id, p.period, p.attempt, p.origin, p.name, p.amount,
                    p.cancel_amount, p.status, p.card_name, p.card_number, p.fail_reason,
-                   iso_local(p.created_at), iso_local(p.paid_at), iso_local(p.failed_at),
-                   iso_local(p.cancelled_at), https_only(p.receipt_url)]
+                   csv_time(p.created_at), csv_time(p.paid_at), csv_time(p.failed_at),
+                   csv_time(p.cancelled_at), https_only(p.receipt_url)]
 
     return stream_csv("payments.csv", header, rows())
+
+
+@bp.get("/refunds.csv")
+def export_refunds():
+    """Download every refund of the payments matching the current filters, dated on its day."""
+    _form, filters = read_filters()
+    header = csv_header(["refunded_at", "imp_uid", "merchant_uid", "customer_uid",
+                         "customer_name", "payment_amount", "refund_amount", "reason",
+                         "refund_status"])
+
+    def rows():
+        for r in queries.iterate_refunds(filters):
+            p = r.payment
+            yield [csv_time(r.cancelled_at or r.created_at), p.imp_uid, p.merchant_uid,
+                   p.customer.customer_uid if p.customer else "",
+                   p.customer.name if p.customer else "", p.amount, r.amount, r.reason,
+                   r.status]
+
+    return stream_csv("refunds.csv", header, rows())
 
 
 @bp.get("/payments/<int:payment_id>")

@@ -6,11 +6,12 @@ from flask_babel import gettext as _
 
 from .. import queries
 from ..billing import charges, schedules
-from ..formatting import from_local, iso_local, local_time, to_local, won
+from ..formatting import csv_time, from_local, local_time, to_local, won
 from ..forms import ReasonForm, RescheduleForm, ScheduleFilterForm, ScheduleTimeForm
 from ..htmx import redirect_after_action, render_page_or_fragment
 from .access import current_actor, require_sign_in, role_required
 from .common import (
+    csv_header,
     export_url,
     next_page_url,
     next_url,
@@ -52,16 +53,17 @@ def index():
 def export():
     """Download every schedule matching the current filters as CSV."""
     _form, filters = read_filters()
-    header = ["merchant_uid", "customer_uid", "subscription_id", "period", "attempt",
-              "schedule_at", "amount", "name", "schedule_status", "payment_status", "imp_uid",
-              "fail_reason", "executed_at", "revoked_at"]
+    header = csv_header(["merchant_uid", "customer_uid", "customer_name", "subscription_id",
+                         "period", "attempt", "schedule_at", "amount", "name",
+                         "schedule_status", "payment_status", "imp_uid", "fail_reason",
+                         "executed_at", "revoked_at"])
 
     def rows():
         for s in queries.iterate_schedules(filters):
-            yield [s.merchant_uid, s.customer.customer_uid, s.subscription_id, s.period,
-                   s.attempt, iso_local(s.schedule_at), s.amount, s.name, s.schedule_status,
-                   s.payment_status, s.imp_uid, s.fail_reason, iso_local(s.executed_at),
-                   iso_local(s.revoked_at)]
+            yield [s.merchant_uid, s.customer.customer_uid, s.customer.name, s.subscription_id,
+                   s.period, s.attempt, csv_time(s.schedule_at), s.amount, s.name,
+                   s.schedule_status, s.payment_status, s.imp_uid, s.fail_reason,
+                   csv_time(s.executed_at), csv_time(s.revoked_at)]
 
     return stream_csv("schedules.csv", header, rows())
 

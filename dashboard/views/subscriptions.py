@@ -5,18 +5,20 @@ from flask import Blueprint, flash, request, url_for
 from flask_babel import gettext as _
 
 from .. import queries
-from ..billing import charges, lifecycle
+from ..actions import allowed_actions
+from ..billing import charges, lifecycle, refunds
+from ..billing.errors import BillingError
 from ..formatting import from_local, local_time, won
 from ..forms import (
     CancelSubscriptionForm,
     ChangePlanForm,
-    OptionalReasonForm,
     PauseForm,
     ReasonForm,
     SubscriptionFilterForm,
     choice,
 )
 from ..htmx import redirect_after_action, render_page_or_fragment
+from ..messages import billing_detail
 from .access import current_actor, require_sign_in, role_required
 from .common import (
     next_page_url,
@@ -102,18 +104,20 @@ def pause(subscription_id: int):
     return redirect_after_action(next_url(form, subscription_url(subscription_id)))
 
 
-@bp.post("/subscriptions/<int:subscription_id>/resume")
+@bp.route("/subscriptions/<int:subscription_id>/resume", methods=["GET", "POST"])
 @role_required("support")
 def resume(subscription_id: int):
-    """Resume a paused subscription from its next due date."""
+    """Resume a paused subscription from its next due date, with a reason, after confirming."""
     subscription = load(subscription_id)
-    form = OptionalReasonForm()
+    form = ReasonForm(next=request.args.get("next", ""))
+    template, title = "subscriptions/_resume_form.html", _("Resume the subscription")
+    if request.method == "GET":
+        return render_form(template, title, subscription, form)
     if not form.validate_on_submit():
-        return redirect_after_action(subscription_url(subscription_id))
-    on_refusal(render_form, template="subscriptions/_resume_form.html",
-               title=_("Resume the subscription"), subscription=subscription, form=form)
+        return render_form(template, title, subscription, form, status=422)
+    on_refusal(render_form, template=template, title=title, subscription=subscription, form=form)
     resumed = lifecycle.resume_subscription(subscription_id, actor=current_actor(),
-                                            reason=form.reason.data or None)
+                                            reason=form.reason.data)
     flash(_("Resumed; the next charge is at %(time)s.",
             time=local_time(resumed.next_charge_at)), "success")
     return redirect_after_action(next_url(form, subscription_url(subscription_id)))
@@ -129,39 +133,61 @@ def cancel(subscription_id: int):
     template = "subscriptions/_cancel_form.html"
     live = queries.upcoming_schedules(subscription.customer_id)
     live = [s for s in live if s.subscription_id == subscription_id]
+    current = queries.current_period_payment(subscription_id)
+    refundable = current if current is not None and "refund" in allowed_actions(current) else None
+    context = {"live_schedules": live, "refundable_payment": refundable}
     if request.method == "GET":
-        return render_form(template, title, subscription, form, live_schedules=live)
+        return render_form(template, title, subscription, form, **context)
     if not form.validate_on_submit():
-        return render_form(template, title, subscription, form, status=422, live_schedules=live)
+        return render_form(template, title, subscription, form, status=422, **context)
     if not form.is_confirmed:
         return render_form("subscriptions/_cancel_confirm.html", title, subscription, form,
-                           live_schedules=live)
+                           **context)
     on_refusal(render_form, template=template, title=title, subscription=subscription,
-               form=form, live_schedules=live)
+               form=form, **context)
     at_period_end = form.when.data == "period_end"
     cancelled = lifecycle.cancel_subscription(subscription_id, actor=current_actor(),
                                               reason=form.reason.data,
                                               at_period_end=at_period_end)
-    if cancelled.cancel_at_period_end:
+    if cancelled.status != "cancelled" and cancelled.cancel_at_period_end:
         flash(_("The subscription ends on %(time)s; no further charges are scheduled.",
                 time=local_time(cancelled.current_period_end)), "success")
     else:
         flash(_("The subscription is cancelled; no further charges are scheduled."), "success")
+    if not at_period_end and form.refund_current.data == "yes" and refundable is not None:
+        refund_current_period(refundable, form.reason.data)
     return redirect_after_action(next_url(form, subscription_url(subscription_id)))
 
 
-@bp.post("/subscriptions/<int:subscription_id>/reinstate")
+def refund_current_period(payment, reason: str) -> None:
+    """Refund the period that "cancel now" ended; the cancellation stands if iamport says no."""
+    try:
+        done = refunds.refund_payment(payment.id, amount=None, reason=reason,
+                                      actor=current_actor())
+    except BillingError as error:
+        flash(_("The subscription is cancelled, but the refund was not made: %(why)s",
+                why=billing_detail(error.message)), "error")
+        return
+    flash(_("Refunded %(amount)s of %(uid)s.", amount=won(done.amount),
+            uid=payment.merchant_uid), "success")
+
+
+@bp.route("/subscriptions/<int:subscription_id>/reinstate", methods=["GET", "POST"])
 @role_required("support")
 def reinstate(subscription_id: int):
-    """Undo a cancellation and bill again from the next due date."""
+    """Undo a cancellation and bill again from the next due date, with a reason."""
     subscription = load(subscription_id)
-    form = OptionalReasonForm()
+    form = ReasonForm(next=request.args.get("next", ""))
+    template, title = "subscriptions/_resume_form.html", _("Reinstate the subscription")
+    restored = queries.revoked_charges_to_restore(subscription_id)
+    if request.method == "GET":
+        return render_form(template, title, subscription, form, restored=restored)
     if not form.validate_on_submit():
-        return redirect_after_action(subscription_url(subscription_id))
-    on_refusal(render_form, template="subscriptions/_resume_form.html",
-               title=_("Reinstate the subscription"), subscription=subscription, form=form)
+        return render_form(template, title, subscription, form, status=422, restored=restored)
+    on_refusal(render_form, template=template, title=title, subscription=subscription,
+               form=form, restored=restored)
     reinstated = lifecycle.reinstate_subscription(subscription_id, actor=current_actor(),
-                                                  reason=form.reason.data or None)
+                                                  reason=form.reason.data)
     flash(_("Reinstated; the next charge is at %(time)s.",
             time=local_time(reinstated.next_charge_at)), "success")
     return redirect_after_action(next_url(form, subscription_url(subscription_id)))

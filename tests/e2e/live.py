@@ -14,7 +14,11 @@ from werkzeug.serving import make_server
 
 from dashboard.htmx import HTMX_URL
 
-HTMX_FILE = Path(__file__).parent / "node_modules" / "htmx.org" / "dist" / "htmx.min.js"
+NODE_MODULES = Path(__file__).parent / "node_modules"
+HTMX_FILE = NODE_MODULES / "htmx.org" / "dist" / "htmx.min.js"
+AXE_FILE = NODE_MODULES / "axe-core" / "axe.min.js"
+# axe-core is answered at this path of the console's own origin (the CSP allows 'self').
+AXE_PATH = "/_e2e/axe.min.js"
 CHROMIUM = Path("/usr/bin/chromium")
 
 
@@ -45,6 +49,24 @@ def route_htmx(page) -> None:
                 # The script tag is cross-origin with an integrity hash: CORS must allow it.
                 headers={"Access-Control-Allow-Origin": "*"},
             )
+        elif url.startswith("http://127.0.0.1:"):
+            route.continue_()
+        else:
+            route.abort()
+
+    page.route("**/*", handle)
+
+
+def route_assets(page) -> None:
+    """Like ``route_htmx``, and also answer axe-core's path on 127.0.0.1 from the npm copy."""
+
+    def handle(route):
+        url = route.request.url
+        if url == HTMX_URL:
+            route.fulfill(status=200, path=str(HTMX_FILE), content_type="application/javascript",
+                          headers={"Access-Control-Allow-Origin": "*"})
+        elif url.startswith("http://127.0.0.1:") and url.endswith(AXE_PATH):
+            route.fulfill(status=200, path=str(AXE_FILE), content_type="application/javascript")
         elif url.startswith("http://127.0.0.1:"):
             route.continue_()
         else:

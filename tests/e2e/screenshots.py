@@ -128,6 +128,18 @@ def main(out_dir: Path) -> None:
             panel.locator("button[type=submit]").click()
             page.wait_for_selector("#action-panel input[name=confirmed]", state="attached")
             panel.screenshot(path=str(out_dir / "refund-confirmation.png"))
+            # The top bar's search: the last four digits of a phone number list the matches.
+            page.goto(f"{base}/")
+            page.fill("#global-q", "5678")
+            page.press("#global-q", "Enter")
+            page.wait_for_url(f"{base}/search?q=5678")
+            page.screenshot(path=str(out_dir / "search.png"))
+            phone = browser.new_page(viewport={"width": 390, "height": 844},
+                                     device_scale_factor=2, is_mobile=True, has_touch=True)
+            phone.context.add_cookies(page.context.cookies())
+            route_htmx(phone)
+            phone.goto(f"{base}/customers/{customer_id}")
+            phone.screenshot(path=str(out_dir / "phone.png"))
             browser.close()
 
 

@@ -82,7 +82,7 @@ def test_sign_in_search_and_refund_in_place(app, sandbox, paid_customer, chromiu
         assert page.evaluate("typeof htmx") == "object"  # loaded despite the strict CSP
 
         # Search as you type: htmx swaps the table and pushes the query into the address.
-        page.fill("input[name=q]", "010-1234")
+        page.fill("form.filters input[name=q]", "010-1234")  # the list's own search box
         page.wait_for_url("**/customers?q=010-1234**")
         page.click("#results a:has-text('김민수')")
         page.wait_for_url("**/customers/*")

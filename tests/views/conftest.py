@@ -151,10 +151,11 @@ def make_schedule(customer, amount=9900, schedule_at=None, schedule_status="sche
     ))
 
 
-def make_refund(payment, amount, status="succeeded", reason="중복 결제") -> Refund:
+def make_refund(payment, amount, status="succeeded", reason="중복 결제",
+                cancelled_at=None) -> Refund:
     payment.cancel_amount += amount if status == "succeeded" else 0
     return add(Refund(payment_id=payment.id, amount=amount, status=status, reason=reason,
-                      cancelled_at=datetime.now(UTC)))
+                      cancelled_at=cancelled_at or datetime.now(UTC)))
 
 
 def make_event(state="processed", imp_uid=None, merchant_uid=None, **extra) -> WebhookEvent:

@@ -309,7 +309,8 @@ def test_reschedule_is_refused_while_the_dunning_retry_waits(app, sandbox, subsc
     response = support.post(f"/schedules/{schedule.id}/reschedule",
                             data={"schedule_at": kst_input(later), "reason": "x"}, headers=HTMX)
     assert response.status_code == 422
-    assert "Another charge for this period" in response.get_data(as_text=True)
+    # The refusal reads in Korean, like the rest of the page.
+    assert "이 기간의 다른 결제가 이미 예약되어 있습니다." in response.get_data(as_text=True)
 
 
 # --- subscriptions -----------------------------------------------------------------------
@@ -347,7 +348,12 @@ def test_pause_and_resume(app, subscribed, support):
                                                Schedule.schedule_status == "scheduled")) == []
     again = support.post(f"/subscriptions/{sid}/pause", data={"reason": "x"}, headers=HTMX)
     assert again.status_code == 422
-    resumed = support.post(f"/subscriptions/{sid}/resume", data={})
+    # Resuming asks for a reason first and says when billing starts again.
+    form = support.get(f"/subscriptions/{sid}/resume").get_data(as_text=True)
+    assert 'name="reason"' in form and "₩9,900" in form
+    assert support.post(f"/subscriptions/{sid}/resume", data={}, headers=HTMX).status_code == 422
+    assert fresh(app, Subscription, sid).status == "paused"
+    resumed = support.post(f"/subscriptions/{sid}/resume", data={"reason": "출장 종료"})
     assert resumed.status_code == 303
     assert fresh(app, Subscription, sid).status == "active"
 
@@ -364,8 +370,18 @@ def test_cancel_at_period_end_after_confirmation_then_reinstate(app, subscribed,
     assert done.status_code == 303
     cancelled = fresh(app, Subscription, sid)
     assert cancelled.cancel_at_period_end is True and cancelled.status == "active"
-    assert support.post(f"/subscriptions/{sid}/reinstate", data={}).status_code == 303
+    # Reinstating names the revoked charge it brings back and needs a reason.
+    revoked = rows(app, db.select(Schedule).where(Schedule.subscription_id == sid,
+                                                  Schedule.schedule_status == "revoked"))
+    form = support.get(f"/subscriptions/{sid}/reinstate").get_data(as_text=True)
+    assert revoked and revoked[0].merchant_uid in form.split('class="restored"')[1]
+    assert support.post(f"/subscriptions/{sid}/reinstate", data={},
+                        headers=HTMX).status_code == 422
+    assert support.post(f"/subscriptions/{sid}/reinstate",
+                        data={"reason": "고객 변심"}).status_code == 303
     assert fresh(app, Subscription, sid).cancel_at_period_end is False
+    entry = rows(app, db.select(AuditEntry).where(AuditEntry.action == "subscription.reinstate"))
+    assert entry[0].reason == "고객 변심"
 
 
 def test_cancel_now_and_refusal_when_already_cancelled(app, subscribed, support):

@@ -5,9 +5,21 @@ import csv
 import io
 from datetime import UTC, datetime, timedelta
 
-from .conftest import make_customer, make_payment, make_plan, make_schedule, make_subscription
+from .conftest import (
+    make_customer,
+    make_payment,
+    make_plan,
+    make_refund,
+    make_schedule,
+    make_subscription,
+)
 
 BASE = datetime(2026, 11, 1, 3, 0, tzinfo=UTC)
+
+
+def english(client):
+    client.set_cookie("lang", "en")
+    return client
 
 
 def read_csv(response) -> list[dict]:
@@ -29,16 +41,17 @@ def test_payments_csv_matches_the_filters_and_pages_through_everything(app, admi
         for n in range(30):
             make_payment(customer, 1000 + n, "paid" if n % 3 else "failed",
                          created_at=BASE + timedelta(minutes=n), merchant_uid=f"m-{n:03d}")
-    rows = read_csv(admin_client.get("/payments.csv", query_string={"status": "paid"}))
+    rows = read_csv(english(admin_client).get("/payments.csv", query_string={"status": "paid"}))
     assert len(rows) == 20
-    assert {row["status"] for row in rows} == {"paid"}
+    assert {row["Status"] for row in rows} == {"paid"}
     assert rows[0]["merchant_uid"] == "m-029"
     assert rows[0]["imp_uid"].startswith("imp_")
     assert rows[0]["customer_uid"].startswith("cust_")
-    assert rows[0]["amount"] == "1029"
-    # ISO 8601 in the display time zone.
-    assert rows[-1]["created_at"] == "2026-11-01T12:01:00+09:00"
-    assert list(rows[0])[:3] == ["imp_uid", "merchant_uid", "customer_uid"]
+    assert rows[0]["Customer name"] == "김민수"
+    assert rows[0]["Amount"] == "1029"
+    # ISO dates in the display time zone, as spreadsheets read them.
+    assert rows[-1]["Requested at (KST)"] == "2026-11-01 12:01"
+    assert list(rows[0])[:4] == ["imp_uid", "merchant_uid", "customer_uid", "Customer name"]
 
 
 def test_export_link_carries_the_filters_but_not_the_page(app, admin_client):
@@ -53,8 +66,9 @@ def test_customers_csv(app, admin_client):
         make_subscription(make_customer(name="김민수", phone="01012345678"), plan,
                           status="past_due")
         make_customer(name="이서연")
-    rows = read_csv(admin_client.get("/customers.csv", query_string={"status": "past_due"}))
-    assert [(r["name"], r["phone"], r["subscriptions"]) for r in rows] == [
+    rows = read_csv(english(admin_client).get("/customers.csv",
+                                               query_string={"status": "past_due"}))
+    assert [(r["Customer name"], r["Phone"], r["Subscriptions"]) for r in rows] == [
         ("김민수", "01012345678", "basic:past_due")]
     assert len(read_csv(admin_client.get("/customers.csv"))) == 2
 
@@ -65,11 +79,57 @@ def test_schedules_csv(app, admin_client):
         make_schedule(customer, 9900, schedule_at=BASE, merchant_uid="s-1",
                       schedule_status="executed", payment_status="failed", fail_reason="한도초과")
         make_schedule(customer, 9900, schedule_at=BASE + timedelta(days=1), merchant_uid="s-2")
-    rows = read_csv(admin_client.get("/schedules.csv", query_string={"status": "failed"}))
-    assert [(r["merchant_uid"], r["payment_status"], r["fail_reason"], r["schedule_at"])
-            for r in rows] == [("s-1", "failed", "한도초과", "2026-11-01T12:00:00+09:00")]
+    rows = read_csv(english(admin_client).get("/schedules.csv",
+                                               query_string={"status": "failed"}))
+    assert [(r["merchant_uid"], r["Charge result"], r["Failure reason"], r["Charge time (KST)"])
+            for r in rows] == [("s-1", "failed", "한도초과", "2026-11-01 12:00")]
 
 
 def test_exports_need_sign_in(client):
-    for url in ("/payments.csv", "/schedules.csv", "/customers.csv"):
+    for url in ("/payments.csv", "/schedules.csv", "/customers.csv", "/refunds.csv"):
         assert client.get(url).status_code == 303
+
+
+def test_korean_mode_writes_korean_headers(app, admin_client):
+    with app.app_context():
+        make_payment(make_customer(name="김민수"), 9900, created_at=BASE)
+    rows = read_csv(admin_client.get("/payments.csv"))
+    assert list(rows[0])[:5] == ["imp_uid", "merchant_uid", "customer_uid", "고객명", "구독"]
+    assert rows[0]["고객명"] == "김민수" and rows[0]["요청 시각 (KST)"] == "2026-11-01 12:00"
+
+
+def test_refunds_csv_and_filters_date_refunds_on_their_own_day(app, admin_client):
+    with app.app_context():
+        customer = make_customer(name="이서연")
+        paid_in_october = make_payment(customer, 9900, created_at=BASE - timedelta(days=20),
+                                       merchant_uid="oct")
+        make_refund(paid_in_october, 3000, cancelled_at=BASE + timedelta(days=2))
+        make_payment(customer, 9900, created_at=BASE, merchant_uid="nov-untouched")
+        whole = make_payment(customer, 5000, created_at=BASE, merchant_uid="nov-whole",
+                             status="cancelled")
+        make_refund(whole, 5000, cancelled_at=BASE + timedelta(days=9))
+    client = english(admin_client)
+    day = (BASE + timedelta(days=2)).date().isoformat()
+    refunds = read_csv(client.get("/refunds.csv", query_string={"refunded_from": day,
+                                                                "refunded_to": day}))
+    assert [(r["merchant_uid"], r["Customer name"], r["Refund amount"], r["Refunded at (KST)"])
+            for r in refunds] == [("oct", "이서연", "3000", "2026-11-03 12:00")]
+    listed = client.get("/payments", query_string={"refunded_from": day, "refunded_to": day},
+                        headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "oct" in listed and "nov-whole" not in listed and "nov-untouched" not in listed
+    partial = client.get("/payments", query_string={"status": "partially_refunded"},
+                         headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "oct" in partial and "nov-whole" not in partial and "nov-untouched" not in partial
+    assert len(read_csv(client.get("/refunds.csv"))) == 2
+
+
+def test_the_overview_shows_refunds_today_this_month_and_on_the_calendar(app, admin_client):
+    with app.app_context():
+        customer = make_customer()
+        payment = make_payment(customer, 9900, created_at=datetime.now(UTC) - timedelta(days=40))
+        make_refund(payment, 2500)
+    html = admin_client.get("/").get_data(as_text=True)
+    tile = html.split('class="tile refunds-tile"')[1].split("</div>")[0]
+    assert "₩2,500" in tile and "1건" in tile
+    calendar = html.split('id="calendar"')[1]
+    assert "환불 1건" in calendar and "−₩2,500" in calendar

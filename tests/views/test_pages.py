@@ -130,10 +130,11 @@ def test_page_loads_pinned_htmx_with_integrity_and_a_strict_policy(admin_client)
     assert f'<script src="{HTMX_URL}" integrity="{HTMX_INTEGRITY}" crossorigin="anonymous"' in html
     assert "htmx.org@2.0.11/dist/htmx.min.js" in HTMX_URL
     policy = response.headers["Content-Security-Policy"]
-    assert f"script-src {HTMX_URL}" in policy
+    assert f"script-src 'self' {HTMX_URL};" in policy
     assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
-    # No inline script or style anywhere in the page.
-    assert html.count("<script") == 1
+    # No inline script or style anywhere in the page: htmx and our one static file.
+    assert html.count("<script") == 2
+    assert '<script src="/static/app.js" defer></script>' in html
     assert " style=" not in html and "<style" not in html
     assert 'name="htmx-config"' in html and '"code":"422","swap":true' in html
     assert "X-CSRFToken" in html

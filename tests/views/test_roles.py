@@ -26,6 +26,8 @@ MUTATING_ROUTES = {
     "customers.delete_billing_key": ("/customers/{customer}/billing-key/delete", "support"),
     "customers.credits": ("/customers/{customer}/credits", "support"),
     "customers.manual_charge": ("/customers/{customer}/charge", "support"),
+    "customers.add_note": ("/customers/{customer}/notes", "support"),
+    "search.save_filter": ("/saved-filters", "support"),
     "subscriptions.pause": ("/subscriptions/{subscription}/pause", "support"),
     "subscriptions.resume": ("/subscriptions/{subscription}/resume", "support"),
     "subscriptions.cancel": ("/subscriptions/{subscription}/cancel", "support"),
@@ -60,7 +62,7 @@ READ_ROUTES = {
 # Open to everyone: they change only the caller's own session.
 SESSION_ROUTES = {"auth.login", "auth.logout", "auth.language", "auth.password"}
 CONSOLE_BLUEPRINTS = {"auth", "overview", "customers", "subscriptions", "schedules",
-                      "payments", "events", "admin"}
+                      "payments", "events", "admin", "search"}
 
 
 def token_id(name: str) -> int:
