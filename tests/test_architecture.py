@@ -1,4 +1,5 @@
-"""The shape of the package: no import cycles (function-level imports included), no module
+"""The shape of the package: no import cycles (function-level imports included; imports for
+type checkers only are not imports), no module
 over 600 lines, and the read side never imports the write side."""
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def imports_of(path: Path) -> set[str]:
     name = module_name(path)
     package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in runtime_nodes(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names if alias.name.startswith("dashboard"))
         elif isinstance(node, ast.ImportFrom):
@@ -36,6 +37,15 @@ def imports_of(path: Path) -> set[str]:
                 submodule = f"{target}.{alias.name}"
                 found.add(submodule if is_module(submodule) else target)
     return found
+
+
+def runtime_nodes(tree: ast.AST):
+    """Yield every node except those under ``if TYPE_CHECKING:`` (never imported at run time)."""
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            continue
+        yield node
+        yield from runtime_nodes(node)
 
 
 def is_module(name: str) -> bool:
