@@ -5,11 +5,9 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from flask import Flask
 
 from dashboard.billing import audit, charges, errors, intake, refunds, sync
 from dashboard.extensions import db
-from dashboard.iamport.sandbox.wsgi_adapter import WSGIAdapter
 from dashboard.models import Payment, Refund, Subscription
 from tests.billing.harness import credits_of, fresh, live_schedules_of, payments_of, post_webhook
 
@@ -35,16 +33,10 @@ def in_threads(app, count: int, work) -> list:
         return list(pool.map(run, range(count)))
 
 
-def lose_webhooks(sandbox):
-    sink = Flask("sink")
-    sink.add_url_rule("/webhooks/iamport", "sink", lambda: ("", 200), methods=["POST"])
-    sandbox.webhook_session.mount("https://dashboard.test", WSGIAdapter(sink))
-
-
 def test_one_webhook_from_eight_senders_twenty_times(app, sandbox, plan):
     sandbox.issue_key("cust_1")
     sub_id = intake.start_subscription("cust_1", plan_code="basic").id
-    lose_webhooks(sandbox)
+    sandbox.lose_webhooks()
     sandbox.advance(120)
     sandbox.run_due()
     body = sandbox.webhooks()[-1]["payload"]
@@ -105,7 +97,7 @@ def test_two_staff_refunding_the_same_payment_at_once(app, sandbox, plan):
 def test_webhook_and_sync_on_the_same_payment_at_once(app, sandbox, plan):
     sandbox.issue_key("cust_1")
     sub_id = intake.start_subscription("cust_1", plan_code="basic").id
-    lose_webhooks(sandbox)
+    sandbox.lose_webhooks()
     sandbox.advance(120)
     sandbox.run_due()
     body = sandbox.webhooks()[-1]["payload"]

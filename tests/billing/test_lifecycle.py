@@ -129,14 +129,7 @@ def test_a_recovered_retry_keeps_the_period_anchor(app, sandbox, plan):
 
 def test_out_of_order_webhooks_end_in_the_same_state(app, sandbox, plan):
     """A late 'failed' for attempt 1 arriving after 'paid' for attempt 2 changes nothing."""
-    sandbox.webhook_session.adapters.clear()  # webhooks are lost; we replay them by hand
-    from flask import Flask
-
-    from dashboard.iamport.sandbox.wsgi_adapter import WSGIAdapter
-
-    sink = Flask("sink")
-    sink.add_url_rule("/webhooks/iamport", "sink", lambda: ("", 200), methods=["POST"])
-    sandbox.webhook_session.mount("https://dashboard.test", WSGIAdapter(sink))
+    sandbox.lose_webhooks()  # we replay them by hand
 
     sub_id = subscribe(sandbox, "cust_1")
     sandbox.control("PUT", "/customers/cust_1/behavior", outcome="decline")

@@ -22,7 +22,8 @@ from dashboard.billing import audit, charges, errors, intake, lifecycle, refunds
 from dashboard.extensions import db
 from dashboard.iamport import NotFound
 from dashboard.models import Payment, Refund, Schedule, Subscription, WebhookEvent
-from tests.reliability.world import DAY, add_plan, build_world, check_settled
+from tests.harness import DAY
+from tests.reliability.world import add_plan, build_world, check_settled
 
 STAFF = audit.Actor("support@example.com", ip_address="127.0.0.1")
 READ_TIMEOUT = 0.5
@@ -432,7 +433,7 @@ def test_iamport_down_while_webhooks_arrive(world, back_after_resends):
     world.clear_faults()
     world.advance(60)
     world.run_due()
-    deliveries = world.deliveries()
+    deliveries = world.webhooks()
     events = db.session.scalars(db.select(WebhookEvent).order_by(WebhookEvent.id)).all()
     assert len(events) == len(deliveries) == len(world.relay.received)
     assert {e.state for e in events} <= {"failed", "processed"}

@@ -41,8 +41,8 @@ from dashboard.billing.webhooks import process_failed_events
 from dashboard.extensions import db
 from dashboard.models import Payment, Plan, Schedule, Subscription
 from tests.reliability.conftest import properties_settings
+from tests.harness import DAY
 from tests.reliability.world import (
-    DAY,
     Relay,
     add_plan,
     build_world,

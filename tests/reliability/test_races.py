@@ -18,7 +18,8 @@ import pytest
 from dashboard.billing import audit, charges, errors, intake, lifecycle, refunds, sync
 from dashboard.extensions import db
 from dashboard.models import CreditEntry, Payment, Refund, Schedule, Subscription, WebhookEvent
-from tests.reliability.world import DAY, Delivery, check_settled
+from tests.harness import DAY
+from tests.reliability.world import Delivery, check_settled
 
 pytestmark = pytest.mark.postgres
 

@@ -6,13 +6,12 @@ call, a flash, an audit entry; and 422 with the form and a clear message when a 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
 from dashboard.billing import intake
 from dashboard.extensions import db
-from dashboard.iamport.sandbox.wsgi_adapter import WSGIAdapter
 from dashboard.models import (
     AuditEntry,
     CreditEntry,
@@ -24,20 +23,20 @@ from dashboard.models import (
     Subscription,
 )
 
-from .conftest import DASHBOARD_URL, HTMX
+from .conftest import HTMX
 
 KST_INPUT = "%Y-%m-%dT%H:%M"
 
 
 @pytest.fixture
 def app_config(app_config, sandbox):
-    return {**app_config, "IAMPORT_CLIENT": sandbox.client, "CLOCK": sandbox.clock()}
+    return {**app_config, **sandbox.app_config()}
 
 
 @pytest.fixture
 def app(app, sandbox):
     """The dashboard, receiving the sandbox's webhooks in process."""
-    sandbox.webhook_session.mount(DASHBOARD_URL, WSGIAdapter(app))
+    sandbox.deliver_to(app)
     return app
 
 
@@ -101,10 +100,6 @@ def flash_on(client, url) -> str:
 
 def kst_input(moment: datetime) -> str:
     return (moment + timedelta(hours=9)).strftime(KST_INPUT)
-
-
-def sandbox_now(sandbox) -> datetime:
-    return datetime.fromtimestamp(sandbox.state.now(), UTC)
 
 
 # --- refunds -----------------------------------------------------------------------------
@@ -241,7 +236,7 @@ def test_change_schedule_time(app, sandbox, subscribed, support):
 
 def test_change_schedule_time_into_the_past_is_refused(app, sandbox, subscribed, support):
     schedule = live_schedule(app, subscribed["subscription"])
-    past = sandbox_now(sandbox) - timedelta(days=1)
+    past = sandbox.now() - timedelta(days=1)
     response = support.post(f"/schedules/{schedule.id}/time",
                             data={"schedule_at": kst_input(past)}, headers=HTMX)
     assert response.status_code == 422
@@ -295,7 +290,7 @@ def test_retry_of_a_waiting_schedule_is_refused(app, subscribed, support):
 def test_reschedule_a_revoked_schedule(app, sandbox, subscribed, support):
     schedule = live_schedule(app, subscribed["subscription"])
     support.post(f"/schedules/{schedule.id}/revoke", data={"reason": "x", "confirmed": "yes"})
-    later = (sandbox_now(sandbox) + timedelta(days=3)).replace(second=0, microsecond=0)
+    later = (sandbox.now() + timedelta(days=3)).replace(second=0, microsecond=0)
     response = support.post(f"/schedules/{schedule.id}/reschedule",
                             data={"schedule_at": kst_input(later), "reason": "급여일 이후"})
     assert response.status_code == 303, response.get_data(as_text=True)
@@ -305,7 +300,7 @@ def test_reschedule_a_revoked_schedule(app, sandbox, subscribed, support):
 
 def test_reschedule_is_refused_while_the_dunning_retry_waits(app, sandbox, subscribed, support):
     schedule = failed_schedule(app, sandbox, subscribed)
-    later = (sandbox_now(sandbox) + timedelta(days=3)).replace(second=0, microsecond=0)
+    later = (sandbox.now() + timedelta(days=3)).replace(second=0, microsecond=0)
     response = support.post(f"/schedules/{schedule.id}/reschedule",
                             data={"schedule_at": kst_input(later), "reason": "x"}, headers=HTMX)
     assert response.status_code == 422
