@@ -275,15 +275,35 @@ def test_sync_shows_iamports_time_after_a_lost_time_change_answer(world):
 
 
 def test_charge_due_read_timeout_after_the_charge(again_world):
+    """iamport charged but neither its answer nor its webhook reached us: the charge stays
+    pending and is not sent again, however often ``charge-due`` runs, until sync asks iamport
+    and applies it."""
     world = again_world
     sub_id = start(world)
+    merchant_uid = f"sub{sub_id}-p1-a1"
+    world.relay.mode = "drop"
     world.fault(AGAIN_PATH, delay=READ_TIMEOUT + 0.3, after_commit=True)
     summary = charges.charge_due()
-    assert summary.unknown == [f"sub{sub_id}-p1-a1"]
-    assert charges.charge_due().charged == []  # parked until sync knows
+    assert summary.unknown == [merchant_uid]
+    # Runs a minute later, past the wait after an unreachable iamport, and a day later.
+    for seconds in (60, int(charges.UNREACHABLE_RETRY.total_seconds()) + 60, DAY):
+        world.advance(seconds)
+        run = charges.charge_due()
+        assert (run.charged, run.declined, run.unknown, run.errors) == ([], [], [], [])
+        db.session.expire_all()
+        assert db.session.execute(db.select(Payment.merchant_uid, Payment.status)).all() \
+            == [(merchant_uid, "pending")]
+        # What iamport received: the one charge, sent once, and paid there.
+        assert len(world.calls("POST", "/subscribe/payments/again")) == 1
+        assert [(p.merchant_uid, p.status) for p in world.remote_payments()] \
+            == [(merchant_uid, "paid")]
+        assert db.session.get(Subscription, sub_id).current_period == 0
     world.settle()
     assert_settled(world)
-    assert len(paid_at_iamport(world, f"sub{sub_id}-p1-a1")) == 1
+    assert len(paid_at_iamport(world, merchant_uid)) == 1
+    assert len(world.calls("POST", "/subscribe/payments/again")) == 1
+    payment = db.session.scalar(db.select(Payment))
+    assert (payment.merchant_uid, payment.status) == (merchant_uid, "paid")
     sub = db.session.get(Subscription, sub_id)
     assert sub.current_period == 1 and sub.next_attempt_at == sub.current_period_end
 
