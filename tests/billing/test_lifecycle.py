@@ -37,7 +37,10 @@ def test_start_registers_the_first_schedule_at_iamport(app, sandbox, plan):
     remote = sandbox.client.get_schedule(schedule.merchant_uid)
     assert (remote.schedule_status, remote.amount) == ("scheduled", 9900)
     customer = fresh(Customer, fresh(Subscription, sub_id).customer_id)
-    assert (customer.phone, customer.card_number) == ("01012345678", remote and customer.card_number)
+    key = sandbox.client.get_billing_key("cust_1")
+    # The customer row copies iamport's billing key: its masked card and holder's phone.
+    assert (customer.phone, customer.card_number, customer.card_name) \
+        == ("01012345678", key.card_number, key.card_name)
     assert customer.card_number.endswith("7221") and "*" in customer.card_number
 
 

@@ -98,6 +98,11 @@ def flash_on(client, url) -> str:
     return client.get(url).get_data(as_text=True)
 
 
+def flashes(page: str) -> list[tuple[str, str]]:
+    """Return the flashed messages on a page as (category, text)."""
+    return re.findall(r'<p class="flash flash-(\w+)" role="status">(.*?)</p>', page)
+
+
 def kst_input(moment: datetime) -> str:
     return (moment + timedelta(hours=9)).strftime(KST_INPUT)
 
@@ -454,6 +459,19 @@ def test_reprocess_a_webhook(app, sandbox, subscribed, as_role):
 
     event = rows(app, db.select(WebhookEvent).order_by(WebhookEvent.id))[0]
     admin = as_role("admin")
+    # iamport cannot be asked about the payment: the event fails and the flash says why.
+    sandbox.fault(r"^/payments/imp_", status=503, count=5)
     response = admin.post(f"/webhook-events/{event.id}/reprocess", data={})
     assert response.status_code == 303
-    assert "flash-" in admin.get("/webhook-events").get_data(as_text=True)
+    [(kind, message)] = flashes(admin.get("/webhook-events").get_data(as_text=True))
+    assert kind == "warning"
+    assert message.startswith(f"웹훅 {event.id} 재처리: iamport unavailable: "), message
+    assert fresh(app, WebhookEvent, event.id).state == "failed"
+    sandbox.clear_faults()
+    response = admin.post(f"/webhook-events/{event.id}/reprocess", data={})
+    assert response.status_code == 303
+    assert flashes(admin.get("/webhook-events").get_data(as_text=True)) \
+        == [("success", f"웹훅 {event.id} 재처리: ok")]
+    assert fresh(app, WebhookEvent, event.id).state == "processed"
+    assert [a for a in audit_actions(app) if a[0] == "webhook.reprocess"] \
+        == [("webhook.reprocess", "failed"), ("webhook.reprocess", "ok")]
