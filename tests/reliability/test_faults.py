@@ -308,6 +308,33 @@ def test_charge_due_read_timeout_after_the_charge(again_world):
     assert sub.current_period == 1 and sub.next_attempt_at == sub.current_period_end
 
 
+@pytest.mark.xfail(strict=True, reason="known bug: retrying a failed schedule leaves the "
+                   "dunning's next attempt of the same period live at iamport")
+def test_schedule_retry_answer_lost_while_the_next_attempt_waits(world):
+    """Staff retry a declined first attempt while dunning's second attempt waits at iamport;
+    iamport charges the retry but its answer and webhook are lost. The waiting attempt must
+    not charge the period again before sync finds the retry's result."""
+    sub_id = start(world, card="5570-4200-0000-0002")
+    world.advance(120)
+    world.run_due()  # declined; dunning plans the second attempt for tomorrow
+    assert [row.merchant_uid for row in live(sub_id)] == [f"sub{sub_id}-p1-a2"]
+    first = db.session.scalar(db.select(Schedule).where(
+        Schedule.merchant_uid == f"sub{sub_id}-p1-a1"))
+    world.issue_key("cust_1")  # a new card
+    world.relay.mode = "drop"
+    world.fault(r"^/subscribe/payments/schedule/[^/]+/retry$", status=504, after_commit=True)
+    with refused(errors.OutcomeUnknown):
+        schedules.retry_schedule_now(first.id, actor=STAFF, reason="new card")
+    world.advance(1)  # iamport sends the retry's webhook: lost as well
+    assert [d.payload["status"] for d in world.relay.dropped] == ["paid"]
+    world.relay.mode = "pass"
+    world.advance(DAY)
+    world.run_due()
+    assert len(paid_at_iamport(world, f"sub{sub_id}-p1-a1")) == 1
+    assert paid_at_iamport(world, f"sub{sub_id}-p1-a2") == []  # fails today: charged twice
+    assert_settled(world)
+
+
 @pytest.mark.parametrize("fault", [
     {"status": 503},
     {"status": 504, "after_commit": True},
