@@ -43,8 +43,8 @@ from dashboard.billing import (
 from dashboard.billing.webhooks import process_failed_events
 from dashboard.extensions import db
 from dashboard.models import Payment, Plan, Schedule, Subscription
-from tests.reliability.conftest import properties_settings, properties_timeout
 from tests.harness import DAY
+from tests.reliability.conftest import properties_settings, properties_timeout
 from tests.reliability.world import (
     Relay,
     add_plan,
