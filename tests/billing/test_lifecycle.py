@@ -158,6 +158,7 @@ def test_out_of_order_webhooks_end_in_the_same_state(app, sandbox, plan):
     assert credits_of(sub.customer_id) == [("period_paid", 100)]
 
 
+@pytest.mark.timeout(300)  # long by design; a minute on a heavily shared machine
 def test_a_year_of_monthly_billing(app, sandbox, plan):
     """Many customers, random first-attempt declines, a year of days: exactly the expected
     payments, periods and retries, and every webhook stored and processed."""
