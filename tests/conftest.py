@@ -1,5 +1,7 @@
 """Fixtures shared by every test: an app on a fresh database, its client and CLI runner.
 
+The iamport sandbox every package uses is ``tests.harness.Sandbox`` (fixture ``sandbox``).
+
 Tests run on SQLite by default. Set ``TEST_DATABASE_URL`` (for example
 ``postgresql://postgres@127.0.0.1/test``) to run the same suite on PostgreSQL; tests marked
 ``postgres`` need it and are skipped without it. With ``DASHBOARD_FORBID_SKIPS=1`` (CI) a
@@ -14,6 +16,7 @@ from sqlalchemy import text
 
 from dashboard import create_app
 from dashboard.extensions import db
+from tests.harness import Sandbox, dashboard_config
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 FORBID_SKIPS = os.environ.get("DASHBOARD_FORBID_SKIPS") == "1"
@@ -59,12 +62,7 @@ def empty_all_tables() -> None:
 @pytest.fixture
 def app_config(schema_ready) -> dict:
     """Configuration for the ``app`` fixture; override in a module to change it."""
-    return {
-        "TESTING": True,
-        "SECRET_KEY": "test-secret-key",
-        "DATABASE_URL": schema_ready,
-        "WTF_CSRF_ENABLED": False,
-    }
+    return dashboard_config(schema_ready)
 
 
 @pytest.fixture
@@ -86,6 +84,12 @@ def client(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+@pytest.fixture
+def sandbox() -> Sandbox:
+    """A fresh iamport sandbox in process (``tests.harness``); wire it with ``app_config``."""
+    return Sandbox()
 
 
 def pytest_collection_modifyitems(config, items):

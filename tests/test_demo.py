@@ -59,6 +59,7 @@ def count(database, sql: str) -> int:
         return connection.execute(sql).fetchone()[0]
 
 
+@pytest.mark.timeout(480)  # its own bounded waits add up to 420 s
 def test_demo_runs_offline_and_keeps_billing(tmp_path):
     port, sandbox_port = free_port(), free_port()
     dashboard, sandbox = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{sandbox_port}"

@@ -268,6 +268,12 @@ def retry_schedule_now(schedule_id: int, *, actor: audit.Actor, reason: str) -> 
     row = load_for_update(Schedule, schedule_id, missing="No such schedule.")
     require_action(row, "retry")
     refuse_while_unresolved(customer_id=row.customer_id)
+    # Dunning's next attempt of the same period must not run as well (money rule 1): revoke it
+    # first; if iamport cannot be told, nothing is retried.
+    waiting = [other for other in schedules.live_schedules(row.subscription_id, row.period)
+               if other.id != row.id] if row.subscription_id is not None else []
+    for other in waiting:
+        schedules.revoke_at_iamport(other)
     # Mark the charge pending before asking (money rule 2): a lost answer leaves it for sync.
     payment = db.session.scalar(db.select(Payment).where(Payment.merchant_uid == row.merchant_uid))
     if payment is None:
@@ -292,7 +298,8 @@ def retry_schedule_now(schedule_id: int, *, actor: audit.Actor, reason: str) -> 
         result = provider().retry_schedule(row.merchant_uid)
     except IamportError as error:
         if not isinstance(error, OutcomeUnknown):
-            # Refused or never sent: nothing was charged.
+            # Refused or never sent: nothing was charged (the period's next attempt is planned
+            # again if the retry revoked it).
             message = error.message if isinstance(error, Rejected) else None
             apply_local_outcome(payment, LocalOutcome.RETRY_NOT_RUN, message=message)
         raise translate_iamport_error(

@@ -337,6 +337,8 @@ def apply_local_outcome(
     if outcome is LocalOutcome.RETRY_NOT_RUN:
         payment.status = "failed"  # only a failed or revoked charge is ever retried
         payment.fail_reason = payment.fail_reason or (message or "the retry did not run")[:256]
+        if subscription is not None:
+            plan_unpaid_period_again(subscription, payment)
     elif outcome is LocalOutcome.REFUSED:
         payment.status = "failed"
         payment.fail_reason = (message or "iamport refused the charge")[:256]
@@ -351,6 +353,17 @@ def apply_local_outcome(
             subscription.next_attempt_at = now() + UNREACHABLE_RETRY
     db.session.commit()
     log.info("recorded local outcome of %s: %s", payment.merchant_uid, outcome.value)
-    if outcome is LocalOutcome.REFUSED and payment.subscription_id is not None:
+    if outcome is not LocalOutcome.NOT_SENT and payment.subscription_id is not None:
         schedules.register_unconfirmed(payment.subscription_id)
     return payment
+
+
+def plan_unpaid_period_again(subscription: Subscription, payment: Payment) -> None:
+    """Give a still-unpaid period a next attempt when none waits: a retry revokes the period's
+    waiting attempt before it asks iamport, so a retry that never ran must bring it back."""
+    period = subscription.current_period + 1
+    if payment.period != period or subscription.status not in ("active", "past_due"):
+        return
+    if schedules.live_schedules(subscription.id, period):
+        return
+    schedules.plan_charge(subscription, subscription.next_attempt_at or now())

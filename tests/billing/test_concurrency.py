@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import pytest
-from flask import Flask
+from sqlalchemy import event, text
 
 from dashboard.billing import audit, charges, errors, intake, refunds, sync
 from dashboard.extensions import db
-from dashboard.iamport.sandbox.wsgi_adapter import WSGIAdapter
 from dashboard.models import Payment, Refund, Subscription
 from tests.billing.harness import credits_of, fresh, live_schedules_of, payments_of, post_webhook
 
@@ -35,16 +36,10 @@ def in_threads(app, count: int, work) -> list:
         return list(pool.map(run, range(count)))
 
 
-def lose_webhooks(sandbox):
-    sink = Flask("sink")
-    sink.add_url_rule("/webhooks/iamport", "sink", lambda: ("", 200), methods=["POST"])
-    sandbox.webhook_session.mount("https://dashboard.test", WSGIAdapter(sink))
-
-
 def test_one_webhook_from_eight_senders_twenty_times(app, sandbox, plan):
     sandbox.issue_key("cust_1")
     sub_id = intake.start_subscription("cust_1", plan_code="basic").id
-    lose_webhooks(sandbox)
+    sandbox.lose_webhooks()
     sandbox.advance(120)
     sandbox.run_due()
     body = sandbox.webhooks()[-1]["payload"]
@@ -80,7 +75,48 @@ def test_two_charge_due_runners_charge_each_subscription_once(app, sandbox, plan
         assert [p.status for p in payments_of(sub_id)] == ["paid"]
 
 
+@contextmanager
+def together_at_refund_insert(count: int = 2, patience: float = 10.0):
+    """Hold each refund INSERT until ``count`` sessions reach it or another one of this
+    database's sessions waits for a row lock, so two refunds check the balance side by side
+    whenever nothing makes one of them wait.
+
+    Without the wait, whether the second refund reads the first one's pending row depends on
+    thread timing, and a missing lock could go unnoticed."""
+    arrived = threading.Condition()
+    reached = []
+
+    def someone_waits_for_a_lock() -> bool:
+        with db.engine.connect() as probe:
+            return bool(probe.scalar(text(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'")))
+
+    def hold(conn, cursor, statement, parameters, context, executemany):
+        if not statement.lstrip().upper().startswith("INSERT INTO REFUND "):
+            return
+        give_up = time.monotonic() + patience
+        with arrived:
+            reached.append(threading.get_ident())
+            arrived.notify_all()
+            while len(reached) < count and time.monotonic() < give_up:
+                if someone_waits_for_a_lock():
+                    return
+                arrived.wait(0.05)
+
+    event.listen(db.engine, "before_cursor_execute", hold)
+    try:
+        yield
+    finally:
+        event.remove(db.engine, "before_cursor_execute", hold)
+
+
 def test_two_staff_refunding_the_same_payment_at_once(app, sandbox, plan):
+    """The payment's row lock lets one refund through to iamport; the other is refused here.
+
+    iamport's checksum would also refuse a second refund sent with a stale balance, so what
+    the lock adds is that the second refund is never sent: it waits, then sees the first one
+    pending (or the balance left) and is refused before calling iamport."""
     sandbox.issue_key("cust_1")
     intake.start_subscription("cust_1", plan_code="basic")
     sandbox.advance(120)
@@ -88,24 +124,28 @@ def test_two_staff_refunding_the_same_payment_at_once(app, sandbox, plan):
     payment_id = db.session.scalar(db.select(Payment.id).where(Payment.status == "paid"))
     staff = audit.Actor("agent@example.com")
 
-    results = in_threads(
-        app, 2, lambda n: refunds.refund_payment(payment_id, amount=6000, reason=f"agent {n}",
-                                                 actor=staff).amount
-    )
+    with together_at_refund_insert():
+        results = in_threads(
+            app, 2, lambda n: refunds.refund_payment(payment_id, amount=6000,
+                                                     reason=f"agent {n}", actor=staff).amount
+        )
     succeeded = [r for r in results if r == 6000]
-    refused = [r for r in results if isinstance(r, errors.BillingError)]
-    assert len(succeeded) == 1 and len(refused) == 1, results
+    refused_here = [r for r in results
+                    if isinstance(r, errors.InvalidState | errors.NotRefundable)]
+    assert len(succeeded) == 1 and len(refused_here) == 1, results
+    # iamport was asked once: the second refund never left the dashboard.
+    assert len(sandbox.calls("POST", "/payments/cancel")) == 1
+    assert db.session.execute(db.select(Refund.amount, Refund.status)).all() \
+        == [(6000, "succeeded")]
     payment = fresh(Payment, payment_id)
     assert payment.cancel_amount == 6000
     assert sandbox.client.get_payment(payment.imp_uid).cancel_amount == 6000
-    assert db.session.scalar(
-        db.select(db.func.count(Refund.id)).where(Refund.status == "succeeded")) == 1
 
 
 def test_webhook_and_sync_on_the_same_payment_at_once(app, sandbox, plan):
     sandbox.issue_key("cust_1")
     sub_id = intake.start_subscription("cust_1", plan_code="basic").id
-    lose_webhooks(sandbox)
+    sandbox.lose_webhooks()
     sandbox.advance(120)
     sandbox.run_due()
     body = sandbox.webhooks()[-1]["payload"]
@@ -125,8 +165,6 @@ def test_webhook_and_sync_on_the_same_payment_at_once(app, sandbox, plan):
 
 def test_a_refused_action_releases_its_row_lock(app, sandbox, plan):
     """A billing function that says no rolls back, so its FOR UPDATE lock is gone at once."""
-    from sqlalchemy import text
-
     sandbox.issue_key("cust_1", card_number="5570-4200-0007-0002")
     sub_id = intake.start_subscription("cust_1", plan_code="basic").id
     sandbox.advance(120)

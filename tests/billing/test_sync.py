@@ -1,19 +1,9 @@
 """Reconciliation repairs what webhooks missed and changes nothing when nothing was missed."""
 from __future__ import annotations
 
-from flask import Flask
-
 from dashboard.billing import intake, sync
-from dashboard.iamport.sandbox.wsgi_adapter import WSGIAdapter
 from dashboard.models import Subscription
 from tests.billing.harness import DAY, fresh, live_schedules_of, payments_of, state_of
-
-
-def black_hole(sandbox):
-    """Deliver the sandbox's webhooks to a receiver that accepts and forgets them."""
-    sink = Flask("sink")
-    sink.add_url_rule("/webhooks/iamport", "sink", lambda: ("", 200), methods=["POST"])
-    sandbox.webhook_session.mount("https://dashboard.test", WSGIAdapter(sink))
 
 
 def test_sync_repairs_lost_webhooks(app, sandbox, plan):
@@ -21,7 +11,7 @@ def test_sync_repairs_lost_webhooks(app, sandbox, plan):
     sandbox.issue_key("cust_2", card_number="5570-4200-0007-0002")
     paying = intake.start_subscription("cust_1", plan_code="basic").id
     declining = intake.start_subscription("cust_2", plan_code="basic").id
-    black_hole(sandbox)
+    sandbox.lose_webhooks()
     sandbox.advance(120)
     assert len(sandbox.run_due()) == 2
     assert fresh(Subscription, paying).current_period == 0

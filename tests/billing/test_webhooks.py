@@ -14,8 +14,7 @@ from tests.billing.harness import event_states, fresh, live_schedules_of, post_w
 @pytest.fixture
 def paid_webhook(app, sandbox, plan):
     """A subscription whose first charge ran while webhooks were not delivered."""
-    sandbox.webhook_session.adapters.pop("https://dashboard.test", None)
-    sandbox.control("PUT", "/webhook", url="")
+    sandbox.control("PUT", "/webhook", url="")  # no webhooks are sent
     sandbox.issue_key("cust_1", customer_name="이서연")
     sub_id = intake.start_subscription("cust_1", plan_code="basic").id
     sandbox.advance(120)

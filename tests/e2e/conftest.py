@@ -149,7 +149,7 @@ def staff(app):
 
 
 def subscribe(app, sandbox, customer_uid: str, name: str, phone: str, *,
-              card_number: str = "5570-4200-0000-7221", plan: str = "basic") -> None:
+              card_number: str = "5570-4200-0007-7221", plan: str = "basic") -> None:
     """Issue a billing key at the sandbox and start a subscription (not yet charged)."""
     with app.app_context():
         if db.session.scalar(db.select(Plan).where(Plan.code == plan)) is None:

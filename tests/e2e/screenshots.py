@@ -17,9 +17,9 @@ from playwright.sync_api import sync_playwright
 from dashboard import create_app
 from dashboard.billing import audit, intake, refunds
 from dashboard.extensions import db
-from dashboard.iamport.sandbox.wsgi_adapter import WSGIAdapter
 from dashboard.models import Customer, Payment, Plan, Schedule, Subscription, WebhookEvent
-from tests.views.conftest import DASHBOARD_URL, PASSWORD, Sandbox, make_user
+from tests.harness import Sandbox
+from tests.views.conftest import PASSWORD, make_user
 
 from .live import CHROMIUM, route_htmx, serve
 
@@ -101,9 +101,9 @@ def main(out_dir: Path) -> None:
         app = create_app({
             "TESTING": True, "SECRET_KEY": "screenshots", "WTF_CSRF_ENABLED": False,
             "DATABASE_URL": f"sqlite:///{folder}/shots.sqlite",
-            "IAMPORT_CLIENT": sandbox.client, "CLOCK": sandbox.clock(),
+            **sandbox.app_config(),
         })
-        sandbox.webhook_session.mount(DASHBOARD_URL, WSGIAdapter(app))
+        sandbox.deliver_to(app)
         customer_id = seed(app, sandbox)
         with serve(app) as base, sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=str(CHROMIUM))

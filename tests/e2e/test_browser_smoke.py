@@ -9,9 +9,8 @@ import pytest
 
 from dashboard.billing import intake
 from dashboard.extensions import db
-from dashboard.iamport.sandbox.wsgi_adapter import WSGIAdapter
 from dashboard.models import Payment, Plan
-from tests.views.conftest import DASHBOARD_URL, PASSWORD, Sandbox, make_user
+from tests.views.conftest import PASSWORD, make_user
 
 from .live import CHROMIUM, HTMX_FILE, route_htmx, serve
 
@@ -28,19 +27,14 @@ sync_api = pytest.importorskip("playwright.sync_api")
 
 
 @pytest.fixture
-def sandbox():
-    return Sandbox()
-
-
-@pytest.fixture
 def app_config(app_config, sandbox):
-    return {**app_config, "IAMPORT_CLIENT": sandbox.client, "CLOCK": sandbox.clock()}
+    return {**app_config, **sandbox.app_config()}
 
 
 @pytest.fixture
 def paid_customer(app, sandbox):
     """A subscriber whose first period (₩9,900) is paid."""
-    sandbox.webhook_session.mount(DASHBOARD_URL, WSGIAdapter(app))
+    sandbox.deliver_to(app)
     with app.app_context():
         make_user("support")
         db.session.add(Plan(code="basic", name="베이직 월간", amount=9900))

@@ -1,15 +1,14 @@
 """Fixtures for the client tests: a fresh sandbox served in process and a client bound to it.
 
-The client's session reaches the sandbox's WSGI app through ``WSGIAdapter`` (no sockets),
-wrapped in ``RecordingAdapter`` so tests can see every exchange the client made, with the
-response body, for the contract checks.
+The sandbox is ``tests.harness.Sandbox``. The client's session reaches its WSGI app through
+``WSGIAdapter`` (no sockets), wrapped in ``RecordingAdapter`` so tests can see every exchange
+the client made, with the response body, for the contract checks.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -17,10 +16,9 @@ import requests
 from requests.adapters import BaseAdapter
 
 from dashboard.iamport import IamportClient
-from dashboard.iamport.sandbox import create_sandbox_app
 from dashboard.iamport.sandbox.wsgi_adapter import WSGIAdapter
+from tests.harness import API_URL, Sandbox
 
-API_URL = "https://api.iamport.kr"
 IMP_KEY = "client_test_key"
 IMP_SECRET = "client-test-secret-5b1f0e2d9c"
 GOOD_CARD = "5570-4200-1237-7221"  # KB국민카드, approves
@@ -81,57 +79,16 @@ class RecordingAdapter(BaseAdapter):
         return [e for e in self.exchanges if e.method == method and e.path == path]
 
 
-class Sandbox:
-    """A sandbox app with its control API, reached through the same in-process adapter."""
-
-    def __init__(self, app, adapter: WSGIAdapter):
-        self.app = app
-        self.state = app.extensions["iamport_sandbox"]
-        self._control = requests.Session()
-        self._control.mount(API_URL, adapter)
-
-    def control(self, method: str, path: str, payload=None):
-        response = self._control.request(method, f"{API_URL}/_sandbox{path}", json=payload)
-        assert response.status_code < 400, response.text
-        return response.json()
-
-    def now(self) -> datetime:
-        return datetime.fromtimestamp(self.control("GET", "/clock")["now"], UTC)
-
-    def at(self, **delta) -> datetime:
-        """Return a moment relative to the sandbox clock, e.g. ``at(days=1)``."""
-        return self.now() + timedelta(**delta)
-
-    def advance(self, seconds: float) -> None:
-        self.control("POST", "/clock", {"advance": seconds})
-
-    def run_due(self) -> list[str]:
-        return self.control("POST", "/run-due")["executed"]
-
-    def fault(self, path: str, **spec) -> None:
-        self.control("PUT", "/faults", {"path": path, **spec})
-
-    def decline(self, customer_uid: str) -> None:
-        self.control("PUT", f"/customers/{customer_uid}/behavior", {"outcome": "decline"})
-
-    def requests(self) -> list[dict]:
-        """Return the API calls the sandbox received (names only)."""
-        return self.control("GET", "/requests")
+@pytest.fixture
+def sandbox() -> Sandbox:
+    """A sandbox with this package's own API keys; it sends no webhooks."""
+    return Sandbox(imp_key=IMP_KEY, imp_secret=IMP_SECRET, webhook_url=None)
 
 
 @pytest.fixture
-def sandbox_app():
-    return create_sandbox_app(IMP_KEY, IMP_SECRET)
-
-
-@pytest.fixture
-def wsgi_adapter(sandbox_app):
-    return WSGIAdapter(sandbox_app)
-
-
-@pytest.fixture
-def sandbox(sandbox_app, wsgi_adapter) -> Sandbox:
-    return Sandbox(sandbox_app, wsgi_adapter)
+def wsgi_adapter(sandbox) -> WSGIAdapter:
+    """The in-process transport into the sandbox (tests may make it refuse connections)."""
+    return sandbox.adapter
 
 
 @pytest.fixture

@@ -96,7 +96,7 @@ def test_delete_billing_key(iamport, billing_key, sandbox):
     assert deleted.customer_uid == "cust_good"
     with pytest.raises(NotFound):
         iamport.get_billing_key("cust_good")
-    [call] = [c for c in sandbox.requests() if c["method"] == "DELETE"]
+    [call] = [c for c in sandbox.requests_log() if c["method"] == "DELETE"]
     assert call["query"] == ["reason"]
 
 
@@ -260,7 +260,7 @@ def test_list_customer_schedules(iamport, billing_key, sandbox):
     page = iamport.list_customer_schedules("cust_good", schedule_from=start, schedule_to=end)
     scheduled = iamport.list_customer_schedules("cust_good", schedule_from=start,
                                                 schedule_to=end, schedule_status="scheduled")
-    [call] = [c for c in sandbox.requests() if c["path"].endswith("/schedules")][:1]
+    [call] = [c for c in sandbox.requests_log() if c["path"].endswith("/schedules")][:1]
 
     assert page.total == 2 and scheduled.total == 2
     assert sorted(call["query"]) == ["from", "page", "to"]

@@ -109,7 +109,7 @@ def test_scenario_covers_every_client_method(scenario, recorder):
 
 
 def test_client_sends_only_parameter_names_the_schema_defines(scenario, recorder):
-    received = scenario.requests()
+    received = scenario.requests_log()
 
     assert len(received) == len(recorder.exchanges)  # the sandbox saw every call we made
     for call in received:

@@ -51,6 +51,12 @@ def properties_settings(**overrides) -> settings:
     return settings(settings.get_profile(PROFILE), **overrides)
 
 
+def properties_timeout() -> int:
+    """Seconds a property test may take under the selected profile (0: no limit, for the
+    long local hunt)."""
+    return 300 if PROFILE == "reliability-ci" else 0
+
+
 @pytest.fixture
 def world(schema_ready):
     """A fresh dashboard + sandbox + relay in schedule mode, with the ``basic`` plan."""

@@ -18,11 +18,12 @@ from datetime import timedelta
 
 import pytest
 
-from dashboard.billing import audit, charges, errors, intake, lifecycle, refunds, schedules
+from dashboard.billing import audit, charges, errors, intake, lifecycle, refunds, results, schedules
 from dashboard.extensions import db
 from dashboard.iamport import NotFound
 from dashboard.models import Payment, Refund, Schedule, Subscription, WebhookEvent
-from tests.reliability.world import DAY, add_plan, build_world, check_settled
+from tests.harness import DAY
+from tests.reliability.world import add_plan, build_world, check_settled
 
 STAFF = audit.Actor("support@example.com", ip_address="127.0.0.1")
 READ_TIMEOUT = 0.5
@@ -274,17 +275,64 @@ def test_sync_shows_iamports_time_after_a_lost_time_change_answer(world):
 
 
 def test_charge_due_read_timeout_after_the_charge(again_world):
+    """iamport charged but neither its answer nor its webhook reached us: the charge stays
+    pending and is not sent again, however often ``charge-due`` runs, until sync asks iamport
+    and applies it."""
     world = again_world
     sub_id = start(world)
+    merchant_uid = f"sub{sub_id}-p1-a1"
+    world.relay.mode = "drop"
     world.fault(AGAIN_PATH, delay=READ_TIMEOUT + 0.3, after_commit=True)
     summary = charges.charge_due()
-    assert summary.unknown == [f"sub{sub_id}-p1-a1"]
-    assert charges.charge_due().charged == []  # parked until sync knows
+    assert summary.unknown == [merchant_uid]
+    # Runs a minute later, past the wait after an unreachable iamport, and a day later.
+    for seconds in (60, int(results.UNREACHABLE_RETRY.total_seconds()) + 60, DAY):
+        world.advance(seconds)
+        run = charges.charge_due()
+        assert (run.charged, run.declined, run.unknown, run.errors) == ([], [], [], [])
+        db.session.expire_all()
+        assert db.session.execute(db.select(Payment.merchant_uid, Payment.status)).all() \
+            == [(merchant_uid, "pending")]
+        # What iamport received: the one charge, sent once, and paid there.
+        assert len(world.calls("POST", "/subscribe/payments/again")) == 1
+        assert [(p.merchant_uid, p.status) for p in world.remote_payments()] \
+            == [(merchant_uid, "paid")]
+        assert db.session.get(Subscription, sub_id).current_period == 0
     world.settle()
     assert_settled(world)
-    assert len(paid_at_iamport(world, f"sub{sub_id}-p1-a1")) == 1
+    assert len(paid_at_iamport(world, merchant_uid)) == 1
+    assert len(world.calls("POST", "/subscribe/payments/again")) == 1
+    payment = db.session.scalar(db.select(Payment))
+    assert (payment.merchant_uid, payment.status) == (merchant_uid, "paid")
     sub = db.session.get(Subscription, sub_id)
     assert sub.current_period == 1 and sub.next_attempt_at == sub.current_period_end
+
+
+def test_schedule_retry_answer_lost_while_the_next_attempt_waits(world):
+    """Staff retry a declined first attempt while dunning's second attempt waits at iamport;
+    iamport charges the retry but its answer and webhook are lost. The waiting attempt must
+    not charge the period again before sync finds the retry's result."""
+    sub_id = start(world, card="5570-4200-0007-0002")
+    world.advance(120)
+    world.run_due()  # declined; dunning plans the second attempt for tomorrow
+    assert [row.merchant_uid for row in live(sub_id)] == [f"sub{sub_id}-p1-a2"]
+    first = db.session.scalar(db.select(Schedule).where(
+        Schedule.merchant_uid == f"sub{sub_id}-p1-a1"))
+    world.issue_key("cust_1")  # a new card
+    world.relay.mode = "drop"
+    world.fault(r"^/subscribe/payments/schedule/[^/]+/retry$", status=504, after_commit=True)
+    with refused(errors.AnswerLost):
+        charges.retry_schedule_now(first.id, actor=STAFF, reason="new card")
+    world.advance(1)  # iamport sends the retry's webhook: lost as well
+    assert [d.payload["status"] for d in world.relay.dropped] == ["paid"]
+    world.relay.mode = "pass"
+    world.advance(DAY)
+    world.run_due()
+    assert len(paid_at_iamport(world, f"sub{sub_id}-p1-a1")) == 1
+    assert paid_at_iamport(world, f"sub{sub_id}-p1-a2") == []  # revoked before the retry
+    world.settle()  # sync finds the retry's result
+    assert_settled(world)
+    assert db.session.get(Subscription, sub_id).current_period == 1
 
 
 @pytest.mark.parametrize("fault", [
@@ -432,7 +480,7 @@ def test_iamport_down_while_webhooks_arrive(world, back_after_resends):
     world.clear_faults()
     world.advance(60)
     world.run_due()
-    deliveries = world.deliveries()
+    deliveries = world.webhooks()
     events = db.session.scalars(db.select(WebhookEvent).order_by(WebhookEvent.id)).all()
     assert len(events) == len(deliveries) == len(world.relay.received)
     assert {e.state for e in events} <= {"failed", "processed"}
@@ -441,3 +489,22 @@ def test_iamport_down_while_webhooks_arrive(world, back_after_resends):
     for sub_id in ids:
         assert db.session.get(Subscription, sub_id).current_period == 1
     assert len(world.remote_payments()) == 3
+
+
+def test_a_refused_schedule_retry_brings_back_the_next_attempt(world):
+    """A retry revokes dunning's waiting attempt before it asks iamport; when iamport refuses
+    the retry (nothing charged), the period gets its next attempt back instead of none."""
+    sub_id = start(world, card="5570-4200-0007-0002")
+    world.advance(120)
+    world.run_due()  # declined; dunning plans the second attempt for tomorrow
+    planned = db.session.get(Subscription, sub_id).next_attempt_at
+    first = db.session.scalar(db.select(Schedule).where(
+        Schedule.merchant_uid == f"sub{sub_id}-p1-a1"))
+    world.fault(r"^/subscribe/payments/schedule/[^/]+/retry$", status=400)
+    with refused(errors.BillingError):
+        charges.retry_schedule_now(first.id, actor=STAFF, reason="new card")
+    waiting = live(sub_id)
+    assert [(row.period, row.schedule_at) for row in waiting] == [(1, planned)]
+    assert waiting[0].merchant_uid != f"sub{sub_id}-p1-a2"  # a new attempt, registered anew
+    assert waiting[0].registered_at is not None
+    assert db.session.get(Subscription, sub_id).next_attempt_at == planned

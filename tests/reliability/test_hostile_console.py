@@ -225,6 +225,7 @@ def client_for(world, rule):
     return world.app.test_client() if rule.endpoint.startswith("auth.") else world.staff
 
 
+@pytest.mark.timeout(300)  # long by design; a minute on a heavily shared machine
 def test_every_console_form_survives_hostile_values(console):
     world = console
     rules = post_routes(world.app)

@@ -8,7 +8,8 @@ from __future__ import annotations
 from dashboard.billing import audit, charges, errors, intake, lifecycle, refunds
 from dashboard.extensions import db
 from dashboard.models import Payment, Subscription
-from tests.reliability.world import DAY, check_settled
+from tests.harness import DAY
+from tests.reliability.world import check_settled
 
 STAFF = audit.Actor("support@example.com", ip_address="127.0.0.1")
 

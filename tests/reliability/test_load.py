@@ -23,8 +23,11 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 WEBHOOKS = int(os.environ.get("RELIABILITY_LOAD_WEBHOOKS", "500"))
 # Generous bounds: a stuck run fails instead of hanging CI.
 TIME_LIMIT = max(120.0, WEBHOOKS * 0.25)
+# The sending limit plus starting both servers, the replays and stopping them.
+TEST_TIMEOUT = int(TIME_LIMIT) + 240
 
 
+@pytest.mark.timeout(TEST_TIMEOUT)
 def test_webhook_load_loses_nothing_and_applies_each_payment_once(schema_ready, tmp_path):
     result = run_webhook_load(schema_ready, WEBHOOKS, tmp_path, time_limit=TIME_LIMIT)
     report = result.report()

@@ -14,16 +14,19 @@ cancelled amount; nothing pending; no event left failed.
 Steps: refund (partial, full), pause, resume, cancel (now or at period end), reinstate,
 change plan, charge the unpaid period now, manual charge (and the same form sent again), move
 a waiting schedule, revoke it, retry or reschedule a failed one, reprocess failed webhooks,
-delete the billing key, sync one customer, a card starting or stopping to decline, the relay passing / duplicating / holding / dropping deliveries and releasing
-held ones in order or reversed (twice), the clock moving (then due schedules run, and in
-again mode ``charge-due``), a mid-run sync, and faults (answer lost after commit on again and
-cancel; 5xx before again, cancel, schedule registration, unschedule, or the payment look-up).
+delete the billing key, sync one customer, a card starting or stopping to decline, the relay
+passing / duplicating / holding / dropping deliveries and releasing held ones in order or
+reversed (twice), the clock moving (then due schedules run, and in again mode
+``charge-due``), a mid-run sync, and faults (answer lost after commit on again, cancel and
+schedule retry; 5xx before again, cancel, schedule registration, unschedule, or the payment
+look-up). One hand-written sequence (below) is always tried first.
 """
 from __future__ import annotations
 
 from datetime import timedelta
 
-from hypothesis import given
+import pytest
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from dashboard.billing import (
@@ -40,9 +43,9 @@ from dashboard.billing import (
 from dashboard.billing.webhooks import process_failed_events
 from dashboard.extensions import db
 from dashboard.models import Payment, Plan, Schedule, Subscription
-from tests.reliability.conftest import properties_settings
+from tests.harness import DAY
+from tests.reliability.conftest import properties_settings, properties_timeout
 from tests.reliability.world import (
-    DAY,
     Relay,
     add_plan,
     build_world,
@@ -67,6 +70,8 @@ FAULTS = {
     "unschedule lost after commit": {"path": r"^/subscribe/payments/unschedule$",
                                      "status": 504, "after_commit": True},
     "payment look-up 5xx": {"path": r"^/payments/imp_", "status": 503, "count": 2},
+    "schedule retry lost after commit": {"path": r"^/subscribe/payments/schedule/[^/]+/retry$",
+                                         "status": 504, "after_commit": True},
 }
 
 who = st.integers(min_value=0, max_value=len(CUSTOMERS) - 1)
@@ -247,7 +252,23 @@ def check(driver: Driver, findings) -> None:
     assert not findings, "\n".join([*findings.problems, "after:", *driver.log])
 
 
+# A sequence the random search rarely meets, always run first. cust_0's first charge declines
+# while webhooks are held; sync learns it and dunning plans a second attempt, which staff
+# revoke (live schedules by id: cust_1's period 2, then cust_0's retry). On a working card
+# staff retry the first attempt: iamport charges it, but the answer is lost and its webhook
+# dropped. The held decline then arrives while the retry is pending. Taken as news, it would
+# plan another attempt of the paid period, which iamport runs the next day: a double charge.
+LATE_DECLINE_WHILE_A_RETRY_IS_PENDING = [
+    ("card", 0, True), ("relay", "hold"), ("advance", 60 * 60), ("sync",),
+    ("revoke schedule", 1), ("card", 0, False), ("relay", "drop"),
+    ("fault", "schedule retry lost after commit"), ("retry schedule", 0), ("relay", "pass"),
+    ("release", False, False), ("advance", DAY),
+]
+
+
+@pytest.mark.timeout(properties_timeout())
 @properties_settings()
+@example(mode="schedule", drawn=LATE_DECLINE_WHILE_A_RETRY_IS_PENDING)
 @given(mode=st.sampled_from(["schedule", "again"]),
        drawn=st.lists(steps, min_size=1, max_size=14))
 def test_money_invariants_hold_after_every_step_and_sync_agrees(schema_ready, mode, drawn):

@@ -18,7 +18,8 @@ import pytest
 from dashboard.billing import audit, charges, errors, intake, lifecycle, refunds, sync
 from dashboard.extensions import db
 from dashboard.models import CreditEntry, Payment, Refund, Schedule, Subscription, WebhookEvent
-from tests.reliability.world import DAY, Delivery, check_settled
+from tests.harness import DAY
+from tests.reliability.world import Delivery, check_settled
 
 pytestmark = pytest.mark.postgres
 
@@ -159,6 +160,8 @@ def test_refund_racing_sync_and_the_webhook(world):
     assert_settled(world)
     remote = world.reader.get_payment(paid.imp_uid)
     assert remote.cancel_amount in (3000, 9900)  # one of the two refunds, never both
+    # The payment's row lock refuses the other one here; iamport is asked once.
+    assert len(world.calls("POST", "/payments/cancel")) == 1
     assert db.session.get(Payment, payment_id).cancel_amount == remote.cancel_amount
     assert db.session.get(Subscription, sub_id).current_period == 1
 

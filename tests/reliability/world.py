@@ -1,7 +1,8 @@
 """A dashboard wired to an in-process sandbox through a webhook relay, and the money invariants.
 
-``World`` is what every reliability test drives: the dashboard app, the sandbox (its state,
-control API and a client of its own for reading iamport's side), and a ``Relay`` between the
+``World`` is what every reliability test drives: the shared sandbox harness
+(``tests.harness.Sandbox``: its control API and a client of its own for reading iamport's
+side), the dashboard app on the sandbox's clock, and a ``Relay`` between the
 sandbox's webhook sender and the dashboard that can pass, hold, duplicate or drop deliveries.
 ``build_world`` makes a fresh one on an emptied database; it is a context manager so that
 property-based tests, which cannot use function fixtures, get a new world per example.
@@ -16,7 +17,7 @@ import threading
 from collections import Counter, defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import requests
 from flask import Flask, request
@@ -25,18 +26,13 @@ from dashboard import create_app
 from dashboard.billing import sync
 from dashboard.billing.periods import parse_merchant_uid
 from dashboard.extensions import db
-from dashboard.iamport import IamportClient
 from dashboard.iamport import Payment as RemotePayment
-from dashboard.iamport.sandbox import DEFAULT_IMP_KEY, DEFAULT_IMP_SECRET, create_sandbox_app
 from dashboard.iamport.sandbox.wsgi_adapter import WSGIAdapter
 from dashboard.models import Payment, Plan, Refund, Subscription, WebhookEvent
 from tests.conftest import empty_all_tables
+from tests.harness import DASHBOARD_URL, WEBHOOK_PATH, Sandbox, dashboard_config
 
-API_URL = "https://api.iamport.kr"
-DASHBOARD_URL = "https://dashboard.test"
 RELAY_URL = "https://relay.test"
-WEBHOOK_PATH = "/webhooks/iamport"
-DAY = 86400
 # iamport lists payments at most 90 days at a time.
 LIST_WINDOW = timedelta(days=89)
 
@@ -120,68 +116,26 @@ class Relay:
 # --- the world -------------------------------------------------------------------------------
 
 
-class World:
-    """The dashboard, the sandbox and the relay, sharing the sandbox's clock."""
+class World(Sandbox):
+    """The sandbox (``tests.harness.Sandbox``: clock, faults, clients), the dashboard on its
+    clock, and the relay between the sandbox's webhooks and the dashboard."""
 
-    def __init__(self, app: Flask, sandbox_app: Flask, http: requests.Session, relay: Relay,
-                 client: IamportClient):
-        self.app = app
-        self.sandbox_app = sandbox_app
-        self.state = sandbox_app.extensions["iamport_sandbox"]
-        self.http = http
-        self.relay = relay
-        self.client = client
-        # A separate client for the checks, so they never share the app client's token.
-        self.reader = make_client(http)
+    def __init__(self, database_url: str, *, billing_mode: str, read_timeout: float,
+                 frozen: bool, config: dict | None):
+        super().__init__(webhook_url=RELAY_URL + WEBHOOK_PATH, frozen=frozen,
+                         read_timeout=read_timeout)
+        engine_options = {}
+        if database_url.startswith("postgres"):
+            # The world runs in one thread: a row lock left held would otherwise hang the test
+            # when a delivered webhook waits for it. Fail in seconds instead.
+            engine_options = {"connect_args": {"options": "-c lock_timeout=10s"}}
+        self.app = create_app(dashboard_config(
+            database_url, SQLALCHEMY_ENGINE_OPTIONS=engine_options, BILLING_MODE=billing_mode,
+            **self.app_config(), **(config or {}),
+        ))
+        self.relay = Relay(self.app)
+        self.deliver_to(self.relay.app, RELAY_URL)
         self.started_at = self.now()
-
-    # control API
-
-    def control(self, method: str, endpoint: str, /, json_body=None, **fields):
-        body = json_body if json_body is not None else (fields or None)
-        response = self.http.request(method, f"{API_URL}/_sandbox{endpoint}", json=body)
-        assert response.status_code < 400, response.text
-        return response.json() if response.content else None
-
-    def fault(self, path: str, *, status: int | None = None, count: int = 1,
-              after_commit: bool = False, delay: float = 0, method: str | None = None):
-        spec = {"path": path, "status": status, "count": count, "after_commit": after_commit,
-                "delay": delay, "method": method}
-        return self.control("PUT", "/faults", json_body={k: v for k, v in spec.items()
-                                                          if v is not None})
-
-    def clear_faults(self):
-        return self.control("DELETE", "/faults")
-
-    def armed_faults(self) -> list[dict]:
-        return self.control("GET", "/faults")["faults"]
-
-    def advance(self, seconds: int) -> int:
-        return self.control("POST", "/clock", advance=seconds)["now"]
-
-    def run_due(self) -> list[str]:
-        return self.control("POST", "/run-due")["executed"]
-
-    def deliveries(self) -> list[dict]:
-        return self.control("GET", "/webhooks")
-
-    def requests_log(self) -> list[dict]:
-        return self.control("GET", "/requests")
-
-    def decline(self, customer_uid: str, decline: bool = True):
-        return self.control("PUT", f"/customers/{customer_uid}/behavior",
-                            outcome="decline" if decline else "approve")
-
-    def now(self) -> datetime:
-        return datetime.fromtimestamp(self.state.now(), UTC)
-
-    # iamport's side
-
-    def issue_key(self, customer_uid: str, card_number: str = "5570-4200-0007-7221", **holder):
-        return self.reader.issue_billing_key(
-            customer_uid, card_number=card_number, expiry="2030-12", birth="900101",
-            pwd_2digit="12", **holder,
-        )
 
     def remote_payments(self) -> list[RemotePayment]:
         """Every payment iamport holds, read through its list API in windows it accepts."""
@@ -210,56 +164,14 @@ class World:
         return summary
 
 
-def make_client(http: requests.Session, *, read_timeout: float = 2.0) -> IamportClient:
-    return IamportClient(API_URL, DEFAULT_IMP_KEY, DEFAULT_IMP_SECRET, session=http,
-                         read_timeout=read_timeout, read_retries=1, retry_backoff=0)
-
-
-def make_sandbox(*, frozen: bool = True) -> tuple[Flask, requests.Session]:
-    """A sandbox whose webhooks go to the relay address, and a session wired into it."""
-    webhook_session = requests.Session()
-    sandbox_app = create_sandbox_app(webhook_url=f"{RELAY_URL}{WEBHOOK_PATH}",
-                                     webhook_session=webhook_session,
-                                     webhook_resends=True)  # the scenarios count on resends
-    if frozen:
-        sandbox_app.extensions["iamport_sandbox"].freeze_clock(True)
-    http = requests.Session()
-    http.mount(API_URL, WSGIAdapter(sandbox_app))
-    return sandbox_app, http
-
-
-def sandbox_clock(state):
-    return lambda: datetime.fromtimestamp(state.now(), UTC)
-
-
 @contextmanager
 def build_world(database_url: str, *, billing_mode: str = "schedule", read_timeout: float = 2.0,
                 frozen: bool = True, config: dict | None = None):
     """Yield a fresh world on an emptied database, inside the dashboard's app context."""
-    sandbox_app, http = make_sandbox(frozen=frozen)
-    client = make_client(http, read_timeout=read_timeout)
-    engine_options = {}
-    if database_url.startswith("postgres"):
-        # The world runs in one thread: a row lock left held would otherwise hang the test
-        # when a delivered webhook waits for it. Fail in seconds instead.
-        engine_options = {"connect_args": {"options": "-c lock_timeout=10s"}}
-    app = create_app({
-        "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
-        "TESTING": True,
-        "SECRET_KEY": "test-secret-key",
-        "DATABASE_URL": database_url,
-        "WTF_CSRF_ENABLED": False,
-        "IAMPORT_CLIENT": client,
-        "CLOCK": sandbox_clock(sandbox_app.extensions["iamport_sandbox"]),
-        "BILLING_MODE": billing_mode,
-        **(config or {}),
-    })
-    relay = Relay(app)
-    webhook_session = sandbox_app.extensions["iamport_sandbox"].webhook_session
-    webhook_session.mount(RELAY_URL, WSGIAdapter(relay.app))
-    with app.app_context():
+    world = World(database_url, billing_mode=billing_mode, read_timeout=read_timeout,
+                  frozen=frozen, config=config)
+    with world.app.app_context():
         empty_all_tables()
-        world = World(app, sandbox_app, http, relay, client)
         try:
             yield world
         finally:

@@ -1,7 +1,7 @@
 """Fixtures for the console: staff of every role, signed-in clients, and seeded rows.
 
 Read-side tests seed rows straight through the models; action tests use the sandbox in
-process (``sandbox`` and ``sandbox_app_config`` below) so billing calls reach a real emulator.
+process (the ``sandbox`` fixture, ``tests.harness``) so billing calls reach a real emulator.
 """
 from __future__ import annotations
 
@@ -9,13 +9,9 @@ import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import requests
 from werkzeug.security import generate_password_hash
 
 from dashboard.extensions import db
-from dashboard.iamport import IamportClient
-from dashboard.iamport.sandbox import DEFAULT_IMP_KEY, DEFAULT_IMP_SECRET, create_sandbox_app
-from dashboard.iamport.sandbox.wsgi_adapter import WSGIAdapter
 from dashboard.models import (
     AdminUser,
     Customer,
@@ -27,8 +23,6 @@ from dashboard.models import (
     WebhookEvent,
 )
 
-API_URL = "https://api.iamport.kr"
-DASHBOARD_URL = "https://dashboard.test"
 PASSWORD = "correct horse battery"
 ROLES = ("viewer", "support", "admin")
 HTMX = {"HX-Request": "true"}
@@ -161,54 +155,3 @@ def make_refund(payment, amount, status="succeeded", reason="중복 결제",
 def make_event(state="processed", imp_uid=None, merchant_uid=None, **extra) -> WebhookEvent:
     return add(WebhookEvent(state=state, imp_uid=imp_uid, merchant_uid=merchant_uid,
                             status=extra.pop("status", "paid"), raw_body=b"{}", **extra))
-
-
-# --- the sandbox in process, for actions -----------------------------------------------
-
-
-class Sandbox:
-    """The sandbox app, its state, and a client whose HTTP goes straight into it."""
-
-    def __init__(self):
-        self.webhook_session = requests.Session()
-        self.app = create_sandbox_app(
-            webhook_url=f"{DASHBOARD_URL}/webhooks/iamport", webhook_session=self.webhook_session
-        )
-        self.state = self.app.extensions["iamport_sandbox"]
-        self.http = requests.Session()
-        self.http.mount(API_URL, WSGIAdapter(self.app))
-        self.client = IamportClient(API_URL, DEFAULT_IMP_KEY, DEFAULT_IMP_SECRET,
-                                    session=self.http, read_timeout=2, read_retries=1,
-                                    retry_backoff=0)
-
-    def control(self, method: str, endpoint: str, /, **json):
-        response = self.http.request(method, f"{API_URL}/_sandbox{endpoint}", json=json or None)
-        assert response.status_code < 400, response.text
-        return response.json() if response.content else None
-
-    def advance(self, seconds: int):
-        return self.control("POST", "/clock", advance=seconds)["now"]
-
-    def run_due(self):
-        return self.control("POST", "/run-due")["executed"]
-
-    def fault(self, **spec):
-        return self.control("PUT", "/faults", **spec)
-
-    def issue_key(self, customer_uid: str, card_number: str = "5570-4200-0007-7221"):
-        return self.client.issue_billing_key(customer_uid, card_number=card_number,
-                                             expiry="2030-12", birth="900101", pwd_2digit="12")
-
-    def clock(self):
-        return lambda: datetime.fromtimestamp(self.state.now(), UTC)
-
-
-@pytest.fixture
-def sandbox():
-    return Sandbox()
-
-
-@pytest.fixture
-def sandbox_app_config(app_config, sandbox):
-    """Configuration wiring the app to the in-process sandbox and its clock."""
-    return {**app_config, "IAMPORT_CLIENT": sandbox.client, "CLOCK": sandbox.clock()}

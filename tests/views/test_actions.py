@@ -6,13 +6,12 @@ call, a flash, an audit entry; and 422 with the form and a clear message when a 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
 from dashboard.billing import intake
 from dashboard.extensions import db
-from dashboard.iamport.sandbox.wsgi_adapter import WSGIAdapter
 from dashboard.models import (
     AuditEntry,
     CreditEntry,
@@ -24,20 +23,20 @@ from dashboard.models import (
     Subscription,
 )
 
-from .conftest import DASHBOARD_URL, HTMX
+from .conftest import HTMX
 
 KST_INPUT = "%Y-%m-%dT%H:%M"
 
 
 @pytest.fixture
 def app_config(app_config, sandbox):
-    return {**app_config, "IAMPORT_CLIENT": sandbox.client, "CLOCK": sandbox.clock()}
+    return {**app_config, **sandbox.app_config()}
 
 
 @pytest.fixture
 def app(app, sandbox):
     """The dashboard, receiving the sandbox's webhooks in process."""
-    sandbox.webhook_session.mount(DASHBOARD_URL, WSGIAdapter(app))
+    sandbox.deliver_to(app)
     return app
 
 
@@ -99,12 +98,13 @@ def flash_on(client, url) -> str:
     return client.get(url).get_data(as_text=True)
 
 
+def flashes(page: str) -> list[tuple[str, str]]:
+    """Return the flashed messages on a page as (category, text)."""
+    return re.findall(r'<p class="flash flash-(\w+)" role="status">(.*?)</p>', page)
+
+
 def kst_input(moment: datetime) -> str:
     return (moment + timedelta(hours=9)).strftime(KST_INPUT)
-
-
-def sandbox_now(sandbox) -> datetime:
-    return datetime.fromtimestamp(sandbox.state.now(), UTC)
 
 
 # --- refunds -----------------------------------------------------------------------------
@@ -241,7 +241,7 @@ def test_change_schedule_time(app, sandbox, subscribed, support):
 
 def test_change_schedule_time_into_the_past_is_refused(app, sandbox, subscribed, support):
     schedule = live_schedule(app, subscribed["subscription"])
-    past = sandbox_now(sandbox) - timedelta(days=1)
+    past = sandbox.now() - timedelta(days=1)
     response = support.post(f"/schedules/{schedule.id}/time",
                             data={"schedule_at": kst_input(past)}, headers=HTMX)
     assert response.status_code == 422
@@ -295,7 +295,7 @@ def test_retry_of_a_waiting_schedule_is_refused(app, subscribed, support):
 def test_reschedule_a_revoked_schedule(app, sandbox, subscribed, support):
     schedule = live_schedule(app, subscribed["subscription"])
     support.post(f"/schedules/{schedule.id}/revoke", data={"reason": "x", "confirmed": "yes"})
-    later = (sandbox_now(sandbox) + timedelta(days=3)).replace(second=0, microsecond=0)
+    later = (sandbox.now() + timedelta(days=3)).replace(second=0, microsecond=0)
     response = support.post(f"/schedules/{schedule.id}/reschedule",
                             data={"schedule_at": kst_input(later), "reason": "급여일 이후"})
     assert response.status_code == 303, response.get_data(as_text=True)
@@ -305,7 +305,7 @@ def test_reschedule_a_revoked_schedule(app, sandbox, subscribed, support):
 
 def test_reschedule_is_refused_while_the_dunning_retry_waits(app, sandbox, subscribed, support):
     schedule = failed_schedule(app, sandbox, subscribed)
-    later = (sandbox_now(sandbox) + timedelta(days=3)).replace(second=0, microsecond=0)
+    later = (sandbox.now() + timedelta(days=3)).replace(second=0, microsecond=0)
     response = support.post(f"/schedules/{schedule.id}/reschedule",
                             data={"schedule_at": kst_input(later), "reason": "x"}, headers=HTMX)
     assert response.status_code == 422
@@ -479,11 +479,21 @@ def test_reprocess_a_webhook(app, sandbox, subscribed, as_role):
         db.session.get(WebhookEvent, event.id).state = "failed"
         db.session.commit()
     admin = as_role("admin")
+    # iamport cannot be asked about the payment: the event fails and the flash says why.
+    sandbox.fault(r"^/payments/imp_", status=503, count=5)
     response = admin.post(f"/webhook-events/{event.id}/reprocess", data={})
     assert response.status_code == 303
-    assert "flash-" in admin.get("/webhook-events").get_data(as_text=True)
-    assert rows(app, db.select(WebhookEvent).where(WebhookEvent.id == event.id))[0].state == (
-        "processed"
-    )
+    [(kind, message)] = flashes(admin.get("/webhook-events").get_data(as_text=True))
+    assert kind == "warning"
+    assert message.startswith(f"웹훅 {event.id} 재처리: iamport unavailable: "), message
+    assert fresh(app, WebhookEvent, event.id).state == "failed"
+    sandbox.clear_faults()
+    response = admin.post(f"/webhook-events/{event.id}/reprocess", data={})
+    assert response.status_code == 303
+    assert flashes(admin.get("/webhook-events").get_data(as_text=True)) \
+        == [("success", f"웹훅 {event.id} 재처리: ok")]
+    assert fresh(app, WebhookEvent, event.id).state == "processed"
+    assert [a for a in audit_actions(app) if a[0] == "webhook.reprocess"] \
+        == [("webhook.reprocess", "failed"), ("webhook.reprocess", "ok")]
     # A processed event offers no reprocess, and the server refuses one.
     assert admin.post(f"/webhook-events/{event.id}/reprocess", data={}).status_code == 422

@@ -29,7 +29,7 @@ def test_a_receipt_link_is_shown_only_when_it_is_https(app, admin_client, url, s
 def test_card_numbers_are_stored_masked_whatever_iamport_sends(app):
     with app.app_context():
         customer = make_customer(card_number="5570420000007221")
-        make_payment(customer, card_number="5570-4200-0000-7221")
+        make_payment(customer, card_number="5570-4200-0007-7221")
         db.session.expire_all()
         assert db.session.scalar(db.select(Customer.card_number)) == "557042******7221"
         assert db.session.scalar(db.select(Payment.card_number)) == "5570-42**-****-7221"

@@ -41,7 +41,7 @@ def past_due(app, sandbox):
     return ids
 
 
-NEW_CARD = {"card_number": "5570-4200-0000-7221", "birth": "900101", "pwd_2digit": "12"}
+NEW_CARD = {"card_number": "5570-4200-0007-7221", "birth": "900101", "pwd_2digit": "12"}
 
 
 @pytest.mark.parametrize("printed", ["08/29", "0829", "2029-08", "8/29"])
