@@ -15,7 +15,8 @@ from dashboard.billing import intake
 from dashboard.extensions import db
 from dashboard.iamport.sandbox.wsgi_adapter import WSGIAdapter
 from dashboard.models import Payment, Plan
-from tests.views.conftest import DASHBOARD_URL, PASSWORD, Sandbox, make_user
+from tests.harness import DASHBOARD_URL, Sandbox
+from tests.views.conftest import PASSWORD, make_user
 
 from .live import AXE_FILE, CHROMIUM, HTMX_FILE, route_assets, serve
 

@@ -7,7 +7,8 @@ import pytest
 
 from dashboard.extensions import db
 from dashboard.models import AdminUser, ApiToken, GoLiveStep, StaffSession
-from tests.views.conftest import PASSWORD, Sandbox, make_user
+from tests.harness import Sandbox
+from tests.views.conftest import PASSWORD, make_user
 
 from .live import CHROMIUM, HTMX_FILE, route_htmx, serve
 
