@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app, has_request_context, request
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
@@ -141,6 +142,11 @@ WEBHOOK_STATE_LABELS = {
     "failed": _l("Failed"),
     "ignored": _l("Ignored"),
 }
+WEBHOOK_REFUSAL_LABELS = {
+    "token": _l("wrong or missing token"),
+    "address": _l("sender address not allowed"),
+    "too_large": _l("body over 64 KiB"),
+}
 
 
 SCHEDULE_STATUS_LABELS = {
@@ -216,6 +222,7 @@ LABELS = {
     "outcome": OUTCOME_LABELS,
     "action": ACTION_LABELS,
     "webhook": WEBHOOK_STATE_LABELS,
+    "webhook_refusal": WEBHOOK_REFUSAL_LABELS,
     "refund": REFUND_STATUS_LABELS,
     "billing_key": BILLING_KEY_LABELS,
     "role": ROLE_LABELS,
@@ -229,7 +236,18 @@ def label(kind: str, value: str | None) -> str:
     return str(LABELS.get(kind, {}).get(value, value))
 
 
+def duration(seconds: int | None) -> str:
+    """Return a wait as a short translated span: "45 s", "12 min", "3 h"."""
+    seconds = int(seconds or 0)
+    if seconds < 60:
+        return gettext("%(count)s s", count=seconds)
+    if seconds < 3600:
+        return gettext("%(count)s min", count=seconds // 60)
+    return gettext("%(count)s h", count=seconds // 3600)
+
+
 TEMPLATE_FILTERS = {
+    "duration": duration,
     "won": won,
     "local_time": local_time,
     "local_date": local_date,

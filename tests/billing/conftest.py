@@ -14,6 +14,7 @@ from dashboard.iamport import IamportClient
 from dashboard.iamport.sandbox import DEFAULT_IMP_KEY, DEFAULT_IMP_SECRET, create_sandbox_app
 from dashboard.iamport.sandbox.wsgi_adapter import WSGIAdapter
 from dashboard.models import Plan
+from tests.webhook_queue import DrainingAdapter
 
 API_URL = "https://api.iamport.kr"
 DASHBOARD_URL = "https://dashboard.test"
@@ -82,7 +83,7 @@ def app_config(app_config, sandbox):
 @pytest.fixture
 def app(app, sandbox):
     """The dashboard, receiving the sandbox's webhooks in process."""
-    sandbox.webhook_session.mount(DASHBOARD_URL, WSGIAdapter(app))
+    sandbox.webhook_session.mount(DASHBOARD_URL, DrainingAdapter(app))
     with app.app_context():
         yield app
         db.session.remove()

@@ -17,9 +17,9 @@ from playwright.sync_api import sync_playwright
 from dashboard import create_app
 from dashboard.billing import audit, intake, refunds
 from dashboard.extensions import db
-from dashboard.iamport.sandbox.wsgi_adapter import WSGIAdapter
 from dashboard.models import Customer, Payment, Plan, Schedule, Subscription, WebhookEvent
 from tests.views.conftest import DASHBOARD_URL, PASSWORD, Sandbox, make_user
+from tests.webhook_queue import DrainingAdapter
 
 from .live import CHROMIUM, route_htmx, serve
 
@@ -103,7 +103,7 @@ def main(out_dir: Path) -> None:
             "DATABASE_URL": f"sqlite:///{folder}/shots.sqlite",
             "IAMPORT_CLIENT": sandbox.client, "CLOCK": sandbox.clock(),
         })
-        sandbox.webhook_session.mount(DASHBOARD_URL, WSGIAdapter(app))
+        sandbox.webhook_session.mount(DASHBOARD_URL, DrainingAdapter(app))
         customer_id = seed(app, sandbox)
         with serve(app) as base, sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=str(CHROMIUM))

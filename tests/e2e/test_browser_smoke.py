@@ -9,9 +9,9 @@ import pytest
 
 from dashboard.billing import intake
 from dashboard.extensions import db
-from dashboard.iamport.sandbox.wsgi_adapter import WSGIAdapter
 from dashboard.models import Payment, Plan
 from tests.views.conftest import DASHBOARD_URL, PASSWORD, Sandbox, make_user
+from tests.webhook_queue import DrainingAdapter
 
 from .live import CHROMIUM, HTMX_FILE, route_htmx, serve
 
@@ -40,7 +40,7 @@ def app_config(app_config, sandbox):
 @pytest.fixture
 def paid_customer(app, sandbox):
     """A subscriber whose first period (₩9,900) is paid."""
-    sandbox.webhook_session.mount(DASHBOARD_URL, WSGIAdapter(app))
+    sandbox.webhook_session.mount(DASHBOARD_URL, DrainingAdapter(app))
     with app.app_context():
         make_user("support")
         db.session.add(Plan(code="basic", name="베이직 월간", amount=9900))

@@ -31,6 +31,7 @@ from dashboard.iamport.sandbox import DEFAULT_IMP_KEY, DEFAULT_IMP_SECRET, creat
 from dashboard.iamport.sandbox.wsgi_adapter import WSGIAdapter
 from dashboard.models import Payment, Plan, Refund, Subscription, WebhookEvent
 from tests.conftest import empty_all_tables
+from tests.webhook_queue import DrainingAdapter
 
 API_URL = "https://api.iamport.kr"
 DASHBOARD_URL = "https://dashboard.test"
@@ -74,7 +75,7 @@ class Relay:
         self.held: list[Delivery] = []
         self.dropped: list[Delivery] = []
         self.answers: list[int] = []
-        self._dashboard = WSGIAdapter(dashboard)
+        self._dashboard = DrainingAdapter(dashboard)
         self._sessions = threading.local()  # senders may post from several threads
         self.app = Flask("relay")
         self.app.add_url_rule(WEBHOOK_PATH, "relay", self._receive, methods=["POST"])

@@ -12,7 +12,6 @@ import pytest
 
 from dashboard.billing import intake
 from dashboard.extensions import db
-from dashboard.iamport.sandbox.wsgi_adapter import WSGIAdapter
 from dashboard.models import (
     AuditEntry,
     CreditEntry,
@@ -23,6 +22,7 @@ from dashboard.models import (
     Schedule,
     Subscription,
 )
+from tests.webhook_queue import DrainingAdapter
 
 from .conftest import DASHBOARD_URL, HTMX
 
@@ -37,7 +37,7 @@ def app_config(app_config, sandbox):
 @pytest.fixture
 def app(app, sandbox):
     """The dashboard, receiving the sandbox's webhooks in process."""
-    sandbox.webhook_session.mount(DASHBOARD_URL, WSGIAdapter(app))
+    sandbox.webhook_session.mount(DASHBOARD_URL, DrainingAdapter(app))
     return app
 
 
