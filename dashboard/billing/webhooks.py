@@ -16,7 +16,7 @@ from datetime import timedelta
 from urllib.parse import parse_qs
 
 from flask import current_app
-from sqlalchemy import or_
+from sqlalchemy import func, or_
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..extensions import db
@@ -124,16 +124,17 @@ def serialisation_key(imp_uid: str, merchant_uid: str | None) -> str:
     payment_match = Payment.imp_uid == imp_uid
     if merchant_uid:
         payment_match = or_(payment_match, Payment.merchant_uid == merchant_uid)
-    customer_id = db.session.scalar(
-        db.select(Payment.customer_id).where(payment_match, Payment.customer_id.is_not(None))
-        .limit(1)
+    known_payment = (
+        db.select(Payment.customer_id)
+        .where(payment_match, Payment.customer_id.is_not(None)).limit(1).scalar_subquery()
     )
-    if customer_id is None and merchant_uid:
-        customer_id = db.session.scalar(
-            db.select(Subscription.customer_id)
-            .join(Schedule, Schedule.subscription_id == Subscription.id)
-            .where(Schedule.merchant_uid == merchant_uid)
-        )
+    scheduled = (
+        db.select(Subscription.customer_id)
+        .join(Schedule, Schedule.subscription_id == Subscription.id)
+        .where(Schedule.merchant_uid == (merchant_uid or "")).limit(1).scalar_subquery()
+    )
+    # One round trip: this runs in every webhook request.
+    customer_id = db.session.scalar(db.select(func.coalesce(known_payment, scheduled)))
     return f"customer-{customer_id}" if customer_id is not None else f"payment-{imp_uid}"
 
 
