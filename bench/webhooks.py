@@ -152,9 +152,9 @@ def run(database_url: str, webhooks: int, slow_webhooks: int, workdir: Path) -> 
     return "\n".join([
         "# Webhook intake and processing (PostgreSQL)",
         "",
-        f"{SENDERS} sender threads, `gunicorn -w {WORKERS}`, 2 `flask --app dashboard worker` "
-        f"processes, the sandbox as iamport, all on loopback; {os.cpu_count()} CPUs, "
-        f"Python {sys.version.split()[0]}.",
+        (f"{SENDERS} sender threads, `gunicorn -w {WORKERS}`, 2 `flask --app dashboard worker` "
+         f"processes, the sandbox as iamport, all on loopback; {os.cpu_count()} CPUs, "
+         f"Python {sys.version.split()[0]}."),
         "",
         "| phase | webhooks | answered | median | p95 | max | answers |",
         "|---|---|---|---|---|---|---|",
@@ -162,15 +162,15 @@ def run(database_url: str, webhooks: int, slow_webhooks: int, workdir: Path) -> 
         intake.row("dashboard intake (no worker running)"),
         slow.row(f"dashboard intake, iamport look-up held {SLOW_SECONDS:.0f} s, 2 workers busy"),
         "",
-        f"- intake / floor answer rate: {intake.rate / floor.rate:.2f} "
-        f"(floor {floor.rate:.0f}/s, intake {intake.rate:.0f}/s)",
-        f"- processing: {webhooks} waiting events processed by 2 workers in "
-        f"{processing_seconds:.1f} s = {webhooks / processing_seconds:.0f} events/s",
+        (f"- intake / floor answer rate: {intake.rate / floor.rate:.2f} "
+         f"(floor {floor.rate:.0f}/s, intake {intake.rate:.0f}/s)"),
+        (f"- processing: {webhooks} waiting events processed by 2 workers in "
+         f"{processing_seconds:.1f} s = {webhooks / processing_seconds:.0f} events/s"),
         f"- slowest answer while iamport was slow: {max(slow.latencies_ms):.0f} ms",
-        f"- nothing lost: {result.events} events stored, {result.events_processed} processed; "
-        f"{result.payments} payment rows for {result.distinct_imp_uids} distinct imp_uids; "
-        f"{result.credit_grants} credit grants for {result.credited_payments} payments; "
-        f"every subscription at its last period: {result.periods_ok}",
+        (f"- nothing lost: {result.events} events stored, {result.events_processed} processed; "
+         f"{result.payments} payment rows for {result.distinct_imp_uids} distinct imp_uids; "
+         f"{result.credit_grants} credit grants for {result.credited_payments} payments; "
+         f"every subscription at its last period: {result.periods_ok}"),
     ])
 
 

@@ -240,15 +240,24 @@ def run_worker(app: Flask, **options) -> None:
         queue.run_worker(**options)
 
 
+# Procrastinate picks a job only when no earlier job with the same ``lock`` waits or runs; its
+# own indexes lead with the id, so with thousands of webhooks waiting for fifty customers each
+# pick scanned the backlog (2 s a job, measured). This index makes that check a look-up.
+LOCK_INDEX = (
+    "CREATE INDEX IF NOT EXISTS dashboard_procrastinate_jobs_lock_waiting "
+    "ON procrastinate_jobs (lock, priority, id) WHERE status IN ('todo', 'doing')"
+)
+
+
 def apply_queue_schema() -> bool:
     """Create procrastinate's tables on PostgreSQL if missing; return whether it did."""
     if db.engine.dialect.name != "postgresql":
         return False
     exists = db.session.scalar(db.text("SELECT to_regclass('procrastinate_jobs') IS NOT NULL"))
-    if exists:
-        return False
-    schema = procrastinate.schema.SchemaManager.get_schema()
-    db.session.connection().connection.driver_connection.execute(schema)
+    connection = db.session.connection().connection.driver_connection
+    if not exists:
+        connection.execute(procrastinate.schema.SchemaManager.get_schema())
+    connection.execute(LOCK_INDEX)
     db.session.commit()
-    return True
+    return not exists
 
