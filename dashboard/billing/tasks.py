@@ -154,6 +154,9 @@ def defer_processing(event_id: int, *, lock: str) -> None:
 class ProcrastinateQueue:
     """Hand events to procrastinate; the workers process them."""
 
+    # Jobs carry a lock: one customer's events run one at a time.
+    serialises = True
+
     def enqueue(self, event_id: int, *, lock: str) -> None:
         defer_processing(event_id, lock=lock)
 
@@ -163,6 +166,9 @@ class ProcrastinateQueue:
 
 class ThreadQueue:
     """Process events in one background thread of the web process (SQLite deployments)."""
+
+    # One thread processes everything in order: nothing to serialise.
+    serialises = False
 
     def __init__(self, app: Flask, *, autostart: bool):
         self.app = app

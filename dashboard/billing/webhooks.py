@@ -82,32 +82,40 @@ def receive_webhook(
 
     No call to iamport happens here: the queue processes the event.
     """
-    event = WebhookEvent(
-        raw_body=body[:MAX_BODY],
-        content_type=printable(content_type, 200),
-        remote_addr=printable(remote_addr, 64),
-        received_at=now(),
-        state="received",
-    )
-    db.session.add(event)
+    values = {
+        "raw_body": body[:MAX_BODY],
+        "content_type": printable(content_type, 200),
+        "remote_addr": printable(remote_addr, 64),
+        "received_at": now(),
+        "state": "received",
+    }
     fields = parse_body(body, content_type)
     problem = describe_invalid(fields)
     if problem:
+        event = WebhookEvent(**values)
+        db.session.add(event)
         return finish(event, "ignored", 400, problem)
-    event.imp_uid = fields["imp_uid"]
-    event.merchant_uid = fields.get("merchant_uid") or None
-    event.status = fields.get("status") or None
-    event.cancellation_id = fields.get("cancellation_id") or None
-    db.session.flush()
-    event_id = event.id
+    values.update(
+        imp_uid=fields["imp_uid"],
+        merchant_uid=fields.get("merchant_uid") or None,
+        status=fields.get("status") or None,
+        cancellation_id=fields.get("cancellation_id") or None,
+    )
     queue = current_app.extensions["webhook_queue"]
+    # The hot path: one statement stores the event and finds its customer, one writes the
+    # job (on PostgreSQL, in this transaction: event and job commit together), one commits.
+    returning = [WebhookEvent.id]
+    if queue.serialises:
+        returning.append(customer_of(values["imp_uid"], values["merchant_uid"]))
+    row = db.session.execute(db.insert(WebhookEvent).values(values).returning(*returning)).one()
+    event_id, customer_id = row[0], (row[1] if queue.serialises else None)
     try:
-        # On PostgreSQL the job is written in this transaction: event and job commit together.
-        queue.enqueue(event_id, lock=serialisation_key(event.imp_uid, event.merchant_uid))
+        queue.enqueue(event_id, lock=lock_key(customer_id, values["imp_uid"]))
         db.session.commit()
     except Exception:  # the queue's database call failed: keep the event, the sweep queues it
         logger.exception("webhook event could not be queued; the sweep will process it")
         db.session.rollback()
+        event = WebhookEvent(**values)
         db.session.add(event)
         db.session.commit()
         return WebhookAnswer(event.id, 200, OK)
@@ -115,12 +123,8 @@ def receive_webhook(
     return WebhookAnswer(event_id, 200, OK)
 
 
-def serialisation_key(imp_uid: str, merchant_uid: str | None) -> str:
-    """Return the key that serialises processing: the customer when we know it already.
-
-    Events for one customer are applied one at a time (the row locks make any order safe;
-    this spares them the waiting). A payment we have never seen is keyed by itself.
-    """
+def customer_of(imp_uid: str, merchant_uid: str | None):
+    """Return SQL for the id of the customer a payment belongs to, when we know it already."""
     payment_match = Payment.imp_uid == imp_uid
     if merchant_uid:
         payment_match = or_(payment_match, Payment.merchant_uid == merchant_uid)
@@ -133,9 +137,22 @@ def serialisation_key(imp_uid: str, merchant_uid: str | None) -> str:
         .join(Schedule, Schedule.subscription_id == Subscription.id)
         .where(Schedule.merchant_uid == (merchant_uid or "")).limit(1).scalar_subquery()
     )
-    # One round trip: this runs in every webhook request.
-    customer_id = db.session.scalar(db.select(func.coalesce(known_payment, scheduled)))
+    return func.coalesce(known_payment, scheduled)
+
+
+def lock_key(customer_id: int | None, imp_uid: str) -> str:
+    """Return the key that serialises processing: the customer when we know it already.
+
+    Events for one customer are applied one at a time (the row locks make any order safe;
+    this spares them the waiting). A payment we have never seen is keyed by itself.
+    """
     return f"customer-{customer_id}" if customer_id is not None else f"payment-{imp_uid}"
+
+
+def serialisation_key(imp_uid: str, merchant_uid: str | None) -> str:
+    """Return the lock key of a stored event (see ``lock_key``)."""
+    customer_id = db.session.scalar(db.select(customer_of(imp_uid, merchant_uid)))
+    return lock_key(customer_id, imp_uid)
 
 
 def parse_body(body: bytes, content_type: str | None) -> dict | None:

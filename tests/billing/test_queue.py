@@ -137,6 +137,8 @@ def test_a_failed_look_up_is_retried_by_the_queue(app, sandbox, paid_webhook):
 class FailingQueue:
     """A queue whose database call fails, as when the connection drops after the insert."""
 
+    serialises = True
+
     def enqueue(self, event_id: int, *, lock: str) -> None:
         raise ConnectionError("the queue's database call failed")
 
@@ -158,7 +160,8 @@ def test_the_sweep_queues_an_event_committed_but_never_queued(app, sandbox, paid
     sandbox.advance(61)
     assert tasks.queue_lost_events() == 1
     assert tasks.queue_lost_events() == 0  # its job is waiting: not queued twice
-    assert jobs("task_name", "queueing_lock") == [("process_webhook", "webhook-1")]
+    [event_id] = db.session.scalars(db.select(WebhookEvent.id)).all()
+    assert jobs("task_name", "queueing_lock") == [("process_webhook", f"webhook-{event_id}")]
     run_worker_until_idle(app)
     assert event_states() == ["processed"]
     assert fresh(Subscription, sub_id).current_period == 1
