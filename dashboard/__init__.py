@@ -59,6 +59,11 @@ def create_app(config: dict | None = None) -> Flask:
     )
     app.extensions["clock"] = app.config.get("CLOCK")
 
+    from .billing import tasks
+
+    tasks.init_app(app)
+    warn_when_webhooks_are_open(app)
+
     if app.config.get("PROXY_FIX_X_FOR"):
         from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -151,4 +156,16 @@ def refuse_insecure_configuration(app: Flask) -> None:
             f"SECRET_KEY is too short: use at least {settings.MIN_SECRET_KEY_LENGTH} random "
             "characters, for example the output of "
             "`python -c 'import secrets; print(secrets.token_hex(32))'`."
+        )
+
+
+def warn_when_webhooks_are_open(app: Flask) -> None:
+    """Log at start-up when anyone may post webhooks (no token and no address allow-list)."""
+    if app.debug or app.testing or app.config.get("DEMO"):
+        return
+    if settings.webhook_intake_open(app.config):
+        app.logger.warning(
+            "Webhooks are accepted from any sender: set IAMPORT_WEBHOOK_TOKEN (and add "
+            "?token=... to the notification URL in iamport's console) or "
+            "IAMPORT_WEBHOOK_ALLOWED_IPS."
         )

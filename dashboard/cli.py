@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from . import api_tokens, staff
@@ -25,6 +25,7 @@ def register(app: Flask) -> None:
         sync_command,
         create_api_token_command,
         revoke_api_token_command,
+        worker_command,
     ):
         app.cli.add_command(command)
 
@@ -190,6 +191,30 @@ def revoke_api_token_command(name):
     if not revoked:
         raise click.ClickException(f"No live API token is named {name!r}.")
     click.echo(f"Revoked {revoked} API token(s) named {name!r}.")
+
+
+@click.command("worker")
+@click.option("--concurrency", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Jobs run at once (each in its own thread).")
+@click.option("--queue", "queues", multiple=True, type=click.Choice(["webhooks", "periodic"]),
+              help="Only these queues (repeatable) [default: both].")
+@click.option("--name", default=None, help="Worker name shown in the logs.")
+@click.option("--delete-jobs", type=click.Choice(["successful", "always", "never"]),
+              default="successful", show_default=True, help="Which finished jobs to delete.")
+@with_appcontext
+def worker_command(concurrency, queues, name, delete_jobs):
+    """Process webhooks and run the periodic jobs (PostgreSQL); run any number, on any host."""
+    from .billing import tasks
+
+    if not current_app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        raise click.ClickException(
+            "The worker needs PostgreSQL (DATABASE_URL). With SQLite the web process "
+            "processes webhooks itself."
+        )
+    click.echo("Worker started: webhooks, sync every 5 min, charge-due every minute "
+               "(again mode), resume every 10 min, sweep every minute.")
+    tasks.run_worker(current_app._get_current_object(), concurrency=concurrency, name=name,
+                     delete_jobs=delete_jobs, queues=list(queues) or None)
 
 
 # --- commands that build their own apps ------------------------------------------------------

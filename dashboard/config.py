@@ -69,6 +69,8 @@ class Defaults:
     # Dunning: days between retries of a failed period charge, then the final action.
     DUNNING_RETRY_DAYS = (1, 1, 1)
     DUNNING_FINAL_ACTION = "past_due"
+    # SQLite only: process webhooks in a thread of the web process. None: yes, except in tests.
+    WEBHOOK_THREAD = None
     # Demo runs may use the placeholder secret; nothing else may.
     DEMO = False
     WTF_CSRF_TIME_LIMIT = None
@@ -115,3 +117,8 @@ def billing_mode() -> str:
 def merchant_uid_prefix() -> str:
     """Return the prefix of the ``merchant_uid`` derived for automatic charges."""
     return current_app.config.get("MERCHANT_UID_PREFIX", "sub")
+
+
+def webhook_intake_open(config) -> bool:
+    """Whether webhooks are accepted from anyone: neither a token nor an allow-list is set."""
+    return not config.get("IAMPORT_WEBHOOK_TOKEN") and not config.get("IAMPORT_WEBHOOK_ALLOWED_IPS")

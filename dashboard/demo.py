@@ -19,7 +19,7 @@ import requests
 from flask import Flask
 
 from . import create_app, staff, write_private_file
-from .billing import audit, errors, intake, lifecycle, plans, provider, refunds
+from .billing import audit, errors, intake, lifecycle, plans, provider, refunds, webhooks
 from .clock import now
 from .config import INSTANCE_PATH
 from .extensions import db
@@ -105,6 +105,8 @@ def build(setup: DemoSetup, *, reset: bool = False, echo=print) -> tuple[Flask, 
         "IAMPORT_IMP_SECRET": DEFAULT_IMP_SECRET,
         "IAMPORT_CLIENT": client,
         "CLOCK": lambda: datetime.fromtimestamp(sandbox.now(), UTC),
+        # The queue thread starts when the demo serves (``run``), not while it seeds.
+        "WEBHOOK_THREAD": False,
     })
     with app.app_context():
         ensure_schema()
@@ -112,12 +114,22 @@ def build(setup: DemoSetup, *, reset: bool = False, echo=print) -> tuple[Flask, 
     if not seeded:
         # Seed in process (no sockets), then talk over real HTTP like a deployment would.
         api_session.mount(setup.sandbox_url, WSGIAdapter(sandbox_app))
-        webhook_session.mount(setup.dashboard_url, WSGIAdapter(app))
+        webhook_session.mount(setup.dashboard_url, ProcessingAdapter(app))
         with app.app_context(), sandbox.saving_deferred():
             seed(sandbox, echo=echo, customers=setup.customers, days=setup.days)
         api_session.adapters.pop(setup.sandbox_url)
         webhook_session.adapters.pop(setup.dashboard_url)
     return app, sandbox_app
+
+
+class ProcessingAdapter(WSGIAdapter):
+    """Deliver a webhook in process, then process it before the seeding's clock moves on."""
+
+    def send(self, request, *args, **kwargs):
+        response = super().send(request, *args, **kwargs)
+        while webhooks.process_waiting_events():
+            pass
+        return response
 
 
 def demo_secret(folder: Path) -> str:
@@ -272,6 +284,7 @@ def run(setup: DemoSetup, *, reset: bool = False, echo=print) -> None:
     sandbox.configure_webhook(f"{setup.dashboard_url}/webhooks/iamport")
     _, stop_sandbox = start_in_thread(sandbox_app, setup.host, setup.sandbox_port)
     sandbox.start_runner(interval=1.0)
+    app.extensions["webhook_queue"].start()  # processes webhooks as they arrive
     echo("")
     echo(f"  Dashboard:  {setup.dashboard_url}")
     echo(f"  Sign in:    admin@example.com / {DEMO_PASSWORD}  (also support@, viewer@)")
@@ -281,6 +294,7 @@ def run(setup: DemoSetup, *, reset: bool = False, echo=print) -> None:
     try:
         run_simple(setup.host, setup.port, app, threaded=True, use_reloader=False)
     finally:
+        app.extensions["webhook_queue"].stop()
         sandbox.stop_runner()
         stop_sandbox()
 

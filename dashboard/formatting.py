@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app, has_request_context, request
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
@@ -167,6 +168,12 @@ ACTOR_LABELS = {
     "cli": _l("Command line"),
     "webhook": _l("Webhook"),
 }
+# Why a webhook request was refused (counted, never stored).
+WEBHOOK_REFUSAL_LABELS = {
+    "token": _l("wrong or missing token"),
+    "address": _l("sender address not allowed"),
+    "too_large": _l("body over 64 KiB"),
+}
 
 
 SCHEDULE_STATUS_LABELS = {
@@ -261,6 +268,7 @@ LABELS = {
     "webhook": WEBHOOK_STATE_LABELS,
     "webhook_status": WEBHOOK_STATUS_LABELS,
     "actor": ACTOR_LABELS,
+    "webhook_refusal": WEBHOOK_REFUSAL_LABELS,
     "refund": REFUND_STATUS_LABELS,
     "billing_key": BILLING_KEY_LABELS,
     "role": ROLE_LABELS,
@@ -281,8 +289,19 @@ def https_only(url: str | None) -> str | None:
     return None
 
 
+def duration(seconds: int | None) -> str:
+    """Return a wait as a short translated span: "45 s", "12 min", "3 h"."""
+    seconds = int(seconds or 0)
+    if seconds < 60:
+        return gettext("%(count)s s", count=seconds)
+    if seconds < 3600:
+        return gettext("%(count)s min", count=seconds // 60)
+    return gettext("%(count)s h", count=seconds // 3600)
+
+
 TEMPLATE_FILTERS = {
     "https_only": https_only,
+    "duration": duration,
     "won": won,
     "local_time": local_time,
     "local_date": local_date,

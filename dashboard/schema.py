@@ -1,9 +1,11 @@
-"""The database schema: bring any database to the newest migration."""
+"""The database schema: bring any database to the newest migration (and, on PostgreSQL,
+create the job queue's tables)."""
 from __future__ import annotations
 
 from flask_migrate import stamp, upgrade
 from sqlalchemy import inspect
 
+from .billing.tasks import apply_queue_schema
 from .extensions import db
 
 
@@ -16,3 +18,9 @@ def ensure_schema() -> None:
         stamp()
     else:
         upgrade()
+    apply_queue_schema()
+
+
+def include_name(name, type_, parent_names) -> bool:
+    """Leave the job queue's tables (procrastinate's own schema) out of Alembic's comparison."""
+    return not (type_ == "table" and name and name.startswith("procrastinate_"))

@@ -5,6 +5,7 @@ from alembic import context
 from flask import current_app
 
 from dashboard.models import UTCDateTime
+from dashboard.schema import include_name
 
 config = context.config
 logger = logging.getLogger("alembic.env")
@@ -29,6 +30,7 @@ def run_migrations_online():
     options = dict(current_app.extensions["migrate"].configure_args)
     options.setdefault("process_revision_directives", skip_empty_revisions)
     options.setdefault("compare_type", True)
+    options.setdefault("include_name", include_name)
     with db.engine.connect() as connection:
         options["render_as_batch"] = connection.dialect.name == "sqlite"
         context.configure(

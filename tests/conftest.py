@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from dashboard import create_app
+from dashboard.billing.tasks import apply_queue_schema
 from dashboard.extensions import db
 from tests.harness import Sandbox, dashboard_config
 
@@ -43,6 +44,7 @@ def schema_ready(database_url):
         db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
         db.session.commit()
         db.create_all()
+        apply_queue_schema()  # procrastinate's tables, on PostgreSQL only
         db.session.remove()
         db.engine.dispose()
     return database_url
@@ -53,6 +55,9 @@ def empty_all_tables() -> None:
     if db.engine.dialect.name == "postgresql":
         names = ", ".join(table.name for table in tables)
         db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        # The job queue's jobs name event ids, which restart here.
+        db.session.execute(text("TRUNCATE procrastinate_jobs, procrastinate_periodic_defers "
+                                "RESTART IDENTITY CASCADE"))
     else:
         for table in tables:
             db.session.execute(table.delete())

@@ -19,6 +19,7 @@ from flask import Flask
 from dashboard.iamport import IamportClient
 from dashboard.iamport.sandbox import DEFAULT_IMP_KEY, DEFAULT_IMP_SECRET, create_sandbox_app
 from dashboard.iamport.sandbox.wsgi_adapter import WSGIAdapter
+from tests.webhook_queue import DrainingAdapter
 
 API_URL = "https://api.iamport.kr"
 DASHBOARD_URL = "https://dashboard.test"
@@ -78,15 +79,18 @@ class Sandbox:
     def clock(self) -> Callable[[], datetime]:
         return lambda: datetime.fromtimestamp(self.state.now(), UTC)
 
-    def deliver_to(self, app: Flask, base_url: str = DASHBOARD_URL) -> None:
-        """Deliver the webhooks addressed to ``base_url`` into ``app``, in process."""
-        self.webhook_session.mount(base_url, WSGIAdapter(app))
+    def deliver_to(self, app: Flask, base_url: str = DASHBOARD_URL, *,
+                   run_queue: bool = True) -> None:
+        """Deliver the webhooks addressed to ``base_url`` into ``app``, in process, and (for the
+        dashboard) run its webhook queue after each delivery, as a prompt worker would."""
+        adapter = DrainingAdapter(app) if run_queue else WSGIAdapter(app)
+        self.webhook_session.mount(base_url, adapter)
 
     def lose_webhooks(self, base_url: str = DASHBOARD_URL) -> None:
         """Answer every webhook 200 and deliver none (a network that ate them)."""
         sink = Flask("sink")
         sink.add_url_rule(WEBHOOK_PATH, "sink", lambda: ("", 200), methods=["POST"])
-        self.deliver_to(sink, base_url)
+        self.deliver_to(sink, base_url, run_queue=False)
 
     # --- the control API ----------------------------------------------------------------
 

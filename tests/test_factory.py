@@ -120,7 +120,9 @@ def test_postgres_urls_use_psycopg_3(tmp_path):
 def test_healthz_reports_ok(client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ok", "db": "ok"}
+    assert response.get_json() == {
+        "status": "ok", "db": "ok", "queue": {"waiting": 0, "oldest_s": 0}
+    }
 
 
 def test_healthz_reports_503_when_the_database_does_not_answer(tmp_path):

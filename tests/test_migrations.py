@@ -5,6 +5,7 @@ from flask_migrate import upgrade
 from sqlalchemy import text
 
 from dashboard.extensions import db
+from dashboard.schema import include_name
 
 
 def test_migrations_match_the_models(app):
@@ -14,7 +15,9 @@ def test_migrations_match_the_models(app):
         db.session.commit()
         upgrade()
         with db.engine.connect() as connection:
-            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            context = MigrationContext.configure(
+                connection, opts={"compare_type": True, "include_name": include_name}
+            )
             differences = compare_metadata(context, db.metadata)
         assert differences == []
         # The migrated schema is the one the rest of the run uses.

@@ -1,80 +1,158 @@
-"""iamport's notifications: store first, then verify by re-fetching, then apply (money rule 4).
+"""iamport's notifications: check the sender, store, queue, answer; then verify and apply.
 
-The body is only a hint that something happened to ``imp_uid``: what is applied is what the
-API says about that payment. Every request is committed to the inbox before anything else,
-so nothing is lost even if checking or processing fails, and a failed event can be
-processed again later (by iamport's resend, ``sync`` or a staff member).
+The request only stores: a sender that passes the checks gets its body committed to the inbox
+together with a queue job, and is answered at once. The queue (``tasks``) processes the event
+later: the body is only a hint that something happened to ``imp_uid``, so processing re-fetches
+the payment from the API and applies what the API says (money rule 4). A failed event is
+retried by the queue, then by ``sync`` or a staff member.
 """
 from __future__ import annotations
 
 import hmac
 import json
+import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from urllib.parse import parse_qs
 
 from flask import current_app
+from sqlalchemy import func, or_
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..extensions import db
 from ..iamport import IamportError, NotFound
-from ..models import Customer, WebhookEvent
+from ..models import Customer, Payment, Schedule, Subscription, WebhookEvent, WebhookRefusal
 from . import audit, errors, now, owns_transaction, provider, require_action
 from .customers import refresh_billing_key
 from .results import apply_payment_result
 
-MAX_STORED_BODY = 64 * 1024
+logger = logging.getLogger(__name__)
+
+MAX_BODY = 64 * 1024
 KNOWN_STATUSES = {"paid", "failed", "cancelled", "ready"}
+# Failed events are tried again after 15 s, 45 s, 105 s ... up to this many attempts.
+MAX_ATTEMPTS = 6
+RETRY_BASE_SECONDS = 15
+
+# What a sender is told: nothing about which check refused it or what iamport said.
+OK, REFUSED = "ok", "refused"
 
 
 @dataclass(frozen=True)
 class WebhookAnswer:
-    """What to answer the sender: HTTP status and a short message."""
+    """What became of one event: HTTP status and a short message (for staff and logs)."""
 
-    event_id: int
+    event_id: int | None
     status: int
     message: str
 
 
-def receive_webhook(
-    *, body: bytes, content_type: str | None, remote_addr: str | None, token: str | None
-) -> WebhookAnswer:
-    """Store one webhook request, check it, and process it; return what to answer."""
-    event = WebhookEvent(
-        raw_body=body[:MAX_STORED_BODY],
-        content_type=printable(content_type, 200),
-        remote_addr=printable(remote_addr, 64),
-        received_at=now(),
-        state="received",
-    )
-    db.session.add(event)
+def sender_refusal(token: str | None, remote_addr: str | None) -> str | None:
+    """Return the reason code a sender is refused for (``token``, ``address``), or None."""
+    expected = current_app.config.get("IAMPORT_WEBHOOK_TOKEN") or ""
+    if expected and not hmac.compare_digest((token or "").encode(), expected.encode()):
+        return "token"
+    allowed = current_app.config.get("IAMPORT_WEBHOOK_ALLOWED_IPS") or []
+    if allowed and remote_addr not in allowed:
+        return "address"
+    return None
+
+
+def record_refusal(reason: str, remote_addr: str | None) -> None:
+    """Count one refused request (never its body) and log it."""
+    logger.warning("webhook refused (%s) from %s", reason, printable(remote_addr, 64))
+    table = WebhookRefusal.__table__
+    if db.engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stamp = now()
+    statement = insert(table).values(reason=reason, refusals=1, last_refused_at=stamp)
+    db.session.execute(statement.on_conflict_do_update(
+        index_elements=[table.c.reason],
+        set_={"refusals": table.c.refusals + 1, "last_refused_at": stamp},
+    ))
     db.session.commit()
 
-    refusal = check_sender(token, remote_addr)
-    if refusal:
-        return finish(event, "ignored", 403, refusal)
-    if len(body) > MAX_STORED_BODY:
-        return finish(event, "ignored", 413, "body too large")
+
+def receive_webhook(
+    *, body: bytes, content_type: str | None, remote_addr: str | None
+) -> WebhookAnswer:
+    """Store one webhook from an accepted sender and hand it to the queue; return the answer.
+
+    No call to iamport happens here: the queue processes the event.
+    """
+    values = {
+        "raw_body": body[:MAX_BODY],
+        "content_type": printable(content_type, 200),
+        "remote_addr": printable(remote_addr, 64),
+        "received_at": now(),
+        "state": "received",
+    }
     fields = parse_body(body, content_type)
     problem = describe_invalid(fields)
     if problem:
+        event = WebhookEvent(**values)
+        db.session.add(event)
         return finish(event, "ignored", 400, problem)
-    event.imp_uid = fields["imp_uid"]
-    event.merchant_uid = fields.get("merchant_uid") or None
-    event.status = fields.get("status") or None
-    event.cancellation_id = fields.get("cancellation_id") or None
-    db.session.commit()
-    return process_event(event.id)
+    values.update(
+        imp_uid=fields["imp_uid"],
+        merchant_uid=fields.get("merchant_uid") or None,
+        status=fields.get("status") or None,
+        cancellation_id=fields.get("cancellation_id") or None,
+    )
+    queue = current_app.extensions["webhook_queue"]
+    # The hot path: one statement stores the event and finds its customer, one writes the
+    # job (on PostgreSQL, in this transaction: event and job commit together), one commits.
+    returning = [WebhookEvent.id]
+    if queue.serialises:
+        returning.append(customer_of(values["imp_uid"], values["merchant_uid"]))
+    row = db.session.execute(db.insert(WebhookEvent).values(values).returning(*returning)).one()
+    event_id, customer_id = row[0], (row[1] if queue.serialises else None)
+    try:
+        queue.enqueue(event_id, lock=lock_key(customer_id, values["imp_uid"]))
+        db.session.commit()
+    except Exception:  # the queue's database call failed: keep the event, the sweep queues it
+        logger.exception("webhook event could not be queued; the sweep will process it")
+        db.session.rollback()
+        event = WebhookEvent(**values)
+        db.session.add(event)
+        db.session.commit()
+        return WebhookAnswer(event.id, 200, OK)
+    queue.notify()
+    return WebhookAnswer(event_id, 200, OK)
 
 
-def check_sender(token: str | None, remote_addr: str | None) -> str | None:
-    """Return why the sender is refused, or None when the configured checks pass."""
-    expected = current_app.config.get("IAMPORT_WEBHOOK_TOKEN") or ""
-    if expected and not hmac.compare_digest((token or "").encode(), expected.encode()):
-        return "wrong or missing token"
-    allowed = current_app.config.get("IAMPORT_WEBHOOK_ALLOWED_IPS") or []
-    if allowed and remote_addr not in allowed:
-        return f"sender address {remote_addr} is not allowed"
-    return None
+def customer_of(imp_uid: str, merchant_uid: str | None):
+    """Return SQL for the id of the customer a payment belongs to, when we know it already."""
+    payment_match = Payment.imp_uid == imp_uid
+    if merchant_uid:
+        payment_match = or_(payment_match, Payment.merchant_uid == merchant_uid)
+    known_payment = (
+        db.select(Payment.customer_id)
+        .where(payment_match, Payment.customer_id.is_not(None)).limit(1).scalar_subquery()
+    )
+    scheduled = (
+        db.select(Subscription.customer_id)
+        .join(Schedule, Schedule.subscription_id == Subscription.id)
+        .where(Schedule.merchant_uid == (merchant_uid or "")).limit(1).scalar_subquery()
+    )
+    return func.coalesce(known_payment, scheduled)
+
+
+def lock_key(customer_id: int | None, imp_uid: str) -> str:
+    """Return the key that serialises processing: the customer when we know it already.
+
+    Events for one customer are applied one at a time (the row locks make any order safe;
+    this spares them the waiting). A payment we have never seen is keyed by itself.
+    """
+    return f"customer-{customer_id}" if customer_id is not None else f"payment-{imp_uid}"
+
+
+def serialisation_key(imp_uid: str, merchant_uid: str | None) -> str:
+    """Return the lock key of a stored event (see ``lock_key``)."""
+    customer_id = db.session.scalar(db.select(customer_of(imp_uid, merchant_uid)))
+    return lock_key(customer_id, imp_uid)
 
 
 def parse_body(body: bytes, content_type: str | None) -> dict | None:
@@ -130,8 +208,13 @@ def finish(event: WebhookEvent, state: str, status: int, message: str) -> Webhoo
 
 
 def process_event(event_id: int) -> WebhookAnswer:
-    """Verify one stored event against the API and apply the payment it points at."""
+    """Verify one stored event against the API and apply the payment it points at.
+
+    Safe to run twice, or in two workers at once: the payment is applied once (money rule 4).
+    """
     event = db.session.get(WebhookEvent, event_id)
+    if event is None or event.imp_uid is None:
+        return WebhookAnswer(event_id, 200, "nothing to process")
     event.attempts += 1
     db.session.commit()
     try:
@@ -139,7 +222,6 @@ def process_event(event_id: int) -> WebhookAnswer:
     except NotFound:
         return finish(event, "ignored", 200, "iamport has no such payment")
     except IamportError as error:
-        # iamport resends on a 5xx; sync processes failed events too.
         return finish(event, "failed", 503, f"iamport unavailable: {error}")
     if event.merchant_uid and event.merchant_uid != result.merchant_uid:
         return finish(event, "ignored", 200, "merchant_uid does not match the payment")
@@ -147,7 +229,7 @@ def process_event(event_id: int) -> WebhookAnswer:
         payment = apply_payment_result(result, source="webhook")
         sync_new_customer(payment.customer_id)
     except (IamportError, errors.BillingError, SQLAlchemyError) as error:
-        # Stored and marked failed: iamport's resend or sync applies it later.
+        # Stored and marked failed: the queue's retry, sync or staff apply it later.
         db.session.rollback()
         event = db.session.get(WebhookEvent, event_id)
         return finish(event, "failed", 503, f"could not apply: {type(error).__name__}")
@@ -203,3 +285,52 @@ def process_failed_events(limit: int = 500) -> tuple[int, int]:
         else:
             failing += 1
     return done, failing
+
+
+def retry_due(event: WebhookEvent, at) -> bool:
+    """Whether a failed event's next try has come (back-off from its arrival)."""
+    if event.attempts >= MAX_ATTEMPTS:
+        return False
+    wait = RETRY_BASE_SECONDS * (2 ** event.attempts - 1)
+    return event.received_at + timedelta(seconds=wait) <= at
+
+
+def waiting_event_ids(
+    *, received_before=None, include_failed: bool = True, limit: int = 500
+) -> list[int]:
+    """Return ids of events waiting to be processed, oldest first.
+
+    Waiting: stored but not processed yet, or failed with a retry due. ``received_before``
+    keeps only events older than that (the sweep leaves fresh ones to their jobs).
+    """
+    received = db.select(WebhookEvent.id).where(
+        WebhookEvent.state == "received", WebhookEvent.imp_uid.is_not(None),
+        WebhookEvent.attempts < MAX_ATTEMPTS,
+    )
+    if received_before is not None:
+        received = received.where(WebhookEvent.received_at < received_before)
+    ids = list(db.session.scalars(received.order_by(WebhookEvent.id).limit(limit)))
+    if not include_failed:
+        db.session.commit()
+        return ids
+    at = now()
+    failed = db.session.scalars(
+        db.select(WebhookEvent).where(
+            WebhookEvent.state == "failed", WebhookEvent.imp_uid.is_not(None),
+            WebhookEvent.attempts < MAX_ATTEMPTS,
+        ).order_by(WebhookEvent.id).limit(limit)
+    )
+    ids += [event.id for event in failed if retry_due(event, at)]
+    db.session.commit()  # end the read: processing opens its own transactions
+    return sorted(ids)[:limit]
+
+
+def process_waiting_events(limit: int = 500) -> int:
+    """Process waiting events in the order they arrived; return how many were tried.
+
+    The in-process queue of a SQLite deployment, and what tests run to empty the queue.
+    """
+    ids = waiting_event_ids(limit=limit)
+    for event_id in ids:
+        process_event(event_id)
+    return len(ids)

@@ -42,7 +42,15 @@ from .lists import (
     schedules_page,
     subscriptions_page,
 )
-from .overview import Overview, charge_calendar, overview, upcoming_tally
+from .overview import (
+    Overview,
+    WebhookBacklog,
+    charge_calendar,
+    overview,
+    upcoming_tally,
+    webhook_backlog,
+    webhook_refusals,
+)
 from .paging import (
     EXPORT_BATCH,
     PAGE_SIZE,
@@ -77,6 +85,7 @@ __all__ = [
     "SubscriptionDetail",
     "SubscriptionFilters",
     "TimelineItem",
+    "WebhookBacklog",
     "active_plans",
     "all_plans",
     "charge_calendar",
@@ -112,4 +121,6 @@ __all__ = [
     "unresolved_refund_total",
     "upcoming_schedules",
     "upcoming_tally",
+    "webhook_backlog",
+    "webhook_refusals",
 ]

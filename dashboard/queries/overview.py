@@ -12,7 +12,7 @@ from sqlalchemy.orm import joinedload
 
 from .. import formatting
 from ..clock import now as clock_now
-from ..config import billing_mode
+from ..config import billing_mode, webhook_intake_open
 from ..extensions import db
 from ..models import (
     Payment,
@@ -21,7 +21,11 @@ from ..models import (
     Schedule,
     Subscription,
     WebhookEvent,
+    WebhookRefusal,
 )
+
+# A webhook waiting longer than this means no worker is processing them.
+STALLED_BACKLOG_SECONDS = 300
 
 
 def local_day_expression(column):
@@ -80,6 +84,37 @@ class Overview:
     revenue: list[DayBar]
     refunded_today: Tally = field(default_factory=Tally)
     refunded_this_month: Tally = field(default_factory=Tally)
+    webhook_backlog: WebhookBacklog | None = None
+    webhook_intake_open: bool = False
+
+
+@dataclass(frozen=True)
+class WebhookBacklog:
+    """Webhooks stored but not processed yet, and how long the oldest has waited."""
+
+    waiting: int
+    oldest_seconds: int | None
+
+    @property
+    def stalled(self) -> bool:
+        return self.oldest_seconds is not None and self.oldest_seconds > STALLED_BACKLOG_SECONDS
+
+
+def webhook_backlog() -> WebhookBacklog:
+    """Return how many webhooks wait for processing and the age of the oldest."""
+    count, oldest = db.session.execute(
+        select(func.count(WebhookEvent.id), func.min(WebhookEvent.received_at))
+        .where(WebhookEvent.state == "received")
+    ).one()
+    age = None if oldest is None else max(0, int((clock_now() - oldest).total_seconds()))
+    return WebhookBacklog(int(count or 0), age)
+
+
+def webhook_refusals() -> list[WebhookRefusal]:
+    """Return the refused-webhook counters, most refused first."""
+    return list(db.session.scalars(
+        select(WebhookRefusal).order_by(WebhookRefusal.refusals.desc(), WebhookRefusal.reason)
+    ))
 
 
 def upcoming_tally(since: datetime, until: datetime) -> Tally:
@@ -166,6 +201,9 @@ def overview() -> Overview:
         revenue=revenue_by_day(today - timedelta(days=29), today),
         refunded_today=refunded_between(start, end),
         refunded_this_month=refunded_between(formatting.day_start(today.replace(day=1)), end),
+        webhook_backlog=webhook_backlog(),
+        webhook_intake_open=(webhook_intake_open(current_app.config)
+                             and not current_app.config.get("DEMO")),
     )
 
 

@@ -27,6 +27,7 @@ def index():
     return render_page_or_fragment(
         "events/index.html", "events/_table.html",
         form=form, page=page, next_url=next_page_url("events.index", page.next_after),
+        backlog=queries.webhook_backlog(), refusals=queries.webhook_refusals(),
     )
 
 

@@ -7,6 +7,7 @@ from flask import Flask
 
 from dashboard.extensions import db
 from dashboard.models import CreditEntry, Payment, Schedule, Subscription, WebhookEvent
+from tests.webhook_queue import drain
 
 DAY = 86400
 
@@ -57,13 +58,16 @@ def state_of(subscription_id: int) -> tuple:
 
 
 def post_webhook(app: Flask, payload: dict, *, form: bool = False):
-    """Post one webhook body to the dashboard as iamport would."""
+    """Post one webhook body to the dashboard as iamport would, then run the queue."""
     client = app.test_client()
     if form:
-        return client.post("/webhooks/iamport", data=payload)
-    return client.post(
-        "/webhooks/iamport", data=json.dumps(payload), content_type="application/json"
-    )
+        response = client.post("/webhooks/iamport", data=payload)
+    else:
+        response = client.post(
+            "/webhooks/iamport", data=json.dumps(payload), content_type="application/json"
+        )
+    drain(app)
+    return response
 
 
 def event_states() -> list[str]:

@@ -7,8 +7,15 @@ import pytest
 
 from dashboard.billing import intake
 from dashboard.extensions import db
-from dashboard.models import Customer, Payment, Subscription, WebhookEvent
-from tests.billing.harness import event_states, fresh, live_schedules_of, post_webhook
+from dashboard.models import Customer, Payment, Subscription, WebhookEvent, WebhookRefusal
+from tests.billing.harness import (
+    event_states,
+    fresh,
+    live_schedules_of,
+    post_webhook,
+    state_of,
+)
+from tests.webhook_queue import drain
 
 
 @pytest.fixture
@@ -38,31 +45,51 @@ def paid_webhook(app, sandbox, plan):
 )
 def test_malformed_bodies_are_stored_as_ignored_and_answered_400(app, body, content_type):
     response = app.test_client().post("/webhooks/iamport", data=body, content_type=content_type)
-    assert response.status_code == 400
+    assert (response.status_code, response.get_data(as_text=True)) == (400, "refused")
     [event] = db.session.scalars(db.select(WebhookEvent)).all()
     assert (event.state, event.raw_body, event.content_type) == ("ignored", body, content_type)
     assert event.error
 
 
-def test_oversized_bodies_are_stored_truncated_and_refused(app):
+def refusal_counts() -> dict[str, int]:
+    db.session.expire_all()
+    return {row.reason: row.refusals for row in db.session.scalars(db.select(WebhookRefusal))}
+
+
+def test_oversized_bodies_are_refused_with_413_unread_and_not_stored(app):
     body = b"imp_uid=" + b"a" * 100_000
     response = app.test_client().post(
         "/webhooks/iamport", data=body, content_type="application/x-www-form-urlencoded"
     )
-    assert response.status_code == 413
-    event = db.session.scalar(db.select(WebhookEvent))
-    assert event.state == "ignored" and len(event.raw_body) == 64 * 1024
+    assert (response.status_code, response.get_data(as_text=True)) == (413, "refused")
+    assert db.session.scalar(db.select(WebhookEvent)) is None
+    assert refusal_counts() == {"too_large": 1}
 
 
-def test_a_wrong_token_is_refused_with_403_and_stored(app, paid_webhook):
+def test_a_body_of_exactly_64_kib_is_accepted(app):
+    body = b"imp_uid=imp_1&pad=" + b"a" * (64 * 1024 - 18)
+    assert len(body) == 64 * 1024
+    response = app.test_client().post(
+        "/webhooks/iamport", data=body, content_type="application/x-www-form-urlencoded"
+    )
+    assert (response.status_code, response.get_data(as_text=True)) == (200, "ok")
+    assert db.session.scalar(db.select(WebhookEvent.imp_uid)) == "imp_1"
+
+
+def test_a_wrong_token_is_refused_with_403_and_not_stored(app, paid_webhook):
     sub_id, body = paid_webhook
     app.config["IAMPORT_WEBHOOK_TOKEN"] = "s3cret-token"
     client = app.test_client()
-    assert client.post("/webhooks/iamport?token=nope", json=body).status_code == 403
+    wrong = client.post("/webhooks/iamport?token=nope", json=body)
+    assert (wrong.status_code, wrong.get_data(as_text=True)) == (403, "refused")
     assert client.post("/webhooks/iamport", json=body).status_code == 403
-    assert event_states() == ["ignored", "ignored"]
+    drain(app)
+    assert event_states() == []
+    assert refusal_counts() == {"token": 2}
     assert fresh(Subscription, sub_id).current_period == 0
-    assert client.post("/webhooks/iamport?token=s3cret-token", json=body).status_code == 200
+    right = client.post("/webhooks/iamport?token=s3cret-token", json=body)
+    assert (right.status_code, right.get_data(as_text=True)) == (200, "ok")
+    drain(app)
     assert fresh(Subscription, sub_id).current_period == 1
 
 
@@ -74,7 +101,35 @@ def test_sender_allow_list(app, paid_webhook):
     assert other.status_code == 403
     ok = client.post("/webhooks/iamport", json=body, environ_base={"REMOTE_ADDR": "52.78.100.19"})
     assert ok.status_code == 200
-    assert event_states() == ["ignored", "processed"]
+    drain(app)
+    assert event_states() == ["processed"]
+
+
+def test_the_answer_comes_before_processing_and_without_asking_iamport(app, sandbox, paid_webhook):
+    sub_id, body = paid_webhook
+    asked = len(sandbox.control("GET", "/requests"))
+    response = app.test_client().post("/webhooks/iamport", json=body)
+    assert (response.status_code, response.get_data(as_text=True)) == (200, "ok")
+    assert len(sandbox.control("GET", "/requests")) == asked  # iamport was not called
+    assert event_states() == ["received"]
+    assert fresh(Subscription, sub_id).current_period == 0
+    drain(app)
+    assert event_states() == ["processed"]
+    assert fresh(Subscription, sub_id).current_period == 1
+    assert len(sandbox.control("GET", "/requests")) > asked
+
+
+def test_duplicates_queued_before_processing_apply_once(app, paid_webhook):
+    sub_id, body = paid_webhook
+    client = app.test_client()
+    for _ in range(3):
+        assert client.post("/webhooks/iamport", json=body).status_code == 200
+    before = state_of(sub_id)
+    drain(app)
+    assert event_states() == ["processed"] * 3
+    after = state_of(sub_id)
+    assert after != before and after[1] == 1  # one period paid
+    assert [p[1] for p in after[4]] == ["paid"] and after[6] == [("period_paid", 100)]
 
 
 def test_the_body_is_never_trusted(app, paid_webhook):
@@ -102,12 +157,13 @@ def test_iamport_unavailable_keeps_the_event_failed_then_the_resend_applies_it(
     sandbox.run_due()
     assert event_states() == ["failed"]
     assert fresh(Subscription, sub_id).current_period == 0
-    deliveries = sandbox.webhooks()
-    assert deliveries[-1]["response_status"] == 503
-    # iamport resends a minute later; by then the API answers.
+    # The webhook was taken (200): iamport does not resend; the queue tries again later.
+    assert sandbox.webhooks()[-1]["response_status"] == 200
+    drain(app)
+    assert event_states() == ["failed"]  # the retry is not due yet
     sandbox.advance(60)
-    sandbox.run_due()
-    assert event_states() == ["failed", "processed"]
+    drain(app)
+    assert event_states() == ["processed"]
     assert fresh(Subscription, sub_id).current_period == 1
     assert len(live_schedules_of(sub_id)) == 1
 

@@ -1,10 +1,12 @@
-"""The webhook load run: the sandbox and gunicorn as real processes on loopback, 8 senders.
+"""The webhook load run: the sandbox, gunicorn and two queue workers as real processes on
+loopback, 8 senders.
 
 ``run_webhook_load(database_url, webhooks, workdir)`` starts the sandbox
 (``flask --app dashboard sandbox``) and creates the schema (``flask --app dashboard init-db``),
 makes ``webhooks`` paid payments at the sandbox for subscriptions our database knows, starts
-``gunicorn -w 4`` on 127.0.0.1, posts one webhook per payment from 8 threads, and returns what
-it measured; then it posts one of those webhooks 20 times more from the 8 senders at once.
+``gunicorn -w 4`` on 127.0.0.1 and two ``flask --app dashboard worker`` processes, posts one
+webhook per payment from 8 threads, then one of those webhooks 20 times more from the 8 senders
+at once, waits until the workers have processed every event, and returns what it measured.
 Every process it starts is stopped by its pid when it returns.
 """
 from __future__ import annotations
@@ -20,7 +22,7 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +38,7 @@ from tests.conftest import empty_all_tables
 
 SENDERS = 8
 WORKERS = 4
+QUEUE_WORKERS = 2
 SUBSCRIPTIONS = 50
 # After the run, one webhook is posted this many times more, by the same 8 senders at once.
 REPLAYS = 20
@@ -58,6 +61,8 @@ class LoadResult:
     credit_grants: int = 0
     credited_payments: int = 0
     periods_ok: bool = False
+    # From the first post until the workers had processed every event.
+    processing_seconds: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -78,6 +83,9 @@ class LoadResult:
             (f"then one webhook {REPLAYS} times more from {SENDERS} senders: "
              f"{dict(sorted(self.replay_statuses.items()))}"),
             f"stored events: {self.events}, processed: {self.events_processed}",
+            (f"processed by {QUEUE_WORKERS} workers {self.processing_seconds:.1f} s after the "
+             f"first post: {self.events_processed / max(self.processing_seconds, 1e-9):.0f} "
+             f"events/s"),
             f"payment rows: {self.payments}, distinct imp_uids: {self.distinct_imp_uids}",
             f"credit grants: {self.credit_grants} for {self.credited_payments} payments",
             f"every subscription at its last period: {self.periods_ok}",
@@ -120,6 +128,17 @@ def process(args: list[str], env: dict, log: Path):
                 except subprocess.TimeoutExpired:
                     os.killpg(child.pid, signal.SIGKILL)
                     child.wait()
+
+
+@contextmanager
+def queue_workers(env: dict, workdir: Path, count: int = QUEUE_WORKERS):
+    """Run ``count`` queue workers (``flask --app dashboard worker``) as processes."""
+    command = [sys.executable, "-m", "flask", "--app", "dashboard", "worker"]
+    with ExitStack() as stack:
+        for n in range(count):
+            stack.enter_context(process([*command, "--name", f"worker-{n + 1}"], env,
+                                        workdir / f"worker-{n + 1}.log"))
+        yield
 
 
 def dashboard_env(database_url: str, sandbox_url: str, workdir: Path) -> dict:
@@ -198,6 +217,18 @@ def send(url: str, bodies: list[dict], deadline: float) -> tuple[Counter, list[f
     return statuses, latencies, time.perf_counter() - started
 
 
+def wait_until_processed(app, expected: int, deadline: float) -> None:
+    """Wait until ``expected`` events are no longer waiting (processed, ignored or failed)."""
+    with app.app_context():
+        while time.monotonic() < deadline:
+            settled = db.session.scalar(db.select(db.func.count(WebhookEvent.id)).where(
+                WebhookEvent.state != "received"))
+            db.session.rollback()
+            if settled >= expected:
+                return
+            time.sleep(0.2)
+
+
 def inspect(app, result: LoadResult, bodies: list[dict]) -> None:
     """Count what the database holds after the run."""
     periods = Counter(body["merchant_uid"].split("-")[0] for body in bodies)
@@ -237,12 +268,17 @@ def run_webhook_load(database_url: str, webhooks: int, workdir: Path,
         bodies = seed(app, client, webhooks)
         gunicorn = [sys.executable, "-m", "gunicorn", "-w", str(WORKERS), "-b",
                     f"127.0.0.1:{dashboard_port}", "--timeout", "60", "dashboard:create_app()"]
-        with process(gunicorn, env, workdir / "gunicorn.log") as server:
+        with process(gunicorn, env, workdir / "gunicorn.log") as server, \
+                queue_workers(env, workdir):
             wait_until_up(f"http://127.0.0.1:{dashboard_port}/healthz", server)
             url = f"http://127.0.0.1:{dashboard_port}/webhooks/iamport"
-            statuses, latencies, seconds = send(url, bodies, time.monotonic() + time_limit)
+            first_post = time.monotonic()
+            statuses, latencies, seconds = send(url, bodies, first_post + time_limit)
             replays, _, _ = send(url, [bodies[0]] * REPLAYS, time.monotonic() + 60)
-        result = LoadResult(webhooks, seconds, statuses, latencies, replays)
+            wait_until_processed(app, webhooks + REPLAYS, first_post + time_limit)
+            processing_seconds = time.monotonic() - first_post
+        result = LoadResult(webhooks, seconds, statuses, latencies, replays,
+                            processing_seconds=processing_seconds)
         inspect(app, result, bodies)
         with app.app_context():
             db.session.remove()

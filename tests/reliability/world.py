@@ -27,10 +27,10 @@ from dashboard.billing import sync
 from dashboard.billing.periods import parse_merchant_uid
 from dashboard.extensions import db
 from dashboard.iamport import Payment as RemotePayment
-from dashboard.iamport.sandbox.wsgi_adapter import WSGIAdapter
 from dashboard.models import Payment, Plan, Refund, Subscription, WebhookEvent
 from tests.conftest import empty_all_tables
 from tests.harness import DASHBOARD_URL, WEBHOOK_PATH, Sandbox, dashboard_config
+from tests.webhook_queue import DrainingAdapter
 
 RELAY_URL = "https://relay.test"
 # iamport lists payments at most 90 days at a time.
@@ -70,7 +70,7 @@ class Relay:
         self.held: list[Delivery] = []
         self.dropped: list[Delivery] = []
         self.answers: list[int] = []
-        self._dashboard = WSGIAdapter(dashboard)
+        self._dashboard = DrainingAdapter(dashboard)
         self._sessions = threading.local()  # senders may post from several threads
         self.app = Flask("relay")
         self.app.add_url_rule(WEBHOOK_PATH, "relay", self._receive, methods=["POST"])
@@ -134,7 +134,7 @@ class World(Sandbox):
             **self.app_config(), **(config or {}),
         ))
         self.relay = Relay(self.app)
-        self.deliver_to(self.relay.app, RELAY_URL)
+        self.deliver_to(self.relay.app, RELAY_URL, run_queue=False)
         self.started_at = self.now()
 
     def remote_payments(self) -> list[RemotePayment]:
