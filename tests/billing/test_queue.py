@@ -20,7 +20,6 @@ from dashboard.extensions import db
 from dashboard.iamport.sandbox import DEFAULT_IMP_KEY, DEFAULT_IMP_SECRET, create_sandbox_app
 from dashboard.iamport.sandbox.server import start_in_thread
 from dashboard.models import Payment, Subscription, WebhookEvent
-from tests.billing.conftest import sandbox_clock
 from tests.billing.harness import event_states, fresh, state_of
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -237,7 +236,7 @@ def sqlite_app_factory(tmp_path, sandbox):
     def make(*, thread: bool):
         app = create_app({
             "TESTING": True, "SECRET_KEY": "test", "DATABASE_URL": url,
-            "IAMPORT_CLIENT": sandbox.client, "CLOCK": sandbox_clock(sandbox.state),
+            "IAMPORT_CLIENT": sandbox.client, "CLOCK": sandbox.clock(),
             "WEBHOOK_THREAD": thread,
         })
         with app.app_context():

@@ -243,8 +243,7 @@ def test_connection_test_says_what_went_wrong(app_config, sandbox, key, secret, 
     from dashboard import create_app
     from dashboard.iamport import IamportClient
     from tests.conftest import empty_all_tables
-
-    from .conftest import API_URL
+    from tests.harness import API_URL
 
     client = IamportClient(url or API_URL, key, secret, session=sandbox.http,
                            read_timeout=1, read_retries=0, retry_backoff=0)

@@ -7,10 +7,9 @@ import pytest
 
 from dashboard.billing import intake
 from dashboard.extensions import db
-from dashboard.iamport.sandbox.wsgi_adapter import WSGIAdapter
 from dashboard.models import Customer, Payment, Plan, Subscription
 
-from .conftest import DASHBOARD_URL, HTMX
+from .conftest import HTMX
 
 
 @pytest.fixture
@@ -20,7 +19,7 @@ def app_config(app_config, sandbox):
 
 @pytest.fixture
 def app(app, sandbox):
-    sandbox.webhook_session.mount(DASHBOARD_URL, WSGIAdapter(app))
+    sandbox.deliver_to(app)
     return app
 
 
