@@ -7,7 +7,7 @@ subscription period, one credit grant per payment.
 """
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from flask_login import UserMixin
 from sqlalchemy import (
@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -482,6 +483,48 @@ class AuditEntry(db.Model):
     ip_address: Mapped[str | None] = mapped_column(String(64))
 
     actor: Mapped[AdminUser | None] = relationship()
+
+
+# --- rollups -----------------------------------------------------------------------------
+
+# Sums of many payments may pass what a 32-bit column holds.
+RollupAmount = BigInteger().with_variant(Integer, "sqlite")
+
+
+class DayRollup(db.Model):
+    """The overview's figures for one display-zone day, kept current by ``rollups``.
+
+    Paid figures count payments by the day they were paid (``refunded_amount`` is what has
+    been refunded of them since); failed and first-attempt figures count payments by the day
+    they were requested; waiting charges count live schedules by the day they are due.
+    """
+
+    __tablename__ = "day_rollup"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    paid_count: Mapped[int] = mapped_column(Integer, default=0)
+    paid_amount: Mapped[int] = mapped_column(RollupAmount, default=0)
+    refunded_amount: Mapped[int] = mapped_column(RollupAmount, default=0)
+    refunded_count: Mapped[int] = mapped_column(Integer, default=0)
+    failed_count: Mapped[int] = mapped_column(Integer, default=0)
+    failed_amount: Mapped[int] = mapped_column(RollupAmount, default=0)
+    # Automatic first attempts that have an outcome, and how many of them were paid.
+    first_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    first_attempts_paid: Mapped[int] = mapped_column(Integer, default=0)
+    # Failed automatic first attempts of a subscription, and how many a later attempt paid.
+    first_failures: Mapped[int] = mapped_column(Integer, default=0)
+    recovered: Mapped[int] = mapped_column(Integer, default=0)
+    scheduled_count: Mapped[int] = mapped_column(Integer, default=0)
+    scheduled_amount: Mapped[int] = mapped_column(RollupAmount, default=0)
+
+
+class PlanRollup(db.Model):
+    """How many subscriptions are active on each plan, kept current by ``rollups``."""
+
+    __tablename__ = "plan_rollup"
+
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plan.id"), primary_key=True)
+    active_count: Mapped[int] = mapped_column(Integer, default=0)
 
 
 def credit_balance(customer_id: int) -> int:
