@@ -40,6 +40,15 @@ PEER_PAIRS = [
 BARE_PAIRS = [
     Pair("Payments list, first page", "payments_first", "bare_first"),
     Pair("Payments list, page 10", "payments_deep", "bare_deep"),
+    Pair("Customers list, first page", "customers_first", "bare_first"),
+    Pair("Subscriptions list, first page", "subscriptions_first", "bare_first"),
+    Pair("Schedules list, first page", "schedules_first", "bare_first"),
+    Pair("Webhook events list, first page", "events_first", "bare_first"),
+    Pair("Customer search: merchant_uid", "search_merchant_uid", "bare_first"),
+    Pair("Customer search: name prefix", "search_name", "bare_first"),
+    Pair("Customer detail", "customer_detail", "bare_first"),
+    Pair("Payment detail", "payment_detail", "bare_first"),
+    Pair("Subscription detail", "subscription_detail", "bare_first"),
 ]
 
 
@@ -75,6 +84,18 @@ def machine() -> dict[str, str]:
         "versions": ", ".join(f"{name} {version(name)}" for name in (
             "flask", "sqlalchemy", "flask-sqlalchemy", "jinja2", "wtforms", "flask-admin")),
     }
+
+
+def database_label(data: BenchData) -> str:
+    if not data.is_postgres:
+        return "SQLite"
+    import psycopg
+
+    from .postgres import psycopg_url
+
+    with psycopg.connect(psycopg_url(data.url)) as connection:
+        version = connection.execute("SHOW server_version").fetchone()[0]
+    return f"PostgreSQL {version.split()[0]} (loaded with COPY from the SQLite file)"
 
 
 def by_key(measurements: list[Measurement]) -> dict[str, Measurement]:
@@ -128,8 +149,8 @@ def markdown(data: BenchData, measurements: list[Measurement], *, slow_ms: float
         f"| subscriptions | {data.subscriptions:,} |",
         f"| refunds | {data.refunds:,} |",
         f"| waiting schedules | {data.schedules:,} |",
-        (f"| database | SQLite, {data.size_bytes / 2**20:,.0f} MiB, built in "
-         f"{data.seconds_to_build:.0f} s |"),
+        (f"| database | {database_label(data)}, {data.size_bytes / 2**20:,.0f} MiB, "
+         f"{'loaded' if data.is_postgres else 'built'} in {data.seconds_to_build:.0f} s |"),
         f"| machine | {info['cores']} cores ({info['cpu']}), {info['memory']} |",
         f"| software | Python {info['python']}, SQLite {info['sqlite']}; {info['versions']} |",
         "",
