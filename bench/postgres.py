@@ -13,7 +13,7 @@ import sqlite3
 import time
 from dataclasses import replace
 
-from .data import ANCHOR, BenchData
+from .data import ANCHOR, BenchData, fill_rollups
 
 MARKER = "bench_source"
 
@@ -29,12 +29,15 @@ def psycopg_url(url: str) -> str:
     return url
 
 
-def ensure_postgres(data: BenchData, url: str, *, rebuild: bool = False,
+def ensure_postgres(data: BenchData, url: str, *, rebuild: bool = False, copies: int = 1,
                     echo=print) -> BenchData:
-    """Return ``data`` as held by the PostgreSQL database at ``url``, loading it if needed."""
+    """Return ``data`` as held by the PostgreSQL database at ``url``, loading it if needed.
+
+    With ``copies`` above 1 the data is loaded that many times over (see ``replicate``).
+    """
     import psycopg
 
-    source = data.path.name
+    source = data.path.name + (f" x{copies}" if copies > 1 else "")
     with psycopg.connect(psycopg_url(url), autocommit=True) as connection:
         loaded = connection.execute(
             "SELECT to_regclass(%s) IS NOT NULL", (MARKER,)).fetchone()[0]
@@ -45,20 +48,26 @@ def ensure_postgres(data: BenchData, url: str, *, rebuild: bool = False,
                     "SELECT pg_database_size(current_database())").fetchone()[0]
                 echo(f"Using {database_name(url)}, loaded from {source} "
                      f"({size / 2**20:.0f} MiB).")
-                return replace(data, database_url=url, seconds_to_build=row[1],
-                               size_bytes=size)
+                return scaled(data, copies, database_url=url, seconds_to_build=row[1],
+                              size_bytes=size)
     started = time.perf_counter()
-    load(data, url, echo=echo)
+    load(data, url, copies=copies, echo=echo)
     seconds = round(time.perf_counter() - started, 1)
     with psycopg.connect(psycopg_url(url), autocommit=True) as connection:
         connection.execute(f"CREATE TABLE {MARKER} (source text, seconds real)")
         connection.execute(f"INSERT INTO {MARKER} VALUES (%s, %s)", (source, seconds))
         size = connection.execute("SELECT pg_database_size(current_database())").fetchone()[0]
     echo(f"Loaded {database_name(url)} in {seconds:.0f} s ({size / 2**20:.0f} MiB).")
-    return replace(data, database_url=url, seconds_to_build=seconds, size_bytes=size)
+    return scaled(data, copies, database_url=url, seconds_to_build=seconds, size_bytes=size)
 
 
-def load(data: BenchData, url: str, *, echo=print) -> None:
+def scaled(data: BenchData, copies: int, **changes) -> BenchData:
+    return replace(data, payments=data.payments * copies, customers=data.customers * copies,
+                   subscriptions=data.subscriptions * copies, refunds=data.refunds * copies,
+                   schedules=data.schedules * copies, **changes)
+
+
+def load(data: BenchData, url: str, *, copies: int = 1, echo=print) -> None:
     """Create the schema on PostgreSQL and copy every table of the SQLite file into it."""
     import psycopg
     from sqlalchemy.schema import CreateIndex
@@ -103,6 +112,9 @@ def load(data: BenchData, url: str, *, echo=print) -> None:
                 echo(f"  {table.name}: {count:,} rows copied in "
                      f"{time.perf_counter() - started:.1f} s")
     source.close()
+    if copies > 1:
+        with psycopg.connect(psycopg_url(url)) as target:
+            replicate(target, copies, echo=echo)
 
     with psycopg.connect(psycopg_url(url), autocommit=True) as target:
         started = time.perf_counter()
@@ -118,3 +130,61 @@ def load(data: BenchData, url: str, *, echo=print) -> None:
         started = time.perf_counter()
         target.execute("VACUUM (ANALYZE)")
         echo(f"  vacuumed and analysed in {time.perf_counter() - started:.1f} s")
+    if copies > 1:
+        started = time.perf_counter()
+        fill_rollups(url)
+        echo(f"  rollups counted in {time.perf_counter() - started:.1f} s")
+        with psycopg.connect(psycopg_url(url), autocommit=True) as target:
+            target.execute("VACUUM (ANALYZE) day_rollup, plan_rollup")
+
+
+# How each copy of a row differs from the original: ids move past the original's largest,
+# and unique codes get the copy's number, so every copy is a separate merchant's worth of
+# customers with the same history (the same days, so each day holds ``copies`` times the
+# payments).
+MERCHANT_UID = ("CASE WHEN {col} ~ '^sub[0-9]+-' THEN 'sub' || "
+                "(substring({col} from '^sub([0-9]+)-')::bigint + {k} * {subscription}) || "
+                "substring({col} from '^sub[0-9]+(-.*)$') ELSE {col} || 'x{k}' END")
+REPLICA_COLUMNS = {
+    "customer": {"id": "id + {k} * {customer}", "customer_uid": "customer_uid || 'x{k}'"},
+    "subscription": {"id": "id + {k} * {subscription}",
+                     "customer_id": "customer_id + {k} * {customer}"},
+    "schedule": {"id": "id + {k} * {schedule}", "customer_id": "customer_id + {k} * {customer}",
+                 "subscription_id": "subscription_id + {k} * {subscription}",
+                 "merchant_uid": MERCHANT_UID.replace("{col}", "merchant_uid"),
+                 "imp_uid": "'imp_{k}' || substr(imp_uid, 5)"},
+    "payment": {"id": "id + {k} * {payment}", "customer_id": "customer_id + {k} * {customer}",
+                "subscription_id": "subscription_id + {k} * {subscription}",
+                "merchant_uid": MERCHANT_UID.replace("{col}", "merchant_uid"),
+                "imp_uid": "'imp_{k}' || substr(imp_uid, 5)"},
+    "refund": {"id": "id + {k} * {refund}", "payment_id": "payment_id + {k} * {payment}",
+               "cancellation_id": "cancellation_id || 'x{k}'",
+               "request_key": "request_key || 'x{k}'"},
+    "audit_entry": {"id": "id + {k} * {audit_entry}",
+                    "customer_id": "customer_id + {k} * {customer}",
+                    "target_id": MERCHANT_UID.replace("{col}", "target_id")},
+    "webhook_event": {"id": "id + {k} * {webhook_event}",
+                      "merchant_uid": MERCHANT_UID.replace("{col}", "merchant_uid"),
+                      "imp_uid": "'imp_{k}' || substr(imp_uid, 5)"},
+}
+
+
+def replicate(connection, copies: int, *, echo=print) -> None:
+    """Add ``copies - 1`` copies of the loaded rows, each with its own ids and codes."""
+    largest = {table: connection.execute(f'SELECT COALESCE(max(id), 0) FROM "{table}"')
+               .fetchone()[0] for table in REPLICA_COLUMNS}
+    for table, overrides in REPLICA_COLUMNS.items():
+        columns = [row[0] for row in connection.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = %s "
+            "ORDER BY ordinal_position", (table,))]
+        for k in range(1, copies):
+            started = time.perf_counter()
+            values = [overrides.get(column, f'"{column}"').replace("{k}", str(k))
+                      .format(**{name: largest[name] for name in largest})
+                      for column in columns]
+            quoted = ", ".join(f'"{column}"' for column in columns)
+            connection.execute(f'INSERT INTO "{table}" ({quoted}) '
+                               f'SELECT {", ".join(values)} FROM "{table}" WHERE id <= '
+                               f'{largest[table]}')
+            connection.commit()
+            echo(f"  {table}: copy {k} in {time.perf_counter() - started:.1f} s")
