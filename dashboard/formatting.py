@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app, has_request_context, request
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
@@ -56,6 +57,15 @@ def iso_local(moment: datetime | None) -> str:
     if moment is None:
         return ""
     return to_local(moment).isoformat(timespec="seconds")
+
+
+def iso_local_in(zone: ZoneInfo):
+    """Return ``iso_local`` bound to ``zone`` (exports format many times in one zone)."""
+
+    def iso(moment: datetime | None) -> str:
+        return "" if moment is None else moment.astimezone(zone).isoformat(timespec="seconds")
+
+    return iso
 
 
 def datetime_input_value(moment: datetime | None) -> str:
@@ -222,11 +232,23 @@ LABELS = {
 }
 
 
+# Translated labels per (locale, kind, code): a list page shows the same few labels on every
+# row, and translating a lazy string costs a catalogue lookup each time.
+_translated_labels: dict[tuple[str, str, str], str] = {}
+
+
 def label(kind: str, value: str | None) -> str:
     """Return the translated name of a stored code (``label("payment", "paid")``)."""
     if value is None:
         return ""
-    return str(LABELS.get(kind, {}).get(value, value))
+    names = LABELS.get(kind, {})
+    if value not in names:
+        return value
+    key = (str(get_locale() or ""), kind, value)
+    text = _translated_labels.get(key)
+    if text is None:
+        text = _translated_labels[key] = str(names[value])
+    return text
 
 
 TEMPLATE_FILTERS = {

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import joinedload, selectinload
@@ -148,8 +148,63 @@ class PaymentFilters:
     customer_id: int | None = None
 
 
-def payments_query(filters: PaymentFilters):
-    query = select(Payment).options(joinedload(Payment.customer))
+@dataclass(slots=True)
+class CustomerRef:
+    """The customer a listed row belongs to: what a list prints of it."""
+
+    id: int
+    name: str
+    customer_uid: str
+
+
+@dataclass(slots=True)
+class PaymentRow:
+    """A payment as the payments list prints it."""
+
+    id: int
+    created_at: datetime
+    customer_id: int | None
+    name: str
+    merchant_uid: str
+    imp_uid: str | None
+    amount: int
+    cancel_amount: int
+    status: str
+    origin: str
+    attempt: int
+    customer: CustomerRef | None
+
+
+PAYMENT_ROW_COLUMNS = (
+    Payment.id, Payment.created_at, Payment.customer_id, Payment.name, Payment.merchant_uid,
+    Payment.imp_uid, Payment.amount, Payment.cancel_amount, Payment.status, Payment.origin,
+    Payment.attempt, Customer.name.label("customer_name"), Customer.customer_uid,
+)
+# What the CSV export writes of each payment, in its column order.
+PAYMENT_EXPORT_COLUMNS = (
+    Payment.imp_uid, Payment.merchant_uid, Customer.customer_uid, Payment.subscription_id,
+    Payment.period, Payment.attempt, Payment.origin, Payment.name, Payment.amount,
+    Payment.cancel_amount, Payment.status, Payment.card_name, Payment.card_number,
+    Payment.fail_reason, Payment.created_at, Payment.paid_at, Payment.failed_at,
+    Payment.cancelled_at, Payment.receipt_url, Payment.id,
+)
+
+
+def payment_row(row) -> PaymentRow:
+    (payment_id, created_at, customer_id, name, merchant_uid, imp_uid, amount, cancel_amount,
+     status, origin, attempt, customer_name, customer_uid) = row
+    customer = (CustomerRef(customer_id, customer_name, customer_uid)
+                if customer_uid is not None else None)
+    return PaymentRow(payment_id, created_at, customer_id, name, merchant_uid, imp_uid, amount,
+                      cancel_amount, status, origin, attempt, customer)
+
+
+def payments_query(filters: PaymentFilters, columns=None):
+    """Return the SELECT of payments (ORM objects, or ``columns`` joined to their customer)."""
+    if columns is None:
+        query = select(Payment).options(joinedload(Payment.customer))
+    else:
+        query = select(*columns).outerjoin(Customer, Customer.id == Payment.customer_id)
     if filters.status:
         query = query.where(Payment.status == filters.status)
     if filters.origin:
@@ -168,14 +223,21 @@ def payments_query(filters: PaymentFilters):
 
 
 def payments_page(filters: PaymentFilters, after: str | None = None,
-                  limit: int = PAGE_SIZE) -> Page[Payment]:
+                  limit: int = PAGE_SIZE) -> Page[PaymentRow]:
     """Return one page of payments, newest first."""
-    return keyset_page(payments_query(filters), Payment.created_at, Payment.id,
-                       after=after, limit=limit)
+    return keyset_page(payments_query(filters, PAYMENT_ROW_COLUMNS), Payment.created_at,
+                       Payment.id, after=after, limit=limit, rows_of=payment_row)
 
 
-def iterate_payments(filters: PaymentFilters) -> Iterator[Payment]:
-    return iterate_all(payments_query(filters), Payment.created_at, Payment.id)
+def iterate_payments(filters: PaymentFilters) -> Iterator:
+    """Yield every matching payment as a row of ``PAYMENT_EXPORT_COLUMNS`` (for CSV export)."""
+    return iterate_all(payments_query(filters, PAYMENT_EXPORT_COLUMNS), Payment.created_at,
+                       Payment.id, rows_of=as_is)
+
+
+def as_is(row):
+    return row
+
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 
 from .. import queries
 from ..billing import refunds
-from ..formatting import iso_local, won
+from ..formatting import display_zone, iso_local_in, won
 from ..forms import PaymentFilterForm, RefundForm
 from ..htmx import redirect_after_action, render_page_or_fragment
 from .access import current_actor, require_sign_in, role_required
@@ -64,12 +64,11 @@ def export():
               "fail_reason", "created_at", "paid_at", "failed_at", "cancelled_at", "receipt_url"]
 
     def rows():
-        for p in queries.iterate_payments(filters):
-            yield [p.imp_uid, p.merchant_uid, p.customer.customer_uid if p.customer else "",
-                   p.subscription_id, p.period, p.attempt, p.origin, p.name, p.amount,
-                   p.cancel_amount, p.status, p.card_name, p.card_number, p.fail_reason,
-                   iso_local(p.created_at), iso_local(p.paid_at), iso_local(p.failed_at),
-                   iso_local(p.cancelled_at), p.receipt_url]
+        local = iso_local_in(display_zone())
+        for row in queries.iterate_payments(filters):
+            # Plain rows in the header's order, then the four times and the id.
+            yield [*row[:14], local(row[14]), local(row[15]), local(row[16]), local(row[17]),
+                   row[18]]
 
     return stream_csv("payments.csv", header, rows())
 
