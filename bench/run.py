@@ -179,11 +179,14 @@ def measure(cases: list[Case], budget: Budget, echo=print) -> list[Measurement]:
         echo(f"  {done.label}: median {done.median:.1f} ms, p95 {done.p95:.1f} ms "
              f"({done.reps} reps)")
 
-    samples = interleave({case.key: case.call for case in cases}, budget, on_done=report)
+    cpu: dict[str, list[float]] = {}
+    samples = interleave({case.key: case.call for case in cases}, budget, on_done=report,
+                         cpu=cpu)
     measurements = []
     for case in cases:
         measurement = Measurement(case.key, case.label, case.side, samples[case.key],
-                                  note=case.note, is_page=not case.rows)
+                                  note=case.note, is_page=not case.rows,
+                                  cpu_samples_ms=cpu[case.key])
         if case.rows:
             rate = f"{case.rows / measurement.median * 1000:,.0f} rows/s"
             measurement.note = f"{case.note}; {rate}" if case.note else rate

@@ -212,6 +212,7 @@ def test_concurrent_writers_never_lose_a_count(schema_ready):
         db.session.add_all(customers)
         db.session.commit()
         customer_ids = [customer.id for customer in customers]
+        plan_id = plan.id
         db.session.remove()
     paid_at = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
     start = threading.Barrier(8)
@@ -225,7 +226,7 @@ def test_concurrent_writers_never_lose_a_count(schema_ready):
                     db.session.add(Payment(
                         merchant_uid=f"c{customer_id}-{n}", customer_id=customer_id, amount=100,
                         status="paid", paid_at=paid_at, created_at=paid_at))
-                    db.session.add(Subscription(customer_id=customer_id, plan_id=plan.id,
+                    db.session.add(Subscription(customer_id=customer_id, plan_id=plan_id,
                                                 status="active"))
                     db.session.commit()
                 db.session.remove()
@@ -242,7 +243,7 @@ def test_concurrent_writers_never_lose_a_count(schema_ready):
         row = db.session.get(DayRollup, paid_at.astimezone(formatting.display_zone())
                              .date())
         assert (row.paid_count, row.paid_amount) == (120, 12000)
-        assert db.session.get(PlanRollup, plan.id).active_count == 120
+        assert db.session.get(PlanRollup, plan_id).active_count == 120
         assert_rollups_equal_recount()
         empty_all_tables()
         db.session.remove()
