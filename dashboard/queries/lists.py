@@ -45,11 +45,63 @@ def customers_query(filters: CustomerFilters):
     return query
 
 
+@dataclass(slots=True)
+class PlanRef:
+    name: str
+
+
+@dataclass(slots=True)
+class SubscriptionRef:
+    """A customer's subscription as the customer list prints it."""
+
+    status: str
+    plan: PlanRef
+
+
+@dataclass(slots=True)
+class CustomerRow:
+    """A customer as the customer list prints it, with its subscriptions' plans and states."""
+
+    id: int
+    name: str
+    email: str
+    phone: str
+    customer_uid: str
+    card_name: str | None
+    card_number: str | None
+    billing_key_status: str
+    created_at: datetime
+    subscriptions: list[SubscriptionRef]
+
+
+CUSTOMER_ROW_COLUMNS = (
+    Customer.id, Customer.name, Customer.email, Customer.phone, Customer.customer_uid,
+    Customer.card_name, Customer.card_number, Customer.billing_key_status, Customer.created_at,
+)
+
+
+def customer_row(row) -> CustomerRow:
+    return CustomerRow(*row, subscriptions=[])
+
+
 def customers_page(filters: CustomerFilters, after: str | None = None,
-                   limit: int = PAGE_SIZE) -> Page[Customer]:
-    """Return one page of customers, newest first."""
-    return keyset_page(customers_query(filters), Customer.created_at, Customer.id,
-                       after=after, limit=limit)
+                   limit: int = PAGE_SIZE) -> Page[CustomerRow]:
+    """Return one page of customers, newest first, with their subscriptions."""
+    query = customers_query(filters).with_only_columns(*CUSTOMER_ROW_COLUMNS)
+    page = keyset_page(query, Customer.created_at, Customer.id, after=after, limit=limit,
+                       rows_of=customer_row)
+    by_id = {row.id: row for row in page.rows}
+    if by_id:
+        plan_names: dict[int, PlanRef] = {}
+        for customer_id, status, plan_id, plan_name in db.session.execute(
+            select(Subscription.customer_id, Subscription.status, Plan.id, Plan.name)
+            .join(Plan, Plan.id == Subscription.plan_id)
+            .where(Subscription.customer_id.in_(by_id))
+            .order_by(Subscription.id)
+        ):
+            plan = plan_names.setdefault(plan_id, PlanRef(plan_name))
+            by_id[customer_id].subscriptions.append(SubscriptionRef(status, plan))
+    return page
 
 
 def iterate_customers(filters: CustomerFilters) -> Iterator[Customer]:
