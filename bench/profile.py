@@ -49,8 +49,9 @@ def main(argv=None) -> int:
     session = profiler.last_session
     if args.text:
         print(profiler.output_text(unicode=True, color=False, show_all=False))
-    print(f"{args.url}: {session.duration / args.repeat * 1000:.2f} ms per request "
-          f"(wall, under the profiler), top functions by own time:")
+    print(f"{args.url}: {session.duration / args.repeat * 1000:.2f} ms wall and "
+          f"{session.cpu_time / args.repeat * 1000:.2f} ms CPU per request (under the "
+          f"profiler); top functions by own time:")
     for seconds, where in top_functions(session.root_frame(), args.top):
         print(f"  {seconds / session.duration * 100:5.1f}%  {where}")
     return 0

@@ -52,6 +52,9 @@ def register_console(app: Flask) -> None:
         actions=allowed_actions,
         label=formatting.label,
         role_label=lambda role: formatting.label("role", role),
+        status_badge_html=formatting.status_badge_html,
+        payment_status_html=formatting.payment_status_html,
+        uid_html=formatting.uid_html,
     )
     register_error_handlers(app)
     app.after_request(add_security_headers)
