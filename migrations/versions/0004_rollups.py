@@ -1,4 +1,4 @@
-"""rollups: the overview's daily and per-plan figures
+"""rollups: the overview's daily and per-plan figures; the subscriptions list's index
 
 Revision ID: 0004_rollups
 Revises: 0001
@@ -42,8 +42,10 @@ def upgrade():
     sa.ForeignKeyConstraint(['plan_id'], ['plan.id'], name=op.f('fk_plan_rollup_plan_id_plan')),
     sa.PrimaryKeyConstraint('plan_id', name=op.f('pk_plan_rollup'))
     )
+    op.create_index('ix_subscription_time', 'subscription', ['created_at', 'id'], unique=False)
 
 
 def downgrade():
+    op.drop_index('ix_subscription_time', table_name='subscription')
     op.drop_table('plan_rollup')
     op.drop_table('day_rollup')
