@@ -162,11 +162,12 @@ def peer_cases(peer: PageClient, targets: Targets) -> list[Case]:
 def bare_cases(bare: BareBaseline) -> list[Case]:
     """Return the floor: the raw keyset query plus a 50-row table, first page and page 10."""
     deep = bare.cursor_of_page(DEEP_PAGE)
+    note = f"{'sqlite3' if bare.placeholder == '?' else 'psycopg'} + jinja2 only"
     return [
         Case("bare_first", "Bare keyset query + 50-row Jinja table", "bare",
-             lambda: bare.page(None), note="sqlite3 + jinja2 only"),
+             lambda: bare.page(None), note=note),
         Case("bare_deep", f"Bare keyset query + table, page {DEEP_PAGE}", "bare",
-             lambda: bare.page(deep), note="sqlite3 + jinja2 only"),
+             lambda: bare.page(deep), note=note),
     ]
 
 
