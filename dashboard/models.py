@@ -521,12 +521,14 @@ class DayRollup(db.Model):
 
 
 class PlanRollup(db.Model):
-    """How many subscriptions are active on each plan, kept current by ``rollups``."""
+    """How many subscriptions are active (and past due) on each plan, kept current by
+    ``rollups``."""
 
     __tablename__ = "plan_rollup"
 
     plan_id: Mapped[int] = mapped_column(ForeignKey("plan.id"), primary_key=True)
     active_count: Mapped[int] = mapped_column(Integer, default=0)
+    past_due_count: Mapped[int] = mapped_column(Integer, default=0)
 
 
 def credit_balance(customer_id: int) -> int:

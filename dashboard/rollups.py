@@ -20,7 +20,7 @@ What each figure means, per display-zone day (and ``recount`` says the same in S
   later attempt of the same period paid (recovered);
 - scheduled: waiting (``scheduled``) schedules due that day.
 
-Per plan: active subscriptions. Rows written around the ORM (a bulk load) need
+Per plan: active and past-due subscriptions. Rows written around the ORM (a bulk load) need
 ``flask --app dashboard rebuild-rollups``, which recounts everything from the raw rows.
 """
 from __future__ import annotations
@@ -42,6 +42,7 @@ DAY_COLUMNS = (
     "failed_amount", "first_attempts", "first_attempts_paid", "first_failures", "recovered",
     "scheduled_count", "scheduled_amount",
 )
+PLAN_COLUMNS = ("active_count", "past_due_count")
 SETTLED = ("paid", "failed", "cancelled")
 SUCCEEDED = ("paid", "cancelled")
 
@@ -101,8 +102,8 @@ def payment_figures(rows: Iterable) -> Figures:
 def subscription_figures(rows: Iterable) -> Figures:
     figures: Figures = Counter()
     for row in rows:
-        if row.status == "active":
-            figures["plan", row.plan_id, "active_count"] += 1
+        if row.status in ("active", "past_due"):
+            figures["plan", row.plan_id, f"{row.status}_count"] += 1
     return figures
 
 
@@ -328,11 +329,12 @@ def recount() -> Figures:
     collect(select(due, func.count(), func.sum(Schedule.amount))
             .where(Schedule.schedule_status == "scheduled").group_by(due),
             ("scheduled_count", "scheduled_amount"))
-    for plan_id, count in db.session.execute(
-        select(Subscription.plan_id, func.count()).where(Subscription.status == "active")
-        .group_by(Subscription.plan_id)
+    for plan_id, status, count in db.session.execute(
+        select(Subscription.plan_id, Subscription.status, func.count())
+        .where(Subscription.status.in_(("active", "past_due")))
+        .group_by(Subscription.plan_id, Subscription.status)
     ):
-        figures["plan", plan_id, "active_count"] += count
+        figures["plan", plan_id, f"{status}_count"] += count
     return figures
 
 
@@ -344,8 +346,9 @@ def stored() -> Figures:
             if getattr(row, column):
                 figures["day", row.day, column] += getattr(row, column)
     for row in db.session.execute(select(PlanRollup)).scalars():
-        if row.active_count:
-            figures["plan", row.plan_id, "active_count"] += row.active_count
+        for column in PLAN_COLUMNS:
+            if getattr(row, column):
+                figures["plan", row.plan_id, column] += getattr(row, column)
     return figures
 
 
@@ -369,10 +372,15 @@ def rebuild() -> Figures:
             {"day": day, **dict.fromkeys(DAY_COLUMNS, 0), **values}
             for day, values in sorted(days.items())
         ])
-    plans = [{"plan_id": key, "active_count": value}
-             for (kind, key, _column), value in sorted(figures.items()) if kind == "plan"]
+    plans: dict[int, dict[str, int]] = defaultdict(dict)
+    for (kind, key, column), value in figures.items():
+        if kind == "plan":
+            plans[key][column] = value
     if plans:
-        db.session.execute(PlanRollup.__table__.insert(), plans)
+        db.session.execute(PlanRollup.__table__.insert(), [
+            {"plan_id": plan_id, **dict.fromkeys(PLAN_COLUMNS, 0), **values}
+            for plan_id, values in sorted(plans.items())
+        ])
     db.session.info.pop("rollup_pending", None)
     db.session.commit()
     return figures

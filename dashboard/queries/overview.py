@@ -148,7 +148,7 @@ def overview() -> Overview:
             past_due_query.options(joinedload(Subscription.customer),
                                    joinedload(Subscription.plan))
             .order_by(Subscription.next_charge_at.asc()).limit(attention))),
-        past_due_count=_count(past_due_query),
+        past_due_count=past_due_total(),
         pending_payments=list(db.session.scalars(
             pending_payments_query.options(joinedload(Payment.customer))
             .order_by(Payment.created_at.asc()).limit(attention))),
@@ -174,6 +174,11 @@ def day_tally(row, kind: str) -> Tally:
     if row is None:
         return Tally()
     return Tally(getattr(row, f"{kind}_count"), getattr(row, f"{kind}_amount"))
+
+
+def past_due_total() -> int:
+    """Return how many subscriptions are past due, from the plan rollups."""
+    return int(db.session.scalar(select(func.coalesce(func.sum(PlanRollup.past_due_count), 0))))
 
 
 def subscription_totals() -> tuple[int, int]:

@@ -39,6 +39,7 @@ def upgrade():
     op.create_table('plan_rollup',
     sa.Column('plan_id', sa.Integer(), nullable=False),
     sa.Column('active_count', sa.Integer(), nullable=False),
+    sa.Column('past_due_count', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['plan_id'], ['plan.id'], name=op.f('fk_plan_rollup_plan_id_plan')),
     sa.PrimaryKeyConstraint('plan_id', name=op.f('pk_plan_rollup'))
     )
