@@ -1,4 +1,4 @@
-"""The floor: one raw keyset query on ``sqlite3`` and a 50-row Jinja table, nothing else.
+"""The floor: one raw keyset query (``sqlite3`` or ``psycopg``) and a 50-row Jinja table.
 
 No Flask, no ORM, no session, no translations: the cost of reading one page of payments with
 their customers' names and turning it into HTML. The console's list pages are compared with it
@@ -39,14 +39,29 @@ TABLE = """<table>
 
 
 class BareBaseline:
-    """Serve one page of payments straight from SQLite through one Jinja template."""
+    """Serve one page of payments straight from the database through one Jinja template.
 
-    def __init__(self, path: Path):
-        self.connection = sqlite3.connect(path, check_same_thread=False)
+    The database is the SQLite file, or the PostgreSQL copy of it when ``database_url`` is
+    given (then read with plain ``psycopg``).
+    """
+
+    def __init__(self, path: Path, database_url: str | None = None):
+        if database_url:
+            import psycopg
+
+            from .postgres import psycopg_url
+
+            self.connection = psycopg.connect(psycopg_url(database_url), autocommit=True)
+            placeholder = "%s"
+        else:
+            self.connection = sqlite3.connect(path, check_same_thread=False)
+            placeholder = "?"
+        self.placeholder = placeholder
         self.template = Environment(autoescape=True).from_string(TABLE)
         self.first_sql = KEYSET_SQL.format(where="", limit=PAGE_SIZE + 1)
         self.after_sql = KEYSET_SQL.format(
-            where="WHERE (p.created_at, p.id) < (?, ?)", limit=PAGE_SIZE + 1
+            where=f"WHERE (p.created_at, p.id) < ({placeholder}, {placeholder})",
+            limit=PAGE_SIZE + 1,
         )
 
     def page(self, after: tuple[str, int] | None = None) -> str:
@@ -67,7 +82,7 @@ class BareBaseline:
             return None
         row = self.connection.execute(
             "SELECT created_at, id FROM payment ORDER BY created_at DESC, id DESC "
-            "LIMIT 1 OFFSET ?", ((number - 1) * PAGE_SIZE - 1,)
+            f"LIMIT 1 OFFSET {self.placeholder}", ((number - 1) * PAGE_SIZE - 1,)
         ).fetchone()
         return (row[0], row[1])
 

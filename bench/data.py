@@ -101,10 +101,16 @@ class BenchData:
     anchor: str
     seconds_to_build: float
     size_bytes: int
+    # Set when the same rows were loaded into PostgreSQL (``bench.postgres``).
+    database_url: str = ""
 
     @property
     def url(self) -> str:
-        return f"sqlite:///{self.path}"
+        return self.database_url or f"sqlite:///{self.path}"
+
+    @property
+    def is_postgres(self) -> bool:
+        return bool(self.database_url)
 
 
 # --- timestamps as the app stores them on SQLite -----------------------------------------
@@ -192,6 +198,7 @@ def ensure_database(payments: int, customers: int, *, seed: int = 2026, rebuild:
                      size_bytes=path.stat().st_size, **counts)
     meta = asdict(data)
     meta.pop("path")
+    meta.pop("database_url")
     meta_path.write_text(json.dumps(meta, indent=2))
     echo(f"Built {path.name} in {data.seconds_to_build:.0f} s "
          f"({data.size_bytes / 2**20:.0f} MiB).")
@@ -216,6 +223,19 @@ def create_schema(path: Path) -> None:
                                 interval_count=count, active=True))
         db.session.commit()
         staff.create_admin(ADMIN_EMAIL, ADMIN_PASSWORD, role="admin", name="벤치 관리자")
+        db.session.remove()
+        db.engine.dispose()
+
+
+def fill_rollups(url: str) -> None:
+    """Count the overview's rollups from the rows just written around the ORM."""
+    from dashboard import create_app, rollups
+    from dashboard.extensions import db
+
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench-" + "x" * 32,
+                      "CLOCK": lambda: ANCHOR})
+    with app.app_context():
+        rollups.rebuild()
         db.session.remove()
         db.engine.dispose()
 
@@ -288,6 +308,10 @@ def build_database(path: Path, *, payments: int, customers: int, seed: int,
     connection.execute("PRAGMA journal_mode=WAL")
     connection.close()
     echo(f"  indexes built in {time.perf_counter() - started:.1f} s")
+
+    started = time.perf_counter()
+    fill_rollups(f"sqlite:///{path}")
+    echo(f"  rollups counted in {time.perf_counter() - started:.1f} s")
     return {"payments": len(charges), "customers": customers,
             "subscriptions": len(subscriptions), "refunds": writer.refunds,
             "schedules": len(schedule_rows)}

@@ -33,6 +33,7 @@ class Targets:
     """What the searches look for: one payment in the data and its customer."""
 
     payment_id: int
+    subscription_id: int
     merchant_uid: str
     imp_uid: str
     customer_id: int
@@ -52,8 +53,9 @@ def choose_targets(path: Path) -> Targets:
     connection = sqlite3.connect(path)
     try:
         count = connection.execute("SELECT max(id) FROM payment").fetchone()[0]
-        payment_id, merchant_uid, imp_uid, customer_id = connection.execute(
-            "SELECT id, merchant_uid, imp_uid, customer_id FROM payment WHERE id >= ?"
+        payment_id, merchant_uid, imp_uid, customer_id, subscription_id = connection.execute(
+            "SELECT id, merchant_uid, imp_uid, customer_id, subscription_id FROM payment"
+            " WHERE id >= ?"
             " AND origin = 'schedule' AND imp_uid IS NOT NULL ORDER BY id LIMIT 1",
             (int(count * 0.6),),
         ).fetchone()
@@ -76,7 +78,7 @@ def choose_targets(path: Path) -> Targets:
     finally:
         connection.close()
     return Targets(
-        payment_id=payment_id, merchant_uid=merchant_uid, imp_uid=imp_uid,
+        payment_id=payment_id, subscription_id=subscription_id, merchant_uid=merchant_uid, imp_uid=imp_uid,
         customer_id=customer_id, customer_uid=customer_uid, name=name, name_prefix=name[:2],
         email=email, phone_typed=f"{phone[:3]}-{phone[3:7]}-{phone[7:]}",
         customer_payments=customer_payments, csv_from=month_start, csv_to=month_end,

@@ -40,6 +40,15 @@ PEER_PAIRS = [
 BARE_PAIRS = [
     Pair("Payments list, first page", "payments_first", "bare_first"),
     Pair("Payments list, page 10", "payments_deep", "bare_deep"),
+    Pair("Customers list, first page", "customers_first", "bare_first"),
+    Pair("Subscriptions list, first page", "subscriptions_first", "bare_first"),
+    Pair("Schedules list, first page", "schedules_first", "bare_first"),
+    Pair("Webhook events list, first page", "events_first", "bare_first"),
+    Pair("Customer search: merchant_uid", "search_merchant_uid", "bare_first"),
+    Pair("Customer search: name prefix", "search_name", "bare_first"),
+    Pair("Customer detail", "customer_detail", "bare_first"),
+    Pair("Payment detail", "payment_detail", "bare_first"),
+    Pair("Subscription detail", "subscription_detail", "bare_first"),
 ]
 
 
@@ -77,6 +86,18 @@ def machine() -> dict[str, str]:
     }
 
 
+def database_label(data: BenchData) -> str:
+    if not data.is_postgres:
+        return "SQLite"
+    import psycopg
+
+    from .postgres import psycopg_url
+
+    with psycopg.connect(psycopg_url(data.url)) as connection:
+        version = connection.execute("SHOW server_version").fetchone()[0]
+    return f"PostgreSQL {version.split()[0]} (loaded with COPY from the SQLite file)"
+
+
 def by_key(measurements: list[Measurement]) -> dict[str, Measurement]:
     return {measurement.key: measurement for measurement in measurements}
 
@@ -89,6 +110,10 @@ def ratio_rows(measurements: list[Measurement], pairs: list[Pair]):
             yield pair, top, bottom, top.median / bottom.median, top.p95 / bottom.p95
 
 
+def cpu_ratio(top: Measurement, bottom: Measurement) -> float:
+    return top.cpu_median / bottom.cpu_median if bottom.cpu_median else float("nan")
+
+
 def padded(text: str, width: int) -> str:
     """Left-align ``text`` in ``width`` terminal columns (Hangul takes two)."""
     columns = sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
@@ -99,17 +124,17 @@ def print_table(measurements: list[Measurement], echo=print) -> None:
     """Print every measurement and the ratios."""
     width = max(len(m.label) for m in measurements) + 4
     echo(f"\n{padded('measurement', width)}  {'side':<4}  {'median ms':>9}  {'p95 ms':>8}  "
-         f"{'reps':>4}  {'SQL':>3}")
+         f"{'CPU ms':>7}  {'reps':>4}  {'SQL':>3}")
     for m in measurements:
         echo(f"{padded(m.label, width)}  {m.side:<4}  {m.median:9.1f}  {m.p95:8.1f}  "
-             f"{m.reps:4d}  {len(m.statements) or '':>3}")
+             f"{m.cpu_median:7.2f}  {m.reps:4d}  {len(m.statements) or '':>3}")
     for title, pairs in (("Flask-Admin / console", PEER_PAIRS),
                          ("Console / bare floor", BARE_PAIRS)):
         rows = list(ratio_rows(measurements, pairs))
         if rows:
             echo(f"\n{title} (median, p95):")
-        for pair, _top, _bottom, median, p95 in rows:
-            echo(f"  {pair.label}: {median:.1f}x, {p95:.1f}x")
+        for pair, top, bottom, median, p95 in rows:
+            echo(f"  {pair.label}: {median:.1f}x, {p95:.1f}x (CPU {cpu_ratio(top, bottom):.1f}x)")
 
 
 def markdown(data: BenchData, measurements: list[Measurement], *, slow_ms: float,
@@ -128,8 +153,8 @@ def markdown(data: BenchData, measurements: list[Measurement], *, slow_ms: float
         f"| subscriptions | {data.subscriptions:,} |",
         f"| refunds | {data.refunds:,} |",
         f"| waiting schedules | {data.schedules:,} |",
-        (f"| database | SQLite, {data.size_bytes / 2**20:,.0f} MiB, built in "
-         f"{data.seconds_to_build:.0f} s |"),
+        (f"| database | {database_label(data)}, {data.size_bytes / 2**20:,.0f} MiB, "
+         f"{'loaded' if data.is_postgres else 'built'} in {data.seconds_to_build:.0f} s |"),
         f"| machine | {info['cores']} cores ({info['cpu']}), {info['memory']} |",
         f"| software | Python {info['python']}, SQLite {info['sqlite']}; {info['versions']} |",
         "",
@@ -140,14 +165,17 @@ def markdown(data: BenchData, measurements: list[Measurement], *, slow_ms: float
         "is run again alone and fetched in full (the rest of a page's time is Python: ORM,",
         "templates, Flask).",
         "",
-        "| measurement | side | median ms | p95 ms | reps | SQL | SQL ms | note |",
-        "|---|---|---:|---:|---:|---:|---:|---|",
+        "`CPU ms` is this process's CPU time per request (median): on a busy machine it leaves",
+        "out the time spent waiting for a core (and, on PostgreSQL, the server's own work).",
+        "",
+        "| measurement | side | median ms | p95 ms | CPU ms | reps | SQL | SQL ms | note |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for m in measurements:
         statements = str(len(m.statements)) if m.statements else ""
         sql_ms = f"{m.sql_ms:.1f}" if m.statements else ""
-        lines.append(f"| {m.label} | {m.side} | {m.median:.1f} | {m.p95:.1f} | {m.reps} | "
-                     f"{statements} | {sql_ms} | {m.note} |")
+        lines.append(f"| {m.label} | {m.side} | {m.median:.1f} | {m.p95:.1f} | "
+                     f"{m.cpu_median:.2f} | {m.reps} | {statements} | {sql_ms} | {m.note} |")
     lines += [
         "",
         "## Ratios",
@@ -165,12 +193,12 @@ def markdown(data: BenchData, measurements: list[Measurement], *, slow_ms: float
         "The console over the bare floor (raw keyset query + a 50-row Jinja table): what the",
         "rest of the stack (routing, session, ORM, translations, the page layout) costs.",
         "",
-        "| page | console median | floor median | ratio (median) | ratio (p95) |",
-        "|---|---:|---:|---:|---:|",
+        "| page | console median | floor median | ratio (median) | ratio (p95) | ratio (CPU) |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for pair, ours, bare, median, p95 in ratio_rows(measurements, BARE_PAIRS):
         lines.append(f"| {pair.label} | {ours.median:.1f} ms | {bare.median:.2f} ms | "
-                     f"{median:.1f}× | {p95:.1f}× |")
+                     f"{median:.1f}× | {p95:.1f}× | {cpu_ratio(ours, bare):.1f}× |")
     slow = [m for m in measurements if m.is_page and m.median > slow_ms and m.statements]
     lines += ["", f"## Pages slower than {slow_ms:g} ms", ""]
     if not slow:

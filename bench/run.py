@@ -105,6 +105,16 @@ def console_cases(pages: PageClient, targets: Targets, csv_rows: int) -> list[Ca
         Case("customer_detail", "Customer detail page", "ours",
              page(f"/customers/{targets.customer_id}", targets.customer_uid), pages,
              f"{targets.customer_payments} payments"),
+        Case("payment_detail", "Payment detail page", "ours",
+             page(f"/payments/{targets.payment_id}", targets.merchant_uid), pages),
+        Case("subscription_detail", "Subscription detail page", "ours",
+             page(f"/subscriptions/{targets.subscription_id}", targets.customer_uid), pages),
+        Case("subscriptions_first", "Subscriptions list, first page", "ours",
+             page("/subscriptions", "after="), pages, "50 rows"),
+        Case("schedules_first", "Schedules list, first page", "ours",
+             page("/schedules", "after="), pages, "50 rows"),
+        Case("events_first", "Webhook events list, first page", "ours",
+             page("/webhook-events", "after="), pages, "50 rows"),
         Case("overview", "Overview page", "ours", page("/", None), pages),
         Case("csv_month", f"Payments CSV {targets.csv_from:%Y-%m}: first {wanted_rows:,} rows",
              "ours", csv_export, pages,
@@ -152,11 +162,12 @@ def peer_cases(peer: PageClient, targets: Targets) -> list[Case]:
 def bare_cases(bare: BareBaseline) -> list[Case]:
     """Return the floor: the raw keyset query plus a 50-row table, first page and page 10."""
     deep = bare.cursor_of_page(DEEP_PAGE)
+    note = f"{'sqlite3' if bare.placeholder == '?' else 'psycopg'} + jinja2 only"
     return [
         Case("bare_first", "Bare keyset query + 50-row Jinja table", "bare",
-             lambda: bare.page(None), note="sqlite3 + jinja2 only"),
+             lambda: bare.page(None), note=note),
         Case("bare_deep", f"Bare keyset query + table, page {DEEP_PAGE}", "bare",
-             lambda: bare.page(deep), note="sqlite3 + jinja2 only"),
+             lambda: bare.page(deep), note=note),
     ]
 
 
@@ -169,11 +180,14 @@ def measure(cases: list[Case], budget: Budget, echo=print) -> list[Measurement]:
         echo(f"  {done.label}: median {done.median:.1f} ms, p95 {done.p95:.1f} ms "
              f"({done.reps} reps)")
 
-    samples = interleave({case.key: case.call for case in cases}, budget, on_done=report)
+    cpu: dict[str, list[float]] = {}
+    samples = interleave({case.key: case.call for case in cases}, budget, on_done=report,
+                         cpu=cpu)
     measurements = []
     for case in cases:
         measurement = Measurement(case.key, case.label, case.side, samples[case.key],
-                                  note=case.note, is_page=not case.rows)
+                                  note=case.note, is_page=not case.rows,
+                                  cpu_samples_ms=cpu[case.key])
         if case.rows:
             rate = f"{case.rows / measurement.median * 1000:,.0f} rows/s"
             measurement.note = f"{case.note}; {rate}" if case.note else rate
@@ -205,6 +219,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="CSV rows to read from the month's export")
     parser.add_argument("--slow-ms", type=float, default=50.0,
                         help="pages slower than this get their query plans in the results")
+    parser.add_argument("--database-url", default="",
+                        help="measure on this PostgreSQL database (postgresql://…), loaded "
+                        "once with COPY from the SQLite file of the same data")
+    parser.add_argument("--copies", type=int, default=1,
+                        help="with --database-url: load the data this many times over, each "
+                        "copy with its own ids and codes (--full --copies 4: 20M payments)")
     parser.add_argument("--skip-peer", action="store_true", help="do not time Flask-Admin")
     parser.add_argument("--only", default="",
                         help="comma-separated measurement keys to run (e.g. payments_first)")
@@ -221,6 +241,11 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     budget = Budget(min_reps=args.min_reps, max_reps=args.reps, seconds=args.seconds)
     data = ensure_database(args.payments, args.customers, seed=args.seed, rebuild=args.rebuild)
+    if args.database_url:
+        from .postgres import ensure_postgres
+
+        data = ensure_postgres(data, args.database_url, rebuild=args.rebuild,
+                               copies=args.copies)
     targets = choose_targets(data.path)
     print(f"Targets: payment {targets.merchant_uid} / {targets.imp_uid}, customer "
           f"{targets.customer_uid} ({targets.name}, {targets.customer_payments} payments)")
@@ -228,7 +253,7 @@ def main(argv=None) -> int:
     cases = console_cases(console_client(data), targets, args.csv_rows)
     if not args.skip_peer:
         cases += peer_cases(peer_client(data), targets)
-    bare = BareBaseline(data.path)
+    bare = BareBaseline(data.path, database_url=data.url if data.is_postgres else None)
     cases += bare_cases(bare)
     if args.only:
         wanted = {key.strip() for key in args.only.split(",")}
@@ -257,7 +282,9 @@ def main(argv=None) -> int:
              f"on {os.cpu_count()} cores: the machine is shared, so absolute times move "
              "between runs; each page's repetitions are spread over the whole run in rounds, "
              "so the ratios compare pages under the same load."),
-            ("The database is not ANALYZEd (the application never runs ANALYZE), so SQLite "
+            ("PostgreSQL was vacuumed and analysed after the bulk load, as autovacuum does "
+             "on a live database soon after one." if data.is_postgres else
+             "The database is not ANALYZEd (the application never runs ANALYZE), so SQLite "
              "plans without statistics, as it would in a deployment."),
         ]
         args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""Record the SQL a request runs and ask SQLite how it plans each statement."""
+"""Record the SQL a request runs and ask the database how it plans each statement."""
 from __future__ import annotations
 
 import time
@@ -54,9 +54,16 @@ def time_alone(engine: Engine, statement: Statement) -> float:
 
 
 def explain(engine: Engine, statement: Statement) -> list[str]:
-    """Return SQLite's ``EXPLAIN QUERY PLAN`` for a recorded statement, as indented lines."""
+    """Return the plan of a recorded statement: SQLite's ``EXPLAIN QUERY PLAN`` as indented
+    lines, or PostgreSQL's ``EXPLAIN (ANALYZE, BUFFERS)``."""
     if not is_select(statement):
         return []
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as connection:
+            rows = connection.exec_driver_sql(
+                "EXPLAIN (ANALYZE, BUFFERS) " + statement.sql, statement.parameters
+            ).all()
+        return [row[0] for row in rows]
     with engine.connect() as connection:
         rows = connection.exec_driver_sql(
             "EXPLAIN QUERY PLAN " + statement.sql, statement.parameters

@@ -38,6 +38,9 @@ class Measurement:
     side: str  # ours, peer or bare
     samples_ms: list[float]
     note: str = ""
+    # This process's CPU time per repetition: on a busy machine wall time includes waiting for
+    # a core, CPU time does not (a database server's own work is not in it).
+    cpu_samples_ms: list[float] = field(default_factory=list)
     statements: list[Statement] = field(default_factory=list)
     is_page: bool = True
 
@@ -48,6 +51,10 @@ class Measurement:
     @property
     def p95(self) -> float:
         return percentile(self.samples_ms, 95)
+
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(self.cpu_samples_ms) if self.cpu_samples_ms else float("nan")
 
     @property
     def reps(self) -> int:
@@ -66,8 +73,10 @@ def percentile(samples: list[float], rank: float) -> float:
 
 
 def interleave(calls: dict[str, Callable[[], object]], budget: Budget,
-               on_done: Callable[[str, list[float]], None] | None = None) -> dict[str, list[float]]:
-    """Time every call in rounds and return each one's durations in milliseconds.
+               on_done: Callable[[str, list[float]], None] | None = None,
+               cpu: dict[str, list[float]] | None = None) -> dict[str, list[float]]:
+    """Time every call in rounds and return each one's durations in milliseconds (and, into
+    ``cpu``, the process CPU time of each repetition).
 
     The machine may be busy with other work; spreading each page's repetitions over the whole
     run, round after round, lets such load fall on every page alike, so ratios stay fair. In
@@ -77,6 +86,9 @@ def interleave(calls: dict[str, Callable[[], object]], budget: Budget,
         for _ in range(budget.warmup):
             call()
     samples: dict[str, list[float]] = {key: [] for key in calls}
+    cpu = cpu if cpu is not None else {}
+    for key in calls:
+        cpu[key] = []
     spent = dict.fromkeys(calls, 0.0)
     time_slice = budget.seconds / max(budget.min_reps, 1)
     active = list(calls)
@@ -84,10 +96,11 @@ def interleave(calls: dict[str, Callable[[], object]], budget: Budget,
         for key in list(active):
             call, used = calls[key], 0.0
             while True:
-                started = time.perf_counter()
+                started, cpu_started = time.perf_counter(), time.process_time()
                 call()
                 elapsed = time.perf_counter() - started
                 samples[key].append(elapsed * 1000)
+                cpu[key].append((time.process_time() - cpu_started) * 1000)
                 used += elapsed
                 done = len(samples[key]) >= budget.max_reps or (
                     len(samples[key]) >= budget.min_reps and spent[key] + used >= budget.seconds

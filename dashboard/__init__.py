@@ -12,6 +12,7 @@ from flask import Flask
 from werkzeug.routing import IntegerConverter
 
 from . import config as settings
+from . import rollups
 from .extensions import babel, csrf, db, login_manager, migrate
 from .formatting import select_locale
 
@@ -46,6 +47,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.config["PERMANENT_SESSION_LIFETIME"] = int(app.config["SESSION_MAX_HOURS"]) * 3600
 
     db.init_app(app)
+    rollups.install()
     migrate.init_app(app, db, directory=str(settings.PROJECT_ROOT / "migrations"))
     login_manager.init_app(app)
     csrf.init_app(app)

@@ -7,7 +7,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from . import api_tokens, staff
+from . import api_tokens, rollups, staff
 from .billing import audit, charges, errors, intake, plans, sync
 from .config import billing_mode
 from .models import API_SCOPES
@@ -26,6 +26,7 @@ def register(app: Flask) -> None:
         create_api_token_command,
         revoke_api_token_command,
         worker_command,
+        rebuild_rollups_command,
     ):
         app.cli.add_command(command)
 
@@ -246,3 +247,17 @@ def sandbox_command(host, port, imp_key, imp_secret, state_file, webhook_url, ru
     )
     click.echo(f"iamport V1 sandbox on http://{host}:{port} (control API at /_sandbox)")
     serve(host, port, app)
+
+
+@click.command("rebuild-rollups")
+@with_appcontext
+def rebuild_rollups_command():
+    """Recount the overview's daily and per-plan figures from the raw rows."""
+    figures = rollups.rebuild()
+    days = {key for kind, key, _column in figures if kind == "day"}
+    click.echo(f"Rollups rebuilt: {len(days)} days, "
+               f"{figures_total(figures, 'active_count')} active subscriptions.")
+
+
+def figures_total(figures, column: str) -> int:
+    return sum(value for (_kind, _key, name), value in figures.items() if name == column)

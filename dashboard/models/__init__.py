@@ -244,6 +244,8 @@ class Subscription(Timestamps, db.Model):
         Index("ix_subscription_due", "next_attempt_at"),
         Index("ix_subscription_customer", "customer_id", "created_at"),
         Index("ix_subscription_plan", "plan_id", "status"),
+        # The subscriptions list pages by (created_at, id).
+        Index("ix_subscription_time", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -552,9 +554,12 @@ from .operations import (  # noqa: E402
     SignInAttempt,
     StaffSession,
 )
+from .rollups import DayRollup, PlanRollup  # noqa: E402
 
 __all__ = [
     "CustomerNote",
+    "DayRollup",
+    "PlanRollup",
     "ExportRun",
     "GoLiveStep",
     "SavedFilter",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import joinedload, selectinload
@@ -46,11 +46,63 @@ def customers_query(filters: CustomerFilters):
     return query
 
 
+@dataclass(slots=True)
+class PlanRef:
+    name: str
+
+
+@dataclass(slots=True)
+class SubscriptionRef:
+    """A customer's subscription as the customer list prints it."""
+
+    status: str
+    plan: PlanRef
+
+
+@dataclass(slots=True)
+class CustomerRow:
+    """A customer as the customer list prints it, with its subscriptions' plans and states."""
+
+    id: int
+    name: str
+    email: str
+    phone: str
+    customer_uid: str
+    card_name: str | None
+    card_number: str | None
+    billing_key_status: str
+    created_at: datetime
+    subscriptions: list[SubscriptionRef]
+
+
+CUSTOMER_ROW_COLUMNS = (
+    Customer.id, Customer.name, Customer.email, Customer.phone, Customer.customer_uid,
+    Customer.card_name, Customer.card_number, Customer.billing_key_status, Customer.created_at,
+)
+
+
+def customer_row(row) -> CustomerRow:
+    return CustomerRow(*row, subscriptions=[])
+
+
 def customers_page(filters: CustomerFilters, after: str | None = None,
-                   limit: int = PAGE_SIZE) -> Page[Customer]:
-    """Return one page of customers, newest first."""
-    return keyset_page(customers_query(filters), Customer.created_at, Customer.id,
-                       after=after, limit=limit)
+                   limit: int = PAGE_SIZE) -> Page[CustomerRow]:
+    """Return one page of customers, newest first, with their subscriptions."""
+    query = customers_query(filters).with_only_columns(*CUSTOMER_ROW_COLUMNS)
+    page = keyset_page(query, Customer.created_at, Customer.id, after=after, limit=limit,
+                       rows_of=customer_row)
+    by_id = {row.id: row for row in page.rows}
+    if by_id:
+        plan_names: dict[int, PlanRef] = {}
+        for customer_id, status, plan_id, plan_name in db.session.execute(
+            select(Subscription.customer_id, Subscription.status, Plan.id, Plan.name)
+            .join(Plan, Plan.id == Subscription.plan_id)
+            .where(Subscription.customer_id.in_(by_id))
+            .order_by(Subscription.id)
+        ):
+            plan = plan_names.setdefault(plan_id, PlanRef(plan_name))
+            by_id[customer_id].subscriptions.append(SubscriptionRef(status, plan))
+    return page
 
 
 def iterate_customers(filters: CustomerFilters) -> Iterator[Customer]:
@@ -170,8 +222,64 @@ def refunds_in_range(filters: PaymentFilters):
     return exists(query)
 
 
-def payments_query(filters: PaymentFilters):
-    query = select(Payment).options(joinedload(Payment.customer))
+@dataclass(slots=True)
+class CustomerRef:
+    """The customer a listed row belongs to: what a list prints of it."""
+
+    id: int
+    name: str
+    customer_uid: str
+
+
+@dataclass(slots=True)
+class PaymentRow:
+    """A payment as the payments list prints it."""
+
+    id: int
+    created_at: datetime
+    customer_id: int | None
+    name: str
+    merchant_uid: str
+    imp_uid: str | None
+    amount: int
+    cancel_amount: int
+    status: str
+    origin: str
+    attempt: int
+    customer: CustomerRef | None
+
+
+PAYMENT_ROW_COLUMNS = (
+    Payment.id, Payment.created_at, Payment.customer_id, Payment.name, Payment.merchant_uid,
+    Payment.imp_uid, Payment.amount, Payment.cancel_amount, Payment.status, Payment.origin,
+    Payment.attempt, Customer.name.label("customer_name"), Customer.customer_uid,
+)
+# What the CSV export writes of each payment, in its column order.
+PAYMENT_EXPORT_COLUMNS = (
+    Payment.imp_uid, Payment.merchant_uid, Customer.customer_uid, Customer.name,
+    Payment.subscription_id,
+    Payment.period, Payment.attempt, Payment.origin, Payment.name, Payment.amount,
+    Payment.cancel_amount, Payment.status, Payment.card_name, Payment.card_number,
+    Payment.fail_reason, Payment.created_at, Payment.paid_at, Payment.failed_at,
+    Payment.cancelled_at, Payment.receipt_url, Payment.id,
+)
+
+
+def payment_row(row) -> PaymentRow:
+    (payment_id, created_at, customer_id, name, merchant_uid, imp_uid, amount, cancel_amount,
+     status, origin, attempt, customer_name, customer_uid) = row
+    customer = (CustomerRef(customer_id, customer_name, customer_uid)
+                if customer_uid is not None else None)
+    return PaymentRow(payment_id, created_at, customer_id, name, merchant_uid, imp_uid, amount,
+                      cancel_amount, status, origin, attempt, customer)
+
+
+def payments_query(filters: PaymentFilters, columns=None):
+    """Return the SELECT of payments (ORM objects, or ``columns`` joined to their customer)."""
+    if columns is None:
+        query = select(Payment).options(joinedload(Payment.customer))
+    else:
+        query = select(*columns).outerjoin(Customer, Customer.id == Payment.customer_id)
     if filters.status == PARTIALLY_REFUNDED:
         # iamport calls a payment "cancelled" after any refund; part refunded is in between.
         query = query.where(Payment.cancel_amount > 0, Payment.cancel_amount < Payment.amount)
@@ -198,14 +306,21 @@ def payments_query(filters: PaymentFilters):
 
 
 def payments_page(filters: PaymentFilters, after: str | None = None,
-                  limit: int = PAGE_SIZE) -> Page[Payment]:
+                  limit: int = PAGE_SIZE) -> Page[PaymentRow]:
     """Return one page of payments, newest first."""
-    return keyset_page(payments_query(filters), Payment.created_at, Payment.id,
-                       after=after, limit=limit)
+    return keyset_page(payments_query(filters, PAYMENT_ROW_COLUMNS), Payment.created_at,
+                       Payment.id, after=after, limit=limit, rows_of=payment_row)
 
 
-def iterate_payments(filters: PaymentFilters) -> Iterator[Payment]:
-    return iterate_all(payments_query(filters), Payment.created_at, Payment.id)
+def iterate_payments(filters: PaymentFilters) -> Iterator:
+    """Yield every matching payment as a row of ``PAYMENT_EXPORT_COLUMNS`` (for CSV export)."""
+    return iterate_all(payments_query(filters, PAYMENT_EXPORT_COLUMNS), Payment.created_at,
+                       Payment.id, rows_of=as_is)
+
+
+def as_is(row):
+    return row
+
 
 
 def iterate_refunds(filters: PaymentFilters) -> Iterator[Refund]:

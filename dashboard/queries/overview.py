@@ -7,16 +7,17 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import case, exists, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
-from .. import formatting
+from .. import formatting, rollups
 from ..clock import now as clock_now
 from ..config import billing_mode, webhook_intake_open
 from ..extensions import db
 from ..models import (
     Payment,
     Plan,
+    PlanRollup,
     Refund,
     Schedule,
     Subscription,
@@ -26,14 +27,6 @@ from ..models import (
 
 # A webhook waiting longer than this means no worker is processing them.
 STALLED_BACKLOG_SECONDS = 300
-
-
-def local_day_expression(column):
-    """Return SQL for the display-zone calendar day (``YYYY-MM-DD``) of a UTC column."""
-    if db.engine.dialect.name == "postgresql":
-        zone = current_app.config.get("DISPLAY_TIMEZONE") or "Asia/Seoul"
-        return func.to_char(func.timezone(zone, column), "YYYY-MM-DD")
-    return func.date(column, formatting.utc_offset_modifier())
 
 
 @dataclass
@@ -148,23 +141,31 @@ def _count(query) -> int:
 
 
 def overview() -> Overview:
-    """Return the numbers and lists of the overview page."""
+    """Return the numbers and lists of the overview page.
+
+    Figures per day and per plan come from the rollups (a few small rows, whatever the
+    number of payments); the attention lists read their short, indexed queues.
+    """
     now = clock_now()
     today = now.astimezone(formatting.display_zone()).date()
-    start, end = formatting.day_start(today), formatting.day_end(today)
-    scheduled_today = upcoming_tally(start, end)
-    upcoming_week = upcoming_tally(now, now + timedelta(days=7))
-    paid_today = _tally(
-        select(func.count(Payment.id), func.sum(Payment.amount))
-        .where(Payment.paid_at >= start, Payment.paid_at < end)
-    )
-    failed_today = _tally(
-        select(func.count(Payment.id), func.sum(Payment.amount))
-        .where(Payment.status == "failed", Payment.created_at >= start, Payment.created_at < end)
-    )
+    days = rollups.day_range(today - timedelta(days=29), today + timedelta(days=6))
+    past = [days.get(today - timedelta(days=back)) for back in range(29, -1, -1)]
+    recent = [row for row in past if row is not None]
+    coming = [row for row in (days.get(today + timedelta(days=ahead)) for ahead in range(7))
+              if row is not None]
+    if billing_mode() == "again":
+        start, end = formatting.day_start(today), formatting.day_end(today)
+        scheduled_today = upcoming_tally(start, end)
+        upcoming_week = upcoming_tally(now, now + timedelta(days=7))
+    else:
+        scheduled_today = day_tally(days.get(today), "scheduled")
+        upcoming_week = Tally(sum(row.scheduled_count for row in coming),
+                              sum(row.scheduled_amount for row in coming))
     active_count, mrr = subscription_totals()
-    first_rate, first_total, recovery, recovery_total = success_rates(now - timedelta(days=30),
-                                                                      now)
+    first_total = sum(row.first_attempts for row in recent)
+    first_paid = sum(row.first_attempts_paid for row in recent)
+    failed_total = sum(row.first_failures for row in recent)
+    recovered = sum(row.recovered for row in recent)
     attention = 10
     past_due_query = select(Subscription).where(Subscription.status == "past_due")
     pending_payments_query = select(Payment).where(Payment.status == "pending")
@@ -173,20 +174,20 @@ def overview() -> Overview:
     return Overview(
         today=today,
         scheduled_today=scheduled_today,
-        paid_today=paid_today,
-        failed_today=failed_today,
+        paid_today=day_tally(days.get(today), "paid"),
+        failed_today=day_tally(days.get(today), "failed"),
         upcoming_week=upcoming_week,
         active_subscriptions=active_count,
         mrr=mrr,
-        first_attempt_rate=first_rate,
+        first_attempt_rate=first_paid / first_total if first_total else None,
         first_attempt_total=first_total,
-        recovery_rate=recovery,
-        recovery_total=recovery_total,
+        recovery_rate=recovered / failed_total if failed_total else None,
+        recovery_total=failed_total,
         past_due=list(db.session.scalars(
             past_due_query.options(joinedload(Subscription.customer),
                                    joinedload(Subscription.plan))
             .order_by(Subscription.next_charge_at.asc()).limit(attention))),
-        past_due_count=_count(past_due_query),
+        past_due_count=past_due_total(),
         pending_payments=list(db.session.scalars(
             pending_payments_query.options(joinedload(Payment.customer))
             .order_by(Payment.created_at.asc()).limit(attention))),
@@ -198,7 +199,12 @@ def overview() -> Overview:
         failed_webhooks=list(db.session.scalars(
             failed_webhooks_query.order_by(WebhookEvent.received_at.desc()).limit(attention))),
         failed_webhook_count=_count(failed_webhooks_query),
-        revenue=revenue_by_day(today - timedelta(days=29), today),
+        revenue=[
+            DayBar(today - timedelta(days=29 - index),
+                   row.paid_amount - row.refunded_amount if row else 0,
+                   row.paid_count if row else 0)
+            for index, row in enumerate(past)
+        ],
         refunded_today=refunded_between(start, end),
         refunded_this_month=refunded_between(formatting.day_start(today.replace(day=1)), end),
         webhook_backlog=webhook_backlog(),
@@ -214,13 +220,23 @@ def refunded_between(since: datetime, until: datetime) -> Tally:
                          Refund.cancelled_at < until))
 
 
+def day_tally(row, kind: str) -> Tally:
+    """Return one day's count and amount of a kind (paid, failed, scheduled) from its rollup."""
+    if row is None:
+        return Tally()
+    return Tally(getattr(row, f"{kind}_count"), getattr(row, f"{kind}_amount"))
+
+
+def past_due_total() -> int:
+    """Return how many subscriptions are past due, from the plan rollups."""
+    return int(db.session.scalar(select(func.coalesce(func.sum(PlanRollup.past_due_count), 0))))
+
+
 def subscription_totals() -> tuple[int, int]:
-    """Return (active subscriptions, monthly recurring revenue in KRW) from active ones."""
+    """Return (active subscriptions, monthly recurring revenue in KRW) from the plan rollups."""
     rows = db.session.execute(
-        select(Plan.amount, Plan.interval_unit, Plan.interval_count, func.count(Subscription.id))
-        .join(Plan, Plan.id == Subscription.plan_id)
-        .where(Subscription.status == "active")
-        .group_by(Plan.id, Plan.amount, Plan.interval_unit, Plan.interval_count)
+        select(Plan.amount, Plan.interval_unit, Plan.interval_count, PlanRollup.active_count)
+        .join(Plan, Plan.id == PlanRollup.plan_id)
     ).all()
     count = 0
     mrr = 0.0
@@ -231,76 +247,16 @@ def subscription_totals() -> tuple[int, int]:
     return count, round(mrr)
 
 
-def success_rates(since: datetime, until: datetime):
-    """Return first-attempt success and recovery rates of automatic charges in the window.
-
-    First attempt: share of first tries (attempt 1) that were paid. Recovery: share of
-    periods whose first try failed that a later try paid.
-    """
-    settled = ("paid", "failed", "cancelled")
-    succeeded = ("paid", "cancelled")
-    first = select(
-        func.count(Payment.id),
-        func.sum(case((Payment.status.in_(succeeded), 1), else_=0)),
-    ).where(
-        Payment.created_at >= since, Payment.created_at < until,
-        Payment.attempt == 1, Payment.origin != "manual", Payment.status.in_(settled),
-    )
-    total, paid = db.session.execute(first).one()
-    total, paid = int(total or 0), int(paid or 0)
-    later = Payment.__table__.alias("later")
-    recovered = exists(
-        select(later.c.id).where(
-            later.c.subscription_id == Payment.subscription_id,
-            later.c.period == Payment.period,
-            later.c.attempt > 1,
-            later.c.status.in_(succeeded),
-        )
-    )
-    failed_total, recovered_count = db.session.execute(
-        select(func.count(Payment.id), func.sum(case((recovered, 1), else_=0))).where(
-            Payment.created_at >= since, Payment.created_at < until,
-            Payment.attempt == 1, Payment.origin != "manual", Payment.status == "failed",
-            Payment.subscription_id.is_not(None),
-        )
-    ).one()
-    failed_total, recovered_count = int(failed_total or 0), int(recovered_count or 0)
-    first_rate = paid / total if total else None
-    recovery_rate = recovered_count / failed_total if failed_total else None
-    return first_rate, total, recovery_rate, failed_total
-
-
-def revenue_by_day(first: date, last: date) -> list[DayBar]:
-    """Return paid amounts net of refunds per display-zone day, including empty days."""
-    day = local_day_expression(Payment.paid_at)
-    rows = db.session.execute(
-        select(day, func.count(Payment.id), func.sum(Payment.amount - Payment.cancel_amount))
-        # A paid_at means paid (and perhaps refunded since): no status test, so the
-        # covering paid_at index answers alone.
-        .where(Payment.paid_at >= formatting.day_start(first),
-               Payment.paid_at < formatting.day_end(last))
-        .group_by(day)
-    ).all()
-    by_day = {date.fromisoformat(str(key)): (int(count), int(amount or 0))
-              for key, count, amount in rows}
-    bars = []
-    current = first
-    while current <= last:
-        count, amount = by_day.get(current, (0, 0))
-        bars.append(DayBar(current, amount, count))
-        current += timedelta(days=1)
-    return bars
-
-
 def charge_calendar(year: int, month: int) -> list[list[CalendarDay]]:
     """Return a month of weeks (Monday first): charges waiting, paid and failed per day.
 
-    Waiting charges come from schedules (schedule mode) or subscriptions' next attempts
-    (again mode); paid and failed come from payments, whatever started them.
+    Waiting charges come from the schedules' rollups (schedule mode) or subscriptions' next
+    attempts (again mode); paid and failed come from the payments' rollups.
     """
     weeks = calendar.Calendar(firstweekday=0).monthdatescalendar(year, month)
     since, until = formatting.day_start(weeks[0][0]), formatting.day_end(weeks[-1][-1])
     tallies: dict[date, dict[str, Tally]] = defaultdict(dict)
+    local_day_expression = rollups.local_day_expression
 
     def collect(kind: str, query) -> None:
         for key, count, amount in db.session.execute(query).all():
@@ -316,21 +272,11 @@ def charge_calendar(year: int, month: int) -> list[list[CalendarDay]]:
                        Subscription.next_attempt_at >= since,
                        Subscription.next_attempt_at < until)
                 .group_by(day))
-    else:
-        day = local_day_expression(Schedule.schedule_at)
-        collect("scheduled", select(day, func.count(Schedule.id), func.sum(Schedule.amount))
-                .where(Schedule.schedule_status == "scheduled",
-                       Schedule.schedule_at >= since, Schedule.schedule_at < until)
-                .group_by(day))
-    paid_day = local_day_expression(Payment.paid_at)
-    collect("paid", select(paid_day, func.count(Payment.id), func.sum(Payment.amount))
-            .where(Payment.paid_at >= since, Payment.paid_at < until)
-            .group_by(paid_day))
-    failed_day = local_day_expression(Payment.created_at)
-    collect("failed", select(failed_day, func.count(Payment.id), func.sum(Payment.amount))
-            .where(Payment.status == "failed",
-                   Payment.created_at >= since, Payment.created_at < until)
-            .group_by(failed_day))
+    for row in rollups.day_range(weeks[0][0], weeks[-1][-1]).values():
+        tallies[row.day]["paid"] = day_tally(row, "paid")
+        tallies[row.day]["failed"] = day_tally(row, "failed")
+        if billing_mode() != "again":
+            tallies[row.day]["scheduled"] = day_tally(row, "scheduled")
     refund_day = local_day_expression(Refund.cancelled_at)
     collect("refunded", select(refund_day, func.count(Refund.id), func.sum(Refund.amount))
             .where(Refund.status == "succeeded",

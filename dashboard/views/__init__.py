@@ -74,6 +74,9 @@ def register_console(app: Flask) -> None:
         webhook_error=messages.webhook_error,
         refund_reasons=REFUND_REASONS,
         cancel_reasons=CANCEL_REASONS,
+        status_badge_html=formatting.status_badge_html,
+        payment_status_html=formatting.payment_status_html,
+        uid_html=formatting.uid_html,
     )
     register_error_handlers(app)
     app.before_request(refuse_nul_characters)

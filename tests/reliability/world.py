@@ -22,7 +22,7 @@ from datetime import timedelta
 import requests
 from flask import Flask, request
 
-from dashboard import create_app
+from dashboard import create_app, rollups
 from dashboard.billing import sync
 from dashboard.billing.periods import parse_merchant_uid
 from dashboard.extensions import db
@@ -263,7 +263,17 @@ def check_invariants(world: World) -> Findings:
     check_no_double_charge(world, findings)
     check_refunds_within_paid(world, findings)
     check_no_lost_event(world, findings)
+    check_rollups(findings)
     return findings
+
+
+def check_rollups(findings: Findings) -> None:
+    """The overview's rollups equal a recount of the rows they count."""
+    stored, recounted = rollups.stored(), rollups.recount()
+    for key in sorted(set(stored) | set(recounted), key=str):
+        if stored.get(key, 0) != recounted.get(key, 0):
+            findings.add(f"rollup {key} is {stored.get(key, 0)}, a recount says "
+                         f"{recounted.get(key, 0)}")
 
 
 def check_settled(world: World) -> Findings:
