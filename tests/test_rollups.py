@@ -22,7 +22,8 @@ from dashboard.billing.results import apply_payment_result
 from dashboard.extensions import db
 from dashboard.models import Customer, DayRollup, Payment, Plan, PlanRollup, Subscription
 from tests.conftest import empty_all_tables
-from tests.reliability.world import DAY, add_plan, build_world
+from tests.harness import DAY
+from tests.reliability.world import add_plan, build_world
 
 # A failing property imports hypothesis's patch writer, whose DeprecationWarning would hide
 # the falsifying example under ``filterwarnings = error`` (as in tests/reliability/conftest.py).
