@@ -27,9 +27,22 @@ _NOT_FOUND_MARKERS = (
 )
 
 
+# Segments a URL resolver removes: requests turns %2E back into "." before sending, so
+# no quoting can carry them, and "/subscribe/customers/.." would name another resource.
+_DOT_SEGMENTS = (".", "..")
+
+
 def segment(value: str) -> str:
-    """Quote one path segment so an id can never change the path."""
-    return quote(str(value), safe="")
+    """Quote one path segment so an id can never change the path.
+
+    An id that is a dot segment cannot be sent at all: it raises ``NotFound`` (nothing by
+    that name can be reached at iamport, and nothing is sent).
+    """
+    text = str(value)
+    if text in _DOT_SEGMENTS or not text:
+        raise NotFound(code=None, message=f"{text!r} cannot name a resource in a URL path",
+                       http_status=0)
+    return quote(text, safe="")
 
 
 def without_none(**fields: Any) -> dict[str, Any]:
