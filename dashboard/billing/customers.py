@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from ..extensions import db
 from ..iamport import BillingKey, IamportError, NotFound, Rejected
 from ..models import MAX_CREDIT_ADJUSTMENT, CreditEntry, Customer
+from ..text import fit_column
 from . import (
     audit,
     checkpoint,
@@ -62,11 +63,11 @@ def get_or_create_customer(customer_uid: str) -> Customer:
 
 def copy_billing_key(customer: Customer, key: BillingKey) -> None:
     """Copy what iamport says about a billing key onto the customer."""
-    customer.card_name = key.card_name
-    customer.card_code = key.card_code
-    customer.card_number = key.card_number
+    customer.card_name = fit_column(Customer.card_name, key.card_name)
+    customer.card_code = fit_column(Customer.card_code, key.card_code)
+    customer.card_number = fit_column(Customer.card_number, key.card_number)
     customer.card_type = key.card_type
-    customer.pg_provider = key.pg_provider
+    customer.pg_provider = fit_column(Customer.pg_provider, key.pg_provider)
     customer.billing_key_status = "active"
     customer.billing_key_synced_at = now()
     customer.name = customer.name or (key.customer_name or "")[:100]
