@@ -37,6 +37,7 @@ from .types import BillingKey, Page, Payment, Schedule, ScheduleRequest, to_unix
 from .wire import (
     custom_data_json,
     describe,
+    fitted,
     json_or_none,
     list_of,
     never_sent,
@@ -166,7 +167,7 @@ class IamportClient:
         customer_email: str | None = None,
     ) -> BillingKey:
         """Register a card (key-in) under customer_uid, replacing any earlier card."""
-        body = without_none(
+        body = fitted(
             card_number=card_number,
             expiry=expiry,
             birth=birth,
@@ -217,7 +218,7 @@ class IamportClient:
         notice_url: str | None = None,
     ) -> Payment:
         """Charge a billing key now; a card decline is a Payment with status "failed"."""
-        body = without_none(
+        body = fitted(
             customer_uid=customer_uid,
             merchant_uid=merchant_uid,
             amount=whole_won(amount),
@@ -240,7 +241,7 @@ class IamportClient:
         body = {
             "customer_uid": customer_uid,
             "schedules": [
-                without_none(
+                fitted(
                     merchant_uid=item.merchant_uid,
                     schedule_at=to_unix(item.schedule_at),
                     currency="KRW",

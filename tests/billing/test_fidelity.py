@@ -53,3 +53,39 @@ def test_fit_cuts_by_characters_and_never_leaves_half_a_surrogate_pair():
     paired = "ab\ud83d\ude42"
     assert fit(paired, 3) == "ab"
     assert fit(None, 3) is None and fit("", 3) == ""
+
+
+@pytest.mark.parametrize("mode", ["schedule", "again"])
+def test_every_request_the_dashboard_sends_is_inside_the_schema(app, sandbox, plan, mode):
+    """A customer whose name, phone and address exceed iamport's limits is billed for a few
+    periods, refunded and re-keyed; every request validates against the schema subset."""
+    from dashboard.billing import customers, refunds, sync
+    from tests.billing.conftest import API_URL
+    from tests.contract.schema import validate_request
+    from tests.iamport.conftest import RecordingAdapter
+
+    app.config["BILLING_MODE"] = mode
+    recorder = RecordingAdapter(sandbox.http.adapters[API_URL])
+    sandbox.http.mount(API_URL, recorder)
+    sandbox.issue_key("cust_long")
+    sub = intake.start_subscription(
+        "cust_long", plan_code="basic", customer_info={
+            "name": "Alexandra Montgomery", "phone": "+82 010-1234-5678 내선 12345",
+            "email": "alexandra.montgomery-wellington@a-very-long-company-name.example"})
+    for _ in range(3):
+        charges.charge_due()
+        sandbox.advance(32 * DAY)
+        sandbox.run_due()
+    paid = [p for p in payments_of(sub.id) if p.status == "paid"]
+    assert len(paid) >= 3
+    refunds.refund_payment(paid[0].id, amount=1000, reason="부분 환불", actor=STAFF)
+    customers.register_billing_key(sub.customer_id, card_number="5570420000007221",
+                                   expiry="2031-01", birth="900101", pwd_2digit="12",
+                                   actor=STAFF)
+    sync.run_sync(days=40)
+    sent = [e for e in recorder.exchanges
+            if e.path != "/users/getToken" and not e.path.startswith("/_sandbox")]
+    assert {e.path for e in sent} >= {"/subscribe/payments/again" if mode == "again"
+                                      else "/subscribe/payments/schedule", "/payments/cancel"}
+    for exchange in sent:
+        validate_request(exchange.method, exchange.path, exchange.query, exchange.body)
