@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import re
 
-from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
+from ..config import iamport_pg
 from ..extensions import db
 from ..iamport import BillingKey, IamportError, NotFound, Rejected
 from ..models import MAX_CREDIT_ADJUSTMENT, CreditEntry, Customer
@@ -117,7 +117,7 @@ def register_billing_key(
             expiry=expiry,
             birth=birth,
             pwd_2digit=pwd_2digit,
-            pg=rest_key_in_pg(),
+            pg=iamport_pg(),
             customer_name=customer.name or None,
             customer_tel=customer.phone or None,
             customer_email=customer.email or None,
@@ -141,12 +141,6 @@ def register_billing_key(
     )
     db.session.commit()
     return customer
-
-
-def rest_key_in_pg() -> str:
-    """Return the PG for REST key-in issuance: KCP issues keys on ``kcp``, not ``kcp_billing``."""
-    pg = current_app.config["IAMPORT_PG"]
-    return "kcp" + pg[len("kcp_billing"):] if pg.startswith("kcp_billing") else pg
 
 
 def record_failure(action: str, customer: Customer, actor: audit.Actor, message: str | None) -> None:

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func
 
+from ..config import iamport_pg
 from ..extensions import db
 from ..iamport import IamportError, NotFound, Rejected, ScheduleRequest
 from ..models import Payment, Schedule, Subscription
@@ -117,7 +118,7 @@ def register_schedule(row: Schedule) -> None:
         buyer_tel=customer.phone or None,
     )
     try:
-        provider().schedule_payments(customer.customer_uid, [request])
+        provider().schedule_payments(customer.customer_uid, [request], pg=iamport_pg())
     except Rejected as rejection:
         if is_registered_at_iamport(row.merchant_uid):
             row.registered_at = now()

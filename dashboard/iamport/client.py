@@ -235,10 +235,12 @@ class IamportClient:
     # -- schedules ----------------------------------------------------------------------------
 
     def schedule_payments(
-        self, customer_uid: str, schedules: Sequence[ScheduleRequest]
+        self, customer_uid: str, schedules: Sequence[ScheduleRequest], *, pg: str | None = None
     ) -> list[Schedule]:
-        """Register payments for iamport to run at their schedule_at on customer_uid's key."""
+        """Register payments for iamport to run at their schedule_at on customer_uid's key
+        (on the ``pg`` channel, when the account has several)."""
         body = {
+            **without_none(pg=pg),
             "customer_uid": customer_uid,
             "schedules": [
                 fitted(

@@ -89,3 +89,30 @@ def test_every_request_the_dashboard_sends_is_inside_the_schema(app, sandbox, pl
                                       else "/subscribe/payments/schedule", "/payments/cancel"}
     for exchange in sent:
         validate_request(exchange.method, exchange.path, exchange.query, exchange.body)
+
+
+@pytest.mark.parametrize("configured, sent", [(None, "kcp"), ("kcp.BA001", "kcp.BA001")])
+def test_iamport_pg_names_the_channel_wherever_the_api_takes_pg(app, sandbox, plan, configured,
+                                                                sent):
+    from dashboard.billing import customers
+    from tests.billing.conftest import API_URL
+    from tests.iamport.conftest import RecordingAdapter
+
+    if configured:
+        app.config["IAMPORT_PG"] = configured
+    uid = start_key(sandbox)
+    recorder = RecordingAdapter(sandbox.http.adapters[API_URL])
+    sandbox.http.mount(API_URL, recorder)
+    sub = intake.start_subscription(uid, plan_code="basic")
+    customers.register_billing_key(sub.customer_id, card_number="5570420000007221",
+                                   expiry="2031-01", birth="900101", pwd_2digit="12",
+                                   actor=STAFF)
+    [schedule] = recorder.calls("POST", "/subscribe/payments/schedule")
+    [issue] = recorder.calls("POST", "/subscribe/customers/cust_pg")
+    assert (schedule.status, issue.status) == (200, 200)
+    assert schedule.body["pg"] == sent and issue.body["pg"] == sent
+
+
+def start_key(sandbox, uid="cust_pg"):
+    sandbox.issue_key(uid)
+    return uid
