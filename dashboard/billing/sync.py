@@ -330,17 +330,27 @@ def sync_customer(customer_id: int, *, actor: audit.Actor = audit.SYSTEM) -> Cus
     return CustomerSyncSummary(state, payments, schedule_count, changed)
 
 
+def all_or_none(items) -> list:
+    """Return every item of a customer's list, or none when iamport knows no such customer."""
+    try:
+        return list(items)
+    except NotFound:
+        return []
+
+
 def sync_customer_records(customer: Customer) -> tuple[int, int, int]:
     """Reconcile one customer's payments and schedules; return (payments, schedules, changed)."""
     client = provider()
     summary = SyncSummary()
-    payments = list(client.iter_pages(
+    # iamport answers 404 for the lists of a customer_uid it has no key for (deleted in its
+    # console, or never issued): nothing to list, not an outage.
+    payments = all_or_none(client.iter_pages(
         lambda page: client.list_customer_payments(customer.customer_uid, page=page)
     ))
     for remote in payments:
         apply_if_changed(remote, summary)
     until = now()
-    found = list(client.iter_pages(
+    found = all_or_none(client.iter_pages(
         lambda page: client.list_customer_schedules(
             customer.customer_uid, schedule_from=until - timedelta(days=30),
             schedule_to=until + SCHEDULE_LOOKAHEAD, page=page,

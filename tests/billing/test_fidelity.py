@@ -116,3 +116,16 @@ def test_iamport_pg_names_the_channel_wherever_the_api_takes_pg(app, sandbox, pl
 def start_key(sandbox, uid="cust_pg"):
     sandbox.issue_key(uid)
     return uid
+
+
+def test_a_key_deleted_in_portones_console_is_not_iamport_unreachable(app, sandbox, plan):
+    """The live API answers 404 for the payment list of an unknown customer_uid."""
+    from dashboard.billing import sync
+    from dashboard.models import Customer
+
+    sub = intake.start_subscription(start_key(sandbox, "cust_gone"), plan_code="basic")
+    sandbox.client.delete_billing_key("cust_gone", reason="PortOne console")
+    sandbox.fault(path="^/subscribe/customers/cust_gone/payments", status=404, method="GET")
+    summary = sync.sync_customer(sub.customer_id)
+    assert (summary.billing_key, summary.payments) == ("missing", 0)
+    assert fresh(Customer, sub.customer_id).billing_key_status == "missing"
