@@ -44,6 +44,16 @@ def local_time(moment: datetime | None, with_seconds: bool = False) -> str:
     return f"{local.strftime(pattern)} {local.tzname()}"
 
 
+def anchor_in_zone(anchor: datetime | None) -> datetime | None:
+    """Return a stored billing anchor (a naive local wall-clock time) in the display zone."""
+    return anchor.replace(tzinfo=display_zone()) if anchor is not None else None
+
+
+def billing_anchor(anchor: datetime | None) -> str:
+    """Format a billing anchor: ``2026-01-31 00:30 KST``."""
+    return local_time(anchor_in_zone(anchor))
+
+
 def local_date(moment: datetime | None) -> str:
     """Format the calendar day of a time in the display zone: ``2026-11-27``."""
     if moment is None:
@@ -232,6 +242,7 @@ def label(kind: str, value: str | None) -> str:
 TEMPLATE_FILTERS = {
     "won": won,
     "local_time": local_time,
+    "billing_anchor": billing_anchor,
     "local_date": local_date,
     "iso_local": iso_local,
     "datetime_input": datetime_input_value,

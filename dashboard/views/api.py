@@ -14,6 +14,7 @@ from flask import Blueprint, g, jsonify, request
 from .. import api_tokens
 from ..billing import audit, errors, intake, lifecycle
 from ..extensions import csrf, db
+from ..formatting import anchor_in_zone
 from ..models import Subscription
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -109,6 +110,8 @@ def subscription_json(subscription: Subscription) -> dict:
         "current_period": subscription.current_period,
         "current_period_start": iso(subscription.current_period_start),
         "current_period_end": iso(subscription.current_period_end),
+        # Local date and time every period end is counted from, with its offset.
+        "billing_anchor": iso(anchor_in_zone(subscription.billing_anchor)),
         "next_charge_at": iso(subscription.next_attempt_at or subscription.next_charge_at),
         "failed_attempts": subscription.failed_attempts,
         "cancel_at_period_end": subscription.cancel_at_period_end,
