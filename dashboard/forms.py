@@ -171,6 +171,18 @@ class ReasonForm(ActionForm):
     reason = reason_field()
 
 
+class ChargeNowForm(ActionForm):
+    # Offered only when the unpaid period has already ended; "today" is the default there.
+    start = RadioField(
+        _l("Bill from"),
+        choices=[choice("today", _l("Restart from today: one charge, a new period from now")),
+                 choice("missed", _l("Collect the missed period, then each period since"))],
+        default="today",
+        validators=[Optional()],
+    )
+    reason = reason_field()
+
+
 class RefundForm(ActionForm):
     # Issued with the form, so submitting it twice refunds once.
     request_key = HiddenField(validators=[Optional(), Length(max=40)])

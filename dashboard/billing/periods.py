@@ -90,3 +90,54 @@ def anchor_of(subscription: Subscription, start: datetime) -> datetime:
     if subscription.billing_anchor is None:
         subscription.billing_anchor = local_anchor(start)
     return subscription.billing_anchor
+
+
+# --- what charging an unpaid period now will do ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlannedCharge:
+    """One charge that charging the unpaid period now leads to, for its confirmation."""
+
+    period: int
+    start: datetime
+    end: datetime
+    amount: int
+    #: When it is charged: now for the first, None for "right after the charge before",
+    #: the period's start for the next regular charge.
+    at: datetime | None
+    regular: bool = False
+
+
+def unpaid_period_ended(subscription: Subscription, at: datetime) -> bool:
+    """Return whether the period a subscription owes has already ended by ``at``."""
+    start = subscription.next_charge_at
+    if start is None:
+        return False
+    anchor = subscription.billing_anchor or local_anchor(start)
+    return period_end_after(anchor, subscription.next_plan or subscription.plan, start) <= at
+
+
+def charges_after_charge_now(
+    subscription: Subscription, *, restart: bool, at: datetime
+) -> list[PlannedCharge]:
+    """Return every charge that charging the unpaid period at ``at`` makes, then the next
+    regular one: restarting from ``at`` makes one; collecting the missed period charges each
+    period that has already started, one right after the other."""
+    plan = subscription.next_plan or subscription.plan
+    period = subscription.current_period + 1
+    if restart or subscription.next_charge_at is None:
+        anchor, start = local_anchor(at), at
+    else:
+        start = subscription.next_charge_at
+        anchor = subscription.billing_anchor or local_anchor(start)
+    planned, when = [], at
+    while True:
+        end = period_end_after(anchor, plan, start)
+        planned.append(PlannedCharge(period, start, end, plan.amount, when))
+        if end > at:
+            break
+        period, start, when = period + 1, end, None
+    following = period_end_after(anchor, plan, end)
+    planned.append(PlannedCharge(period + 1, end, following, plan.amount, end, regular=True))
+    return planned

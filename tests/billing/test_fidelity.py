@@ -2,6 +2,9 @@
 refused registrations."""
 from __future__ import annotations
 
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
 import pytest
 
 from dashboard.billing import audit, charges, intake
@@ -129,3 +132,101 @@ def test_a_key_deleted_in_portones_console_is_not_iamport_unreachable(app, sandb
     summary = sync.sync_customer(sub.customer_id)
     assert (summary.billing_key, summary.payments) == ("missing", 0)
     assert fresh(Customer, sub.customer_id).billing_key_status == "missing"
+
+
+# --- charging a lapsed period ------------------------------------------------------------
+
+
+def lapse(sandbox, mode: str, uid: str = "cust_lapsed") -> int:
+    """Bill one period, then decline every retry of the next until the subscription is past
+    due, and let another month go by; return the subscription id."""
+    from dashboard.models import Subscription
+
+    sub_id = start(sandbox, uid)
+    run_charges(sandbox, mode)
+    assert fresh(Subscription, sub_id).current_period == 1
+    sandbox.control("PUT", f"/customers/{uid}/behavior", outcome="decline")
+    while fresh(Subscription, sub_id).status != "past_due":
+        sandbox.advance(DAY + 120)
+        run_charges(sandbox, mode)
+    sandbox.advance(31 * DAY)
+    run_charges(sandbox, mode)
+    sandbox.control("PUT", f"/customers/{uid}/behavior", outcome="approve")
+    return sub_id
+
+
+def run_charges(sandbox, mode: str) -> None:
+    sandbox.advance(120)
+    if mode == "again":
+        charges.charge_due()
+    else:
+        sandbox.run_due()
+
+
+@pytest.mark.parametrize("mode", ["schedule", "again"])
+def test_charging_a_lapsed_period_restarts_from_today_with_one_charge(app, sandbox, plan, mode):
+    from dashboard.billing.periods import unpaid_period_ended
+    from dashboard.clock import now
+    from dashboard.models import Subscription
+
+    app.config["BILLING_MODE"] = mode
+    sub_id = lapse(sandbox, mode)
+    sub = fresh(Subscription, sub_id)
+    assert unpaid_period_ended(sub, now())
+    paid_before = [p.id for p in payments_of(sub_id) if p.status == "paid"]
+    payment = charges.retry_period_now(sub_id, actor=STAFF, reason="새 카드")
+    assert payment.status == "paid"
+    charged_at = now()
+    # Whatever runs in the next hours charges nothing more.
+    for _ in range(6):
+        sandbox.advance(3600)
+        run_charges(sandbox, mode)
+    paid = [p for p in payments_of(sub_id) if p.status == "paid"]
+    assert len(paid) == len(paid_before) + 1
+    sub = fresh(Subscription, sub_id)
+    assert sub.status == "active" and sub.current_period == 2
+    assert abs((sub.current_period_start - charged_at).total_seconds()) < 5
+    assert sub.billing_anchor == sub.current_period_start.astimezone(
+        ZoneInfo("Asia/Seoul")).replace(tzinfo=None, microsecond=0)
+    assert 28 <= (sub.current_period_end - charged_at).days <= 31
+
+
+@pytest.mark.parametrize("mode", ["schedule", "again"])
+def test_collecting_the_missed_period_charges_what_the_confirmation_listed(
+        app, sandbox, plan, mode):
+    from dashboard.billing.periods import charges_after_charge_now
+    from dashboard.clock import now
+    from dashboard.models import Subscription
+
+    app.config["BILLING_MODE"] = mode
+    sub_id = lapse(sandbox, mode)
+    listed = charges_after_charge_now(fresh(Subscription, sub_id), restart=False, at=now())
+    charged = [row for row in listed if not row.regular]
+    assert len(charged) >= 2 and listed[-1].regular
+    paid_before = len([p for p in payments_of(sub_id) if p.status == "paid"])
+    charges.retry_period_now(sub_id, actor=STAFF, reason="밀린 기간 청구", restart=False)
+    regular = listed[-1].at
+    while now() + timedelta(hours=1) < regular:
+        sandbox.advance(600)
+        run_charges(sandbox, mode)
+        if now() > listed[0].at + timedelta(hours=2):
+            break
+    paid = [p for p in payments_of(sub_id) if p.status == "paid"]
+    assert len(paid) - paid_before == len(charged)
+    sub = fresh(Subscription, sub_id)
+    assert [sub.current_period, sub.current_period_end] == [charged[-1].period, charged[-1].end]
+    assert sub.next_charge_at == regular
+
+
+def test_restart_is_refused_while_the_unpaid_period_is_still_running(app, sandbox, plan):
+    from dashboard.billing import errors
+    from dashboard.models import Subscription
+
+    sub_id = start(sandbox, "cust_running")
+    run_charges(sandbox, "schedule")
+    sandbox.control("PUT", "/customers/cust_running/behavior", outcome="decline")
+    sandbox.advance(32 * DAY)
+    sandbox.run_due()
+    assert fresh(Subscription, sub_id).failed_attempts == 1
+    with pytest.raises(errors.InvalidInput):
+        charges.retry_period_now(sub_id, actor=STAFF, reason="x", restart=True)
