@@ -189,6 +189,12 @@ OUTCOME_LABELS = {
     "failed": _l("Not completed"),
     "errors": _l("Finished with errors"),
 }
+# Why a subscription needs attention (``attention.subscription_attention``).
+ATTENTION_LABELS = {
+    "billing_key_missing": _l("The billing key is gone: register a card"),
+    "not_scheduled": _l("Nothing will charge it next: sync after fixing the cause"),
+    "charge_outcome_unknown": _l("A charge has an unknown outcome: run sync"),
+}
 # What each audited action is called on the customer's timeline.
 ACTION_LABELS = {
     "charge.duplicate_period": _l("Duplicate charge found"),
@@ -212,12 +218,14 @@ ACTION_LABELS = {
     "subscription.dunning_exhausted": _l("Retries exhausted"),
     "subscription.pause": _l("Subscription paused"),
     "subscription.reinstate": _l("Subscription reinstated"),
+    "subscription.replan": _l("Next charge planned again"),
     "subscription.resume": _l("Subscription resumed"),
     "sync.run": _l("Sync run"),
     "webhook.reprocess": _l("Webhook reprocessed"),
     "staff.sign_in": _l("Signed in"),
 }
 LABELS = {
+    "attention": ATTENTION_LABELS,
     "subscription": SUBSCRIPTION_STATUS_LABELS,
     "payment": PAYMENT_STATUS_LABELS,
     "origin": PAYMENT_ORIGIN_LABELS,

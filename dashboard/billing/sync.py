@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from ..actions import has_pending_refund
+from ..attention import unscheduled
 from ..extensions import db
 from ..iamport import IamportError, NotFound
 from ..iamport import Payment as RemotePayment
@@ -18,7 +19,7 @@ from ..models import Customer, Payment, Refund, Schedule, Subscription
 from . import audit, errors, merchant_uid_prefix, now, owns_transaction, provider, schedules
 from .customers import get_customer, refresh_billing_key
 from .lifecycle import close_ended_subscriptions, resume_due_subscriptions
-from .periods import parse_merchant_uid
+from .periods import local_anchor, parse_merchant_uid, unpaid_period_ended
 from .results import (
     LocalOutcome,
     apply_local_outcome,
@@ -65,6 +66,7 @@ def run_sync(days: int = 3, *, actor: audit.Actor = audit.SYSTEM,
         ("pending charges", lambda: resolve_pending_charges(summary, progress)),
         ("pending refunds", lambda: resolve_pending_refunds(summary, progress)),
         ("schedule registrations", lambda: confirm_schedules(summary, progress)),
+        ("unscheduled subscriptions", lambda: replan_unscheduled(summary, progress)),
         ("webhooks", lambda: reprocess_webhooks(summary, progress)),
     ]
     for name, phase in phases:
@@ -288,6 +290,35 @@ def confirm_schedules(summary: SyncSummary, progress: Progress) -> None:
         progress("schedule registrations", summary.changed)
 
 
+def replan_unscheduled(summary: SyncSummary, progress: Progress,
+                       customer_id: int | None = None) -> None:
+    """Plan the next charge again for active subscriptions nothing would charge (a schedule
+    iamport refused), once their customer has a billing key at iamport again."""
+    query = db.select(Subscription.id).where(unscheduled()).order_by(Subscription.id)
+    if customer_id is not None:
+        query = query.where(Subscription.customer_id == customer_id)
+    for subscription_id in db.session.scalars(query).all():
+        subscription = db.session.get(Subscription, subscription_id)
+        if refresh_billing_key(subscription.customer) != "active":
+            db.session.commit()  # still no key: it stays on the attention list
+            continue
+        if unpaid_period_ended(subscription, now()):
+            # Unbilled for a whole period: start again from now rather than charge every
+            # missed period at once (staff can still collect them with "charge now").
+            subscription.next_charge_at = now()
+            subscription.billing_anchor = local_anchor(subscription.next_charge_at)
+        schedules.plan_charge(subscription, max(subscription.next_charge_at or now(), now()))
+        audit.record(
+            "subscription.replan", "subscription", subscription.id,
+            customer_id=subscription.customer_id,
+            details={"next_charge_at": subscription.next_charge_at.isoformat()},
+        )
+        db.session.commit()
+        schedules.register_unconfirmed(subscription.id)
+        summary.changed += 1
+        progress("unscheduled subscriptions", summary.changed)
+
+
 def reprocess_webhooks(summary: SyncSummary, progress: Progress) -> None:
     done, failing = process_failed_events()
     summary.resolved += done
@@ -314,6 +345,9 @@ def sync_customer(customer_id: int, *, actor: audit.Actor = audit.SYSTEM) -> Cus
         state = refresh_billing_key(customer)
         db.session.commit()
         payments, schedule_count, changed = sync_customer_records(customer)
+        replanned = SyncSummary()
+        replan_unscheduled(replanned, no_progress, customer_id=customer.id)
+        changed += replanned.changed
     except IamportError as error:
         db.session.rollback()
         raise errors.IamportUnreachable("iamport could not be reached; try again.") from error

@@ -25,6 +25,7 @@ _NOT_FOUND_MARKERS = (
     "존재하지 않는 결제정보",  # payment look-ups
     "등록되지 않은 구매자",  # again with an unknown customer_uid
     "취소할 결제건이 존재하지 않습니다",  # cancel of an unknown payment
+    "등록된 고객정보가 없습니다",  # schedule on a customer_uid without a billing key
 )
 
 

@@ -9,6 +9,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from .. import formatting
 from ..actions import allowed_actions
+from ..attention import subscription_attention
 from ..extensions import db
 from ..models import (
     AuditEntry,
@@ -199,6 +200,7 @@ class SubscriptionDetail:
     plans: list[Plan]
     audit_entries: list[AuditEntry]
     actions: frozenset[str] = frozenset()
+    attention: list[str] = field(default_factory=list)
 
 
 def subscription_detail(subscription_id: int) -> SubscriptionDetail | None:
@@ -227,7 +229,7 @@ def subscription_detail(subscription_id: int) -> SubscriptionDetail | None:
         .order_by(AuditEntry.id.desc()).limit(50)
     ))
     return SubscriptionDetail(subscription, schedules, payments, active_plans(), audit_entries,
-                              allowed_actions(subscription))
+                              allowed_actions(subscription), subscription_attention(subscription))
 
 
 def schedule_or_none(schedule_id: int) -> Schedule | None:

@@ -11,6 +11,7 @@ from sqlalchemy import case, exists, func, select
 from sqlalchemy.orm import joinedload
 
 from .. import formatting
+from ..attention import needs_attention, subscription_attention
 from ..clock import now as clock_now
 from ..config import billing_mode
 from ..extensions import db
@@ -77,6 +78,9 @@ class Overview:
     failed_webhooks: list[WebhookEvent]
     failed_webhook_count: int
     revenue: list[DayBar]
+    # Subscriptions that will not be charged as they should, each with its attention codes.
+    stalled: list[tuple[Subscription, list[str]]] = field(default_factory=list)
+    stalled_count: int = 0
 
 
 def upcoming_tally(since: datetime, until: datetime) -> Tally:
@@ -129,6 +133,7 @@ def overview() -> Overview:
                                                                       now)
     attention = 10
     past_due_query = select(Subscription).where(Subscription.status == "past_due")
+    stalled_query = select(Subscription).where(needs_attention())
     pending_payments_query = select(Payment).where(Payment.status == "pending")
     pending_refunds_query = select(Refund).where(Refund.status == "pending")
     failed_webhooks_query = select(WebhookEvent).where(WebhookEvent.state == "failed")
@@ -161,6 +166,12 @@ def overview() -> Overview:
             failed_webhooks_query.order_by(WebhookEvent.received_at.desc()).limit(attention))),
         failed_webhook_count=_count(failed_webhooks_query),
         revenue=revenue_by_day(today - timedelta(days=29), today),
+        stalled=[(subscription, subscription_attention(subscription))
+                 for subscription in db.session.scalars(
+                     stalled_query.options(joinedload(Subscription.customer),
+                                           joinedload(Subscription.plan))
+                     .order_by(Subscription.id.asc()).limit(attention))],
+        stalled_count=_count(stalled_query),
     )
 
 

@@ -12,6 +12,7 @@ from functools import wraps
 from flask import Blueprint, g, jsonify, request
 
 from .. import api_tokens
+from ..attention import subscription_attention
 from ..billing import audit, errors, intake, lifecycle
 from ..extensions import csrf, db
 from ..formatting import anchor_in_zone
@@ -117,6 +118,9 @@ def subscription_json(subscription: Subscription) -> dict:
         "cancel_at_period_end": subscription.cancel_at_period_end,
         "cancelled_at": iso(subscription.cancelled_at),
         "created_at": iso(subscription.created_at),
+        # Why it needs staff attention (billing_key_missing, not_scheduled,
+        # charge_outcome_unknown); [] when all is well.
+        "attention": subscription_attention(subscription),
     }
 
 

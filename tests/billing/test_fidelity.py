@@ -230,3 +230,101 @@ def test_restart_is_refused_while_the_unpaid_period_is_still_running(app, sandbo
     assert fresh(Subscription, sub_id).failed_attempts == 1
     with pytest.raises(errors.InvalidInput):
         charges.retry_period_now(sub_id, actor=STAFF, reason="x", restart=True)
+
+
+# --- refused registrations need attention ------------------------------------------------
+
+
+def refused_registration(app, sandbox, uid: str = "cust_refused") -> int:
+    """Bill one period, delete the key in PortOne's console, then have the dashboard register
+    a schedule (a pause and a resume): iamport refuses "등록된 고객정보가 없습니다."."""
+    from dashboard.billing import lifecycle
+
+    sub_id = start(sandbox, uid)
+    run_charges(sandbox, "schedule")
+    sandbox.client.delete_billing_key(uid, reason="PortOne console")
+    lifecycle.pause_subscription(sub_id, actor=STAFF, reason="여행")
+    lifecycle.resume_subscription(sub_id, actor=STAFF)
+    return sub_id
+
+
+def schedule_requests(sandbox) -> int:
+    return sum(1 for call in sandbox.control("GET", "/requests")
+               if call["path"] == "/subscribe/payments/schedule" and call["method"] == "POST")
+
+
+def test_a_refused_registration_needs_attention_until_sync_registers_it_again(
+        app, sandbox, plan):
+    from dashboard.attention import subscription_attention
+    from dashboard.billing import sync
+    from dashboard.models import Subscription
+    from tests.billing.harness import live_schedules_of
+
+    sub_id = refused_registration(app, sandbox)
+    sub = fresh(Subscription, sub_id)
+    [refused] = [s for s in db_schedules(sub_id) if s.fail_reason]
+    assert "등록된 고객정보가 없습니다" in refused.fail_reason
+    assert sub.status == "active" and live_schedules_of(sub_id) == []
+    assert subscription_attention(sub) == ["billing_key_missing", "not_scheduled"]
+
+    # While the key is still missing, sync leaves it on the list and asks nothing more.
+    asked = schedule_requests(sandbox)
+    sync.run_sync(days=1)
+    assert subscription_attention(fresh(Subscription, sub_id)) == [
+        "billing_key_missing", "not_scheduled"]
+    assert schedule_requests(sandbox) == asked
+
+    # The customer registers a card again (the merchant's app issues the key): sync schedules.
+    sandbox.issue_key("cust_refused")
+    sync.run_sync(days=1)
+    sub = fresh(Subscription, sub_id)
+    [live] = live_schedules_of(sub_id)
+    assert live.registered_at is not None
+    assert sandbox.client.get_schedule(live.merchant_uid).schedule_status == "scheduled"
+    assert subscription_attention(sub) == []
+    assert live.schedule_at == sub.current_period_end  # the paid period is not cut short
+
+
+def db_schedules(sub_id):
+    from dashboard.extensions import db
+
+    db.session.expire_all()
+    return db.session.scalars(db.select(Schedule).where(Schedule.subscription_id == sub_id)).all()
+
+
+def test_attention_reaches_the_api_and_the_overview(app, sandbox, plan):
+    from dashboard import api_tokens
+    from dashboard.queries.overview import overview
+
+    sub_id = refused_registration(app, sandbox)
+    token = api_tokens.create_token("shop", actor=audit.CLI)
+    body = app.test_client().get(f"/api/v1/subscriptions/{sub_id}",
+                                 headers={"Authorization": f"Bearer {token}"}).get_json()
+    assert body["attention"] == ["billing_key_missing", "not_scheduled"]
+    numbers = overview()
+    assert [(s.id, codes) for s, codes in numbers.stalled] == [
+        (sub_id, ["billing_key_missing", "not_scheduled"])]
+    assert numbers.stalled_count == 1
+
+
+def test_a_healthy_subscription_needs_no_attention_in_either_mode(app, sandbox, plan):
+    from dashboard.attention import subscription_attention
+    from dashboard.models import Subscription
+
+    scheduled = start(sandbox, "cust_ok")
+    app.config["BILLING_MODE"] = "again"
+    again = start(sandbox, "cust_ok2")
+    charges.charge_due()
+    assert subscription_attention(fresh(Subscription, again)) == []
+    app.config["BILLING_MODE"] = "schedule"
+    assert subscription_attention(fresh(Subscription, scheduled)) == []
+
+
+def test_an_unknown_charge_outcome_needs_attention(app, sandbox, plan, again_mode):
+    from dashboard.attention import subscription_attention
+    from dashboard.models import Subscription
+
+    sub_id = start(sandbox)
+    sandbox.fault(path="^/subscribe/payments/again", status=504, count=1, after_commit=True)
+    charges.charge_due()
+    assert subscription_attention(fresh(Subscription, sub_id)) == ["charge_outcome_unknown"]

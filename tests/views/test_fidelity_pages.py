@@ -53,3 +53,16 @@ def test_collecting_the_missed_period_lists_every_charge(app, as_role):
     assert "2 × ₩9,900" in confirm  # the missed period, and the one that started since
     assert 'name="start" value="missed"' in confirm
     assert confirm.count("<tr") == 4
+
+
+def test_a_subscription_nothing_will_charge_is_listed_on_the_overview_and_its_page(
+        app, admin_client):
+    with app.app_context():
+        customer = make_customer(billing_key_status="missing")
+        sub_id = make_subscription(customer, make_plan()).id
+    page = admin_client.get(f"/subscriptions/{sub_id}").get_data(as_text=True)
+    assert 'data-code="billing_key_missing"' in page and 'data-code="not_scheduled"' in page
+    overview = admin_client.get("/").get_data(as_text=True)
+    panel = overview[overview.index('id="stalled-subscriptions"'):]
+    panel = panel[:panel.index("</div>")]
+    assert f"/subscriptions/{sub_id}" in panel and 'data-code="not_scheduled"' in panel
