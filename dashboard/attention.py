@@ -56,6 +56,15 @@ def unscheduled():
     return _unscheduled()
 
 
+def next_charge_at(subscription: Subscription):
+    """Return when the subscription is charged next, as things stand: the time of its waiting
+    attempt (moved with its schedule), or None when nothing will charge it (cancelled, ending
+    at period end, paused, retries exhausted, or its schedule revoked)."""
+    if subscription.status not in ("active", "past_due") or subscription.cancel_at_period_end:
+        return None
+    return subscription.next_attempt_at
+
+
 def subscription_attention(subscription: Subscription) -> list[str]:
     """Return the attention codes of one subscription (``[]`` when all is well)."""
     found = db.session.execute(

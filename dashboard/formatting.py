@@ -133,6 +133,7 @@ PAYMENT_STATUS_LABELS = {
     "paid": _l("Paid"),
     "failed": _l("Failed"),
     "cancelled": _l("Refunded"),
+    "partially_refunded": _l("Partially refunded"),
 }
 PAYMENT_ORIGIN_LABELS = {
     "schedule": _l("Scheduled payment"),
@@ -161,6 +162,7 @@ SCHEDULE_STATUS_LABELS = {
 REFUND_STATUS_LABELS = {
     "pending": _l("Outcome unknown"),
     "succeeded": _l("Refunded"),
+    "partially_refunded": _l("Partially refunded"),
     "rejected": _l("Rejected"),
 }
 BILLING_KEY_LABELS = {
@@ -176,6 +178,7 @@ ROLE_LABELS = {
 SCHEDULE_RESULT_LABELS = {
     **SCHEDULE_FILTER_LABELS,
     "cancelled": _l("Refunded"),
+    "partially_refunded": _l("Partially refunded"),
 }
 OUTCOME_LABELS = {
     "ok": _l("Done"),
@@ -238,6 +241,15 @@ LABELS = {
     "billing_key": BILLING_KEY_LABELS,
     "role": ROLE_LABELS,
 }
+
+
+def refund_aware_status(status: str | None, amount: int | None,
+                        cancel_amount: int | None) -> str | None:
+    """Return a payment's status as shown and exported: ``partially_refunded`` when part of it
+    was refunded (iamport may call such a payment ``cancelled``), never "refunded"."""
+    if status in ("paid", "cancelled") and amount and 0 < (cancel_amount or 0) < amount:
+        return "partially_refunded"
+    return status
 
 
 def label(kind: str, value: str | None) -> str:

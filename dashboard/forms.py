@@ -200,7 +200,8 @@ class ManualChargeForm(ActionForm):
                           validators=[InputRequired(), NumberRange(min=100, max=MAX_KRW)])
     name = StringField(_l("Order name"), validators=[DataRequired(), Length(max=40)],
                        filters=[_strip])
-    subscription_id = SelectField(_l("Subscription"), choices=[], validate_choice=False)
+    # Choices are the customer's own subscriptions: a charge is never filed under another's.
+    subscription_id = SelectField(_l("Subscription"), choices=[], validate_choice=True)
     reason = reason_field()
 
 

@@ -297,6 +297,11 @@ class Schedule(Timestamps, db.Model):
 
     customer: Mapped[Customer] = relationship()
     subscription: Mapped[Subscription | None] = relationship()
+    # The charge it made (same merchant_uid): what became of it, e.g. a partial refund.
+    payment: Mapped[Payment | None] = relationship(
+        primaryjoin="foreign(Schedule.merchant_uid) == Payment.merchant_uid",
+        viewonly=True, uselist=False,
+    )
 
 
 PAYMENT_STATUSES = ("pending", "paid", "failed", "cancelled")

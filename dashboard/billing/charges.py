@@ -242,6 +242,10 @@ def manual_charge(
         raise errors.RecordNotFound("No such customer.")
     if customer.billing_key_status != "active":
         raise errors.InvalidState("The customer has no billing key; register a card first.")
+    if subscription_id is not None and db.session.scalar(
+        db.select(Subscription.customer_id).where(Subscription.id == subscription_id)
+    ) != customer_id:
+        raise errors.InvalidInput("Choose one of this customer's subscriptions, or none.")
     refuse_while_unresolved(customer_id=customer_id)
     payment = Payment(
         merchant_uid=merchant_uid,

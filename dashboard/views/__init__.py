@@ -10,6 +10,7 @@ from flask_login import current_user
 
 from .. import formatting
 from ..actions import allowed_actions
+from ..attention import next_charge_at
 from ..extensions import db, login_manager
 from ..htmx import HTMX_INTEGRITY, HTMX_URL, htmx_config_json
 from ..models import AdminUser
@@ -51,6 +52,7 @@ def register_console(app: Flask) -> None:
         can=can,
         actions=allowed_actions,
         label=formatting.label,
+        next_charge_at=next_charge_at,
         role_label=lambda role: formatting.label("role", role),
     )
     register_error_handlers(app)

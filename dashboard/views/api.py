@@ -12,7 +12,7 @@ from functools import wraps
 from flask import Blueprint, g, jsonify, request
 
 from .. import api_tokens
-from ..attention import subscription_attention
+from ..attention import next_charge_at, subscription_attention
 from ..billing import audit, errors, intake, lifecycle
 from ..extensions import csrf, db
 from ..formatting import anchor_in_zone
@@ -113,7 +113,7 @@ def subscription_json(subscription: Subscription) -> dict:
         "current_period_end": iso(subscription.current_period_end),
         # Local date and time every period end is counted from, with its offset.
         "billing_anchor": iso(anchor_in_zone(subscription.billing_anchor)),
-        "next_charge_at": iso(subscription.next_attempt_at or subscription.next_charge_at),
+        "next_charge_at": iso(next_charge_at(subscription)),
         "failed_attempts": subscription.failed_attempts,
         "cancel_at_period_end": subscription.cancel_at_period_end,
         "cancelled_at": iso(subscription.cancelled_at),

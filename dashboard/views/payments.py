@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 
 from .. import queries
 from ..billing import refunds
-from ..formatting import iso_local, won
+from ..formatting import iso_local, refund_aware_status, won
 from ..forms import PaymentFilterForm, RefundForm
 from ..htmx import redirect_after_action, render_page_or_fragment
 from .access import current_actor, require_sign_in, role_required
@@ -67,7 +67,8 @@ def export():
         for p in queries.iterate_payments(filters):
             yield [p.imp_uid, p.merchant_uid, p.customer.customer_uid if p.customer else "",
                    p.subscription_id, p.period, p.attempt, p.origin, p.name, p.amount,
-                   p.cancel_amount, p.status, p.card_name, p.card_number, p.fail_reason,
+                   p.cancel_amount, refund_aware_status(p.status, p.amount, p.cancel_amount),
+                   p.card_name, p.card_number, p.fail_reason,
                    iso_local(p.created_at), iso_local(p.paid_at), iso_local(p.failed_at),
                    iso_local(p.cancelled_at), p.receipt_url]
 

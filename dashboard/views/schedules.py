@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 
 from .. import queries
 from ..billing import charges, schedules
-from ..formatting import from_local, iso_local, local_time, to_local, won
+from ..formatting import from_local, iso_local, local_time, refund_aware_status, to_local, won
 from ..forms import ReasonForm, RescheduleForm, ScheduleFilterForm, ScheduleTimeForm
 from ..htmx import redirect_after_action, render_page_or_fragment
 from .access import current_actor, require_sign_in, role_required
@@ -60,10 +60,18 @@ def export():
         for s in queries.iterate_schedules(filters):
             yield [s.merchant_uid, s.customer.customer_uid, s.subscription_id, s.period,
                    s.attempt, iso_local(s.schedule_at), s.amount, s.name, s.schedule_status,
-                   s.payment_status, s.imp_uid, s.fail_reason, iso_local(s.executed_at),
+                   schedule_payment_status(s), s.imp_uid, s.fail_reason, iso_local(s.executed_at),
                    iso_local(s.revoked_at)]
 
     return stream_csv("schedules.csv", header, rows())
+
+
+def schedule_payment_status(schedule) -> str | None:
+    """Return what became of a schedule's charge, a partial refund named as one."""
+    payment = schedule.payment
+    if payment is None:
+        return schedule.payment_status
+    return refund_aware_status(schedule.payment_status, payment.amount, payment.cancel_amount)
 
 
 def load(schedule_id: int):

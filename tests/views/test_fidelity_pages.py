@@ -66,3 +66,62 @@ def test_a_subscription_nothing_will_charge_is_listed_on_the_overview_and_its_pa
     panel = overview[overview.index('id="stalled-subscriptions"'):]
     panel = panel[:panel.index("</div>")]
     assert f"/subscriptions/{sub_id}" in panel and 'data-code="not_scheduled"' in panel
+
+
+def partly_refunded(app) -> dict:
+    """A scheduled charge of ₩9,900 that iamport calls cancelled after a ₩3,000 refund."""
+    from tests.views.conftest import make_payment, make_refund, make_schedule
+
+    with app.app_context():
+        customer = make_customer()
+        sub = make_subscription(customer, make_plan())
+        payment = make_payment(customer, 9900, status="cancelled", merchant_uid="sub1-p1-a1",
+                               subscription_id=sub.id, period=1)
+        make_refund(payment, 3000)
+        make_schedule(customer, 9900, merchant_uid="sub1-p1-a1", subscription_id=sub.id,
+                      period=1, schedule_status="executed", payment_status="cancelled",
+                      executed_at=payment.paid_at)
+        return {"customer": customer.id, "subscription": sub.id}
+
+
+def test_a_partial_refund_never_reads_refunded(app, admin_client):
+    import csv
+    import io
+
+    ids = partly_refunded(app)
+    pages = [f"/customers/{ids['customer']}", f"/subscriptions/{ids['subscription']}",
+             "/schedules?status=cancelled"]
+    for url in pages:
+        html = admin_client.get(url).get_data(as_text=True)
+        assert "부분환불 ₩3,000" in html, url
+        assert "환불 완료" not in html, url
+
+    def csv_rows(url):
+        text = admin_client.get(url).get_data(as_text=True).lstrip("\ufeff")
+        return list(csv.DictReader(io.StringIO(text)))
+
+    assert [row["status"] for row in csv_rows("/payments.csv")] == ["partially_refunded"]
+    assert [row["payment_status"] for row in csv_rows("/schedules.csv")] == [
+        "partially_refunded"]
+
+
+def test_a_full_refund_still_reads_refunded(app, admin_client):
+    from tests.views.conftest import make_payment, make_refund
+
+    with app.app_context():
+        customer = make_customer()
+        make_refund(make_payment(customer, 9900, status="cancelled"), 9900)
+        customer_id = customer.id
+    html = admin_client.get(f"/customers/{customer_id}").get_data(as_text=True)
+    assert "환불 완료" in html and "부분환불" not in html
+
+
+def test_the_payment_page_of_a_partial_refund_never_reads_refunded(app, admin_client):
+    from dashboard.models import Payment
+    from dashboard.extensions import db
+
+    partly_refunded(app)
+    with app.app_context():
+        payment_id = db.session.scalar(db.select(Payment.id))
+    html = admin_client.get(f"/payments/{payment_id}").get_data(as_text=True)
+    assert "부분환불" in html and "환불 완료" not in html
