@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from dashboard.billing import audit, charges, intake
-from dashboard.models import Payment, Schedule, WebhookEvent
+from dashboard.models import Payment, Schedule
 from tests.billing.harness import DAY, event_states, fresh, payments_of
 
 STAFF = audit.Actor("support@example.com")

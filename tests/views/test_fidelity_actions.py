@@ -9,16 +9,15 @@ import pytest
 from dashboard.billing import audit, charges, errors
 from dashboard.extensions import db
 from dashboard.models import Payment, Schedule, Subscription
+from tests.views import test_actions
 from tests.views.conftest import make_customer, make_plan, make_subscription
-from tests.views.test_actions import (  # noqa: F401 - fixtures
-    app,
-    app_config,
-    fresh,
-    kst_input,
-    sandbox_now,
-    subscribed,
-    support,
-)
+from tests.views.test_actions import fresh, kst_input
+
+# The dashboard wired to the sandbox, a paid first period, and a support client.
+app_config = test_actions.app_config
+app = test_actions.app
+subscribed = test_actions.subscribed
+support = test_actions.support
 
 
 def next_charge_shown(client, sub_id: int) -> str:
@@ -64,7 +63,7 @@ def test_cancelling_at_period_end_shows_in_the_badge_and_nothing_is_next(app, su
     with app.app_context():
         ends = local_time(sub.current_period_end)
     html = support.get(f"/subscriptions/{sub_id}").get_data(as_text=True)
-    heading = re.search(r"<h1>(.*?)</h1>", html, re.S).group(1)
+    heading = re.search(r"<h1>(.*?)</h1>", html, re.DOTALL).group(1)
     assert f"{ends} 종료" in heading or ends in heading
     assert next_charge_shown(support, sub_id) == "—"
     listing = support.get("/subscriptions").get_data(as_text=True)

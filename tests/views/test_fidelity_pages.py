@@ -117,8 +117,8 @@ def test_a_full_refund_still_reads_refunded(app, admin_client):
 
 
 def test_the_payment_page_of_a_partial_refund_never_reads_refunded(app, admin_client):
-    from dashboard.models import Payment
     from dashboard.extensions import db
+    from dashboard.models import Payment
 
     partly_refunded(app)
     with app.app_context():
