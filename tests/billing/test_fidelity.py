@@ -236,15 +236,15 @@ def test_restart_is_refused_while_the_unpaid_period_is_still_running(app, sandbo
 
 
 def refused_registration(app, sandbox, uid: str = "cust_refused") -> int:
-    """Bill one period, delete the key in PortOne's console, then have the dashboard register
-    a schedule (a pause and a resume): iamport refuses "등록된 고객정보가 없습니다."."""
+    """Bill one period and cancel; the key is then deleted in PortOne's console, and staff
+    reinstate the subscription: iamport refuses its schedule, "등록된 고객정보가 없습니다."."""
     from dashboard.billing import lifecycle
 
     sub_id = start(sandbox, uid)
     run_charges(sandbox, "schedule")
+    lifecycle.cancel_subscription(sub_id, actor=STAFF, reason="고객 요청", at_period_end=False)
     sandbox.client.delete_billing_key(uid, reason="PortOne console")
-    lifecycle.pause_subscription(sub_id, actor=STAFF, reason="여행")
-    lifecycle.resume_subscription(sub_id, actor=STAFF)
+    lifecycle.reinstate_subscription(sub_id, actor=STAFF, reason="마음이 바뀜")
     return sub_id
 
 
