@@ -292,13 +292,16 @@ def confirm_schedules(summary: SyncSummary, progress: Progress) -> None:
 
 def replan_unscheduled(summary: SyncSummary, progress: Progress,
                        customer_id: int | None = None) -> None:
-    """Plan the next charge again for active subscriptions nothing would charge (a schedule
-    iamport refused), once their customer has a billing key at iamport again."""
+    """Plan the next charge again for active subscriptions nothing charges because iamport
+    refused their schedule, once their customer has a billing key at iamport again. One that
+    staff left unscheduled (a revoked schedule) stays as staff left it."""
     query = db.select(Subscription.id).where(unscheduled()).order_by(Subscription.id)
     if customer_id is not None:
         query = query.where(Subscription.customer_id == customer_id)
     for subscription_id in db.session.scalars(query).all():
         subscription = db.session.get(Subscription, subscription_id)
+        if not registration_was_refused(subscription_id):
+            continue
         if refresh_billing_key(subscription.customer) != "active":
             db.session.commit()  # still no key: it stays on the attention list
             continue
@@ -317,6 +320,17 @@ def replan_unscheduled(summary: SyncSummary, progress: Progress,
         schedules.register_unconfirmed(subscription.id)
         summary.changed += 1
         progress("unscheduled subscriptions", summary.changed)
+
+
+def registration_was_refused(subscription_id: int) -> bool:
+    """Return whether the subscription's latest schedule is one iamport refused to register
+    (``schedules.register_schedule`` revokes it with iamport's reason, never confirmed)."""
+    latest = db.session.scalar(
+        db.select(Schedule).where(Schedule.subscription_id == subscription_id)
+        .order_by(Schedule.id.desc()).limit(1)
+    )
+    return (latest is not None and latest.schedule_status == "revoked"
+            and latest.registered_at is None and latest.fail_reason is not None)
 
 
 def reprocess_webhooks(summary: SyncSummary, progress: Progress) -> None:
