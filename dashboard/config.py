@@ -54,7 +54,9 @@ class Defaults:
     IAMPORT_API_URL = "https://api.iamport.kr"
     IAMPORT_IMP_KEY = ""
     IAMPORT_IMP_SECRET = ""
-    IAMPORT_PG = "kcp_billing"
+    # The channel keys are issued and charged on: ``kcp`` (NHN KCP's REST recurring channel,
+    # "NHN KCP API") or ``kcp.<site code>`` when the account has more than one KCP channel.
+    IAMPORT_PG = "kcp"
     IAMPORT_WEBHOOK_TOKEN = ""
     # Tuples, not lists: the defaults are shared by every app built in the process.
     IAMPORT_WEBHOOK_ALLOWED_IPS: tuple[str, ...] = ()
@@ -112,6 +114,11 @@ class InsecureConfiguration(RuntimeError):
 def billing_mode() -> str:
     """Return who starts period charges: ``schedule`` (iamport) or ``again`` (charge-due)."""
     return current_app.config.get("BILLING_MODE", "schedule")
+
+
+def iamport_pg() -> str:
+    """Return the ``pg`` sent wherever the API takes one: ``kcp`` or ``kcp.<site code>``."""
+    return current_app.config.get("IAMPORT_PG") or "kcp"
 
 
 def merchant_uid_prefix() -> str:

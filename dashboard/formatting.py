@@ -46,6 +46,16 @@ def local_time(moment: datetime | None, with_seconds: bool = False) -> str:
     return f"{local.strftime(pattern)} {local.tzname()}"
 
 
+def anchor_in_zone(anchor: datetime | None) -> datetime | None:
+    """Return a stored billing anchor (a naive local wall-clock time) in the display zone."""
+    return anchor.replace(tzinfo=display_zone()) if anchor is not None else None
+
+
+def billing_anchor(anchor: datetime | None) -> str:
+    """Format a billing anchor: ``2026-01-31 00:30 KST``."""
+    return local_time(anchor_in_zone(anchor))
+
+
 def local_date(moment: datetime | None) -> str:
     """Format the calendar day of a time in the display zone: ``2026-11-27``."""
     if moment is None:
@@ -146,6 +156,7 @@ PAYMENT_STATUS_LABELS = {
     "paid": _l("Paid"),
     "failed": _l("Failed"),
     "cancelled": _l("Refunded"),
+    "partially_refunded": _l("Partially refunded"),
 }
 PAYMENT_ORIGIN_LABELS = {
     "schedule": _l("Scheduled payment"),
@@ -194,6 +205,7 @@ SCHEDULE_STATUS_LABELS = {
 REFUND_STATUS_LABELS = {
     "pending": _l("Outcome unknown"),
     "succeeded": _l("Refunded"),
+    "partially_refunded": _l("Partially refunded"),
     "rejected": _l("Rejected"),
 }
 BILLING_KEY_LABELS = {
@@ -209,6 +221,7 @@ ROLE_LABELS = {
 SCHEDULE_RESULT_LABELS = {
     **SCHEDULE_FILTER_LABELS,
     "cancelled": _l("Refunded"),
+    "partially_refunded": _l("Partially refunded"),
 }
 OUTCOME_LABELS = {
     "ok": _l("Done"),
@@ -223,6 +236,12 @@ OUTCOME_LABELS = {
     "errors": _l("Finished with errors"),
     "interrupted": _l("Interrupted"),
     "throttled": _l("Throttled"),
+}
+# Why a subscription needs attention (``attention.subscription_attention``).
+ATTENTION_LABELS = {
+    "billing_key_missing": _l("The billing key is gone: register a card"),
+    "not_scheduled": _l("Nothing will charge it next: sync after fixing the cause"),
+    "charge_outcome_unknown": _l("A charge has an unknown outcome: run sync"),
 }
 # What each audited action is called on the customer's timeline.
 ACTION_LABELS = {
@@ -247,6 +266,7 @@ ACTION_LABELS = {
     "subscription.dunning_exhausted": _l("Retries exhausted"),
     "subscription.pause": _l("Subscription paused"),
     "subscription.reinstate": _l("Subscription reinstated"),
+    "subscription.replan": _l("Next charge planned again"),
     "subscription.resume": _l("Subscription resumed"),
     "sync.run": _l("Sync run"),
     "webhook.reprocess": _l("Webhook reprocessed"),
@@ -268,6 +288,7 @@ ACTION_LABELS = {
     "setup.step_undone": _l("Go-live step reopened"),
 }
 LABELS = {
+    "attention": ATTENTION_LABELS,
     "subscription": SUBSCRIPTION_STATUS_LABELS,
     "payment": PAYMENT_STATUS_LABELS,
     "origin": PAYMENT_ORIGIN_LABELS,
@@ -283,6 +304,15 @@ LABELS = {
     "billing_key": BILLING_KEY_LABELS,
     "role": ROLE_LABELS,
 }
+
+
+def refund_aware_status(status: str | None, amount: int | None,
+                        cancel_amount: int | None) -> str | None:
+    """Return a payment's status as shown and exported: ``partially_refunded`` when part of it
+    was refunded (iamport may call such a payment ``cancelled``), never "refunded"."""
+    if status in ("paid", "cancelled") and amount and 0 < (cancel_amount or 0) < amount:
+        return "partially_refunded"
+    return status
 
 
 # Translated labels per (locale, kind, code): a list page shows the same few labels on every
@@ -353,6 +383,7 @@ TEMPLATE_FILTERS = {
     "duration": duration,
     "won": won,
     "local_time": local_time,
+    "billing_anchor": billing_anchor,
     "local_date": local_date,
     "iso_local": iso_local,
     "datetime_input": datetime_input_value,

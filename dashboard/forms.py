@@ -184,6 +184,18 @@ CANCEL_REASONS = (_l("Customer request"), _l("Too expensive"), _l("Not using the
                   _l("Card problem"), _l("Moving to another plan or service"))
 
 
+class ChargeNowForm(ActionForm):
+    # Offered only when the unpaid period has already ended; "today" is the default there.
+    start = RadioField(
+        _l("Bill from"),
+        choices=[choice("today", _l("Restart from today: one charge, a new period from now")),
+                 choice("missed", _l("Collect the missed period, then each period since"))],
+        default="today",
+        validators=[Optional()],
+    )
+    reason = reason_field()
+
+
 class RefundForm(ActionForm):
     # Issued with the form, so submitting it twice refunds once.
     request_key = HiddenField(validators=[Optional(), Length(max=40)])
@@ -201,7 +213,8 @@ class ManualChargeForm(ActionForm):
                           validators=[InputRequired(), NumberRange(min=100, max=MAX_KRW)])
     name = StringField(_l("Order name"), validators=[DataRequired(), Length(max=40)],
                        filters=[_strip])
-    subscription_id = SelectField(_l("Subscription"), choices=[], validate_choice=False)
+    # Choices are the customer's own subscriptions: a charge is never filed under another's.
+    subscription_id = SelectField(_l("Subscription"), choices=[], validate_choice=True)
     reason = reason_field()
     # Set when staff confirm a second identical charge within ten minutes on purpose.
     repeat_confirmed = HiddenField()

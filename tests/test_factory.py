@@ -16,7 +16,7 @@ def test_create_app_builds_a_fresh_app_each_call(app_config):
 def test_defaults(app_config):
     app = create_app(app_config)
     assert app.config["IAMPORT_API_URL"] == "https://api.iamport.kr"
-    assert app.config["IAMPORT_PG"] == "kcp_billing"
+    assert app.config["IAMPORT_PG"] == "kcp"
     assert app.config["BILLING_MODE"] == "schedule"
     assert app.config["DISPLAY_TIMEZONE"] == "Asia/Seoul"
     assert app.config["IAMPORT_WEBHOOK_ALLOWED_IPS"] == ()

@@ -29,7 +29,7 @@ from . import (
     translate_iamport_error,
 )
 from .lifecycle import resume_due_subscriptions
-from .periods import ChargeKey
+from .periods import ChargeKey, local_anchor, unpaid_period_ended
 from .results import LocalOutcome, apply_local_outcome, apply_payment_result
 
 
@@ -162,10 +162,23 @@ def refuse_while_unresolved(
 
 
 @owns_transaction
-def retry_period_now(subscription_id: int, *, actor: audit.Actor, reason: str) -> Payment:
-    """Charge a subscription's unpaid period now (after a decline or a new card)."""
+def retry_period_now(
+    subscription_id: int, *, actor: audit.Actor, reason: str, restart: bool | None = None
+) -> Payment:
+    """Charge a subscription's unpaid period now (after a decline or a new card).
+
+    ``restart`` (the default when that period has already ended) makes this the one charge of
+    a new period starting now, and moves the billing anchor to now; otherwise the missed
+    period is charged as it was, and each period after it that has already started falls due
+    right after (``periods.charges_after_charge_now`` lists them for the confirmation).
+    """
     subscription = load_for_update(Subscription, subscription_id, missing="No such subscription.")
     require_action(subscription, "charge_now")
+    ended = unpaid_period_ended(subscription, now())
+    if restart is None:
+        restart = ended
+    elif restart and not ended:
+        raise errors.InvalidInput("The unpaid period has not ended yet; charge it as it is.")
     # A waiting schedule for the same period would charge again: revoke it first. One that
     # turns out to have run already carries a result we have not seen: apply it and decide
     # again, so a period paid a moment ago is never charged twice.
@@ -177,7 +190,11 @@ def retry_period_now(subscription_id: int, *, actor: audit.Actor, reason: str) -
         with calling_iamport(unknown="iamport did not answer; try again after a sync."):
             for imp_uid in ran:
                 apply_payment_result(provider().get_payment(imp_uid), source="sync")
-        return retry_period_now(subscription_id, actor=actor, reason=reason)
+        return retry_period_now(subscription_id, actor=actor, reason=reason, restart=restart)
+    if restart:
+        # The new period starts now: the paid result extends from here (lifecycle).
+        subscription.next_charge_at = now()
+        subscription.billing_anchor = local_anchor(subscription.next_charge_at)
     payment = new_period_charge(subscription, origin="again")
     payment.reason = reason[:256]
     payment.requested_by_id = actor.user_id
@@ -188,7 +205,8 @@ def retry_period_now(subscription_id: int, *, actor: audit.Actor, reason: str) -
         actor=actor,
         customer_id=subscription.customer_id,
         reason=reason,
-        details={"amount": payment.amount, "period": payment.period},
+        details={"amount": payment.amount, "period": payment.period,
+                 "restart": restart},
     )
     checkpoint()
     return send_again(payment)
@@ -224,6 +242,10 @@ def manual_charge(
         raise errors.RecordNotFound("No such customer.")
     if customer.billing_key_status != "active":
         raise errors.InvalidState("The customer has no billing key; register a card first.")
+    if subscription_id is not None and db.session.scalar(
+        db.select(Subscription.customer_id).where(Subscription.id == subscription_id)
+    ) != customer_id:
+        raise errors.InvalidInput("Choose one of this customer's subscriptions, or none.")
     refuse_while_unresolved(customer_id=customer_id)
     payment = Payment(
         merchant_uid=merchant_uid,

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import re
 
-from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
+from ..config import iamport_pg
 from ..extensions import db
 from ..iamport import BillingKey, IamportError, NotFound, Rejected
 from ..models import MAX_CREDIT_ADJUSTMENT, CreditEntry, Customer
 from ..phones import phone_digits
+from ..text import fit_column
 from . import (
     audit,
     checkpoint,
@@ -58,11 +59,11 @@ def get_or_create_customer(customer_uid: str) -> Customer:
 
 def copy_billing_key(customer: Customer, key: BillingKey) -> None:
     """Copy what iamport says about a billing key onto the customer."""
-    customer.card_name = key.card_name
-    customer.card_code = key.card_code
-    customer.card_number = key.card_number
+    customer.card_name = fit_column(Customer.card_name, key.card_name)
+    customer.card_code = fit_column(Customer.card_code, key.card_code)
+    customer.card_number = fit_column(Customer.card_number, key.card_number)
     customer.card_type = key.card_type
-    customer.pg_provider = key.pg_provider
+    customer.pg_provider = fit_column(Customer.pg_provider, key.pg_provider)
     customer.billing_key_status = "active"
     customer.billing_key_synced_at = now()
     customer.name = customer.name or (key.customer_name or "")[:100]
@@ -112,7 +113,7 @@ def register_billing_key(
             expiry=expiry,
             birth=birth,
             pwd_2digit=pwd_2digit,
-            pg=rest_key_in_pg(),
+            pg=iamport_pg(),
             customer_name=customer.name or None,
             customer_tel=customer.phone or None,
             customer_email=customer.email or None,
@@ -136,12 +137,6 @@ def register_billing_key(
     )
     db.session.commit()
     return customer
-
-
-def rest_key_in_pg() -> str:
-    """Return the PG for REST key-in issuance: KCP issues keys on ``kcp``, not ``kcp_billing``."""
-    pg = current_app.config["IAMPORT_PG"]
-    return "kcp" + pg[len("kcp_billing"):] if pg.startswith("kcp_billing") else pg
 
 
 def record_failure(action: str, customer: Customer, actor: audit.Actor, message: str | None) -> None:

@@ -10,6 +10,7 @@ from ..phones import phone_digits
 from . import audit, billing_mode, errors, now, owns_transaction, provider, schedules
 from .charges import new_period_charge, send_again
 from .customers import copy_billing_key, get_or_create_customer
+from .periods import local_anchor
 
 
 @owns_transaction
@@ -67,6 +68,7 @@ def start_subscription(
                  "charge_now": charge_now},
     )
     if charge_now:
+        subscription.billing_anchor = local_anchor(first_charge_at)
         payment = new_period_charge(subscription, origin="again")
         db.session.commit()
         try:
@@ -78,6 +80,7 @@ def start_subscription(
         # iamport only runs schedules in the future.
         first_charge_at = now() + timedelta(minutes=1)
         subscription.next_charge_at = first_charge_at
+    subscription.billing_anchor = local_anchor(first_charge_at)
     schedules.plan_charge(subscription, first_charge_at)
     db.session.commit()
     schedules.register_unconfirmed(subscription.id)

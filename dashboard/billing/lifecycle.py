@@ -15,7 +15,7 @@ from flask import current_app
 from ..extensions import db
 from ..models import Payment, Plan, Subscription
 from . import audit, errors, load_for_update, now, owns_transaction, require_action, schedules
-from .periods import add_interval
+from .periods import anchor_of, local_anchor, period_end_after
 
 
 def extend_period(subscription: Subscription, payment: Payment, *, paid_at: datetime) -> None:
@@ -39,7 +39,9 @@ def extend_period(subscription: Subscription, payment: Payment, *, paid_at: date
         db.session.refresh(subscription)
     subscription.current_period = payment.period
     subscription.current_period_start = start
-    subscription.current_period_end = add_interval(start, subscription.plan)
+    subscription.current_period_end = period_end_after(
+        anchor_of(subscription, start), subscription.plan, start
+    )
     subscription.next_charge_at = subscription.current_period_end
     subscription.next_attempt_at = None
     subscription.failed_attempts = 0
@@ -142,7 +144,11 @@ def restart_billing(
     already paid, or in a few minutes when that has passed; commits."""
     subscription.status = "active"
     subscription.failed_attempts = 0
+    lapsed = subscription.next_charge_at is None or subscription.next_charge_at <= now()
     due = max(subscription.next_charge_at or now(), now() + timedelta(minutes=5))
+    if lapsed:
+        # The paid period is over: billing starts again from now, and so does the anchor.
+        subscription.billing_anchor = local_anchor(due)
     subscription.next_charge_at = due
     schedules.plan_charge(subscription, due)
     audit.record(

@@ -19,6 +19,7 @@ from datetime import timedelta
 from .. import iamport
 from ..extensions import db
 from ..models import CreditEntry, Customer, Payment, Refund, Schedule, Subscription
+from ..text import fit_column
 from . import audit, lifecycle, merchant_uid_prefix, now, provider, schedules
 from .customers import get_or_create_customer
 from .periods import parse_merchant_uid
@@ -207,12 +208,13 @@ def mirror_payment(payment: Payment, result: iamport.Payment) -> int:
     payment.status = STATUS_FROM_IAMPORT.get(result.status, payment.status)
     payment.amount = result.amount
     payment.name = (result.name or payment.name or "")[:40]
-    payment.card_name = result.card_name
-    payment.card_number = result.card_number
-    payment.pg_tid = result.pg_tid
-    payment.apply_num = result.apply_num
-    payment.receipt_url = result.receipt_url
-    payment.fail_reason = result.fail_reason
+    # iamport's strings can be longer than our columns (a PG's message): keep what fits.
+    payment.card_name = fit_column(Payment.card_name, result.card_name)
+    payment.card_number = fit_column(Payment.card_number, result.card_number)
+    payment.pg_tid = fit_column(Payment.pg_tid, result.pg_tid)
+    payment.apply_num = fit_column(Payment.apply_num, result.apply_num)
+    payment.receipt_url = fit_column(Payment.receipt_url, result.receipt_url)
+    payment.fail_reason = fit_column(Payment.fail_reason, result.fail_reason)
     payment.paid_at = result.paid_at
     payment.failed_at = result.failed_at
     payment.cancelled_at = result.cancelled_at
@@ -227,7 +229,9 @@ def mirror_cancellations(payment: Payment, history) -> int:
     """Match iamport's cancel history to our refund rows; return the newly settled amount."""
     settled = 0
     for entry in history:
-        cancellation_id = entry.cancellation_id or f"{entry.pg_tid}:{entry.cancelled_at}"
+        cancellation_id = fit_column(
+            Refund.cancellation_id, entry.cancellation_id or f"{entry.pg_tid}:{entry.cancelled_at}"
+        )
         known = db.session.scalar(
             db.select(Refund).where(Refund.cancellation_id == cancellation_id)
         )
@@ -245,12 +249,13 @@ def mirror_cancellations(payment: Payment, history) -> int:
             .order_by(Refund.id)
         )
         if refund is None:
-            refund = Refund(payment_id=payment.id, amount=entry.amount, reason=entry.reason or "")
+            refund = Refund(payment_id=payment.id, amount=entry.amount,
+                            reason=fit_column(Refund.reason, entry.reason or ""))
             db.session.add(refund)
         refund.status = "succeeded"
         refund.cancellation_id = cancellation_id
-        refund.pg_tid = entry.pg_tid
-        refund.receipt_url = entry.receipt_url
+        refund.pg_tid = fit_column(Refund.pg_tid, entry.pg_tid)
+        refund.receipt_url = fit_column(Refund.receipt_url, entry.receipt_url)
         refund.cancelled_at = entry.cancelled_at
         settled += entry.amount
     return settled
@@ -265,7 +270,7 @@ def mirror_schedule(payment: Payment, result: iamport.Payment) -> None:
     schedule.schedule_status = "executed"
     schedule.payment_status = result.status
     schedule.imp_uid = result.imp_uid
-    schedule.fail_reason = result.fail_reason
+    schedule.fail_reason = fit_column(Schedule.fail_reason, result.fail_reason)
     schedule.executed_at = result.paid_at or result.failed_at or schedule.executed_at or now()
 
 

@@ -11,9 +11,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func
 
+from ..config import iamport_pg
 from ..extensions import db
 from ..iamport import IamportError, NotFound, Rejected, ScheduleRequest
 from ..models import Payment, Schedule, Subscription
+from ..text import fit_column
 from . import (
     audit,
     billing_mode,
@@ -117,15 +119,21 @@ def register_schedule(row: Schedule) -> None:
         buyer_tel=customer.phone or None,
     )
     try:
-        provider().schedule_payments(customer.customer_uid, [request])
+        provider().schedule_payments(customer.customer_uid, [request], pg=iamport_pg())
     except Rejected as rejection:
         if is_registered_at_iamport(row.merchant_uid):
             row.registered_at = now()
         else:
             row.schedule_status = "revoked"
             row.revoked_at = now()
-            row.fail_reason = (rejection.message or "rejected")[:256]
+            row.fail_reason = fit_column(Schedule.fail_reason, rejection.message or "rejected")
+            if isinstance(rejection, NotFound):
+                # iamport has no billing key under this customer_uid (deleted in its console).
+                customer.billing_key_status = "missing"
+                customer.billing_key_synced_at = now()
             if row.subscription is not None:
+                # Nothing charges it now: attention.subscription_attention says so, and
+                # sync registers it again once the customer has a key.
                 row.subscription.next_attempt_at = None
             audit.record(
                 "schedule.register",

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from ..actions import has_pending_refund
+from ..attention import unscheduled
 from ..extensions import db
 from ..iamport import IamportError, NotFound
 from ..iamport import Payment as RemotePayment
@@ -18,7 +19,7 @@ from ..models import Customer, Payment, Refund, Schedule, Subscription
 from . import audit, errors, merchant_uid_prefix, now, owns_transaction, provider, schedules
 from .customers import get_customer, refresh_billing_key
 from .lifecycle import close_ended_subscriptions, resume_due_subscriptions
-from .periods import parse_merchant_uid
+from .periods import local_anchor, parse_merchant_uid, unpaid_period_ended
 from .results import (
     LocalOutcome,
     apply_local_outcome,
@@ -65,6 +66,7 @@ def run_sync(days: int = 3, *, actor: audit.Actor = audit.SYSTEM,
         ("pending charges", lambda: resolve_pending_charges(summary, progress)),
         ("pending refunds", lambda: resolve_pending_refunds(summary, progress)),
         ("schedule registrations", lambda: confirm_schedules(summary, progress)),
+        ("unscheduled subscriptions", lambda: replan_unscheduled(summary, progress)),
         ("webhooks", lambda: reprocess_webhooks(summary, progress)),
     ]
     for name, phase in phases:
@@ -288,6 +290,49 @@ def confirm_schedules(summary: SyncSummary, progress: Progress) -> None:
         progress("schedule registrations", summary.changed)
 
 
+def replan_unscheduled(summary: SyncSummary, progress: Progress,
+                       customer_id: int | None = None) -> None:
+    """Plan the next charge again for active subscriptions nothing charges because iamport
+    refused their schedule, once their customer has a billing key at iamport again. One that
+    staff left unscheduled (a revoked schedule) stays as staff left it."""
+    query = db.select(Subscription.id).where(unscheduled()).order_by(Subscription.id)
+    if customer_id is not None:
+        query = query.where(Subscription.customer_id == customer_id)
+    for subscription_id in db.session.scalars(query).all():
+        subscription = db.session.get(Subscription, subscription_id)
+        if not registration_was_refused(subscription_id):
+            continue
+        if refresh_billing_key(subscription.customer) != "active":
+            db.session.commit()  # still no key: it stays on the attention list
+            continue
+        if unpaid_period_ended(subscription, now()):
+            # Unbilled for a whole period: start again from now rather than charge every
+            # missed period at once (staff can still collect them with "charge now").
+            subscription.next_charge_at = now()
+            subscription.billing_anchor = local_anchor(subscription.next_charge_at)
+        schedules.plan_charge(subscription, max(subscription.next_charge_at or now(), now()))
+        audit.record(
+            "subscription.replan", "subscription", subscription.id,
+            customer_id=subscription.customer_id,
+            details={"next_charge_at": subscription.next_charge_at.isoformat()},
+        )
+        db.session.commit()
+        schedules.register_unconfirmed(subscription.id)
+        summary.changed += 1
+        progress("unscheduled subscriptions", summary.changed)
+
+
+def registration_was_refused(subscription_id: int) -> bool:
+    """Return whether the subscription's latest schedule is one iamport refused to register
+    (``schedules.register_schedule`` revokes it with iamport's reason, never confirmed)."""
+    latest = db.session.scalar(
+        db.select(Schedule).where(Schedule.subscription_id == subscription_id)
+        .order_by(Schedule.id.desc()).limit(1)
+    )
+    return (latest is not None and latest.schedule_status == "revoked"
+            and latest.registered_at is None and latest.fail_reason is not None)
+
+
 def reprocess_webhooks(summary: SyncSummary, progress: Progress) -> None:
     done, failing = process_failed_events()
     summary.resolved += done
@@ -314,6 +359,9 @@ def sync_customer(customer_id: int, *, actor: audit.Actor = audit.SYSTEM) -> Cus
         state = refresh_billing_key(customer)
         db.session.commit()
         payments, schedule_count, changed = sync_customer_records(customer)
+        replanned = SyncSummary()
+        replan_unscheduled(replanned, no_progress, customer_id=customer.id)
+        changed += replanned.changed
     except IamportError as error:
         db.session.rollback()
         raise errors.IamportUnreachable("iamport could not be reached; try again.") from error
@@ -330,17 +378,27 @@ def sync_customer(customer_id: int, *, actor: audit.Actor = audit.SYSTEM) -> Cus
     return CustomerSyncSummary(state, payments, schedule_count, changed)
 
 
+def all_or_none(items) -> list:
+    """Return every item of a customer's list, or none when iamport knows no such customer."""
+    try:
+        return list(items)
+    except NotFound:
+        return []
+
+
 def sync_customer_records(customer: Customer) -> tuple[int, int, int]:
     """Reconcile one customer's payments and schedules; return (payments, schedules, changed)."""
     client = provider()
     summary = SyncSummary()
-    payments = list(client.iter_pages(
+    # iamport answers 404 for the lists of a customer_uid it has no key for (deleted in its
+    # console, or never issued): nothing to list, not an outage.
+    payments = all_or_none(client.iter_pages(
         lambda page: client.list_customer_payments(customer.customer_uid, page=page)
     ))
     for remote in payments:
         apply_if_changed(remote, summary)
     until = now()
-    found = list(client.iter_pages(
+    found = all_or_none(client.iter_pages(
         lambda page: client.list_customer_schedules(
             customer.customer_uid, schedule_from=until - timedelta(days=30),
             schedule_to=until + SCHEDULE_LOOKAHEAD, page=page,

@@ -38,6 +38,7 @@ from .types import BillingKey, Page, Payment, Schedule, ScheduleRequest, to_unix
 from .wire import (
     custom_data_json,
     describe,
+    fitted,
     json_or_none,
     list_of,
     never_sent,
@@ -179,7 +180,7 @@ class IamportClient:
         customer_email: str | None = None,
     ) -> BillingKey:
         """Register a card (key-in) under customer_uid, replacing any earlier card."""
-        body = without_none(
+        body = fitted(
             card_number=card_number,
             expiry=expiry,
             birth=birth,
@@ -230,7 +231,7 @@ class IamportClient:
         notice_url: str | None = None,
     ) -> Payment:
         """Charge a billing key now; a card decline is a Payment with status "failed"."""
-        body = without_none(
+        body = fitted(
             customer_uid=customer_uid,
             merchant_uid=merchant_uid,
             amount=whole_won(amount),
@@ -247,13 +248,15 @@ class IamportClient:
     # -- schedules ----------------------------------------------------------------------------
 
     def schedule_payments(
-        self, customer_uid: str, schedules: Sequence[ScheduleRequest]
+        self, customer_uid: str, schedules: Sequence[ScheduleRequest], *, pg: str | None = None
     ) -> list[Schedule]:
-        """Register payments for iamport to run at their schedule_at on customer_uid's key."""
+        """Register payments for iamport to run at their schedule_at on customer_uid's key
+        (on the ``pg`` channel, when the account has several)."""
         body = {
+            **without_none(pg=pg),
             "customer_uid": customer_uid,
             "schedules": [
-                without_none(
+                fitted(
                     merchant_uid=item.merchant_uid,
                     schedule_at=to_unix(item.schedule_at),
                     currency="KRW",

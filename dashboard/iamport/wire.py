@@ -12,6 +12,7 @@ from urllib.parse import quote
 import requests
 from urllib3.exceptions import NewConnectionError
 
+from ..text import fit
 from .errors import NotFound, Rejected
 from .types import Page
 
@@ -24,12 +25,55 @@ _NOT_FOUND_MARKERS = (
     "존재하지 않는 결제정보",  # payment look-ups
     "등록되지 않은 구매자",  # again with an unknown customer_uid
     "취소할 결제건이 존재하지 않습니다",  # cancel of an unknown payment
+    "등록된 고객정보가 없습니다",  # schedule on a customer_uid without a billing key
 )
 
 
+# Segments a URL resolver removes: requests turns %2E back into "." before sending, so
+# no quoting can carry them, and "/subscribe/customers/.." would name another resource.
+_DOT_SEGMENTS = (".", "..")
+
+
 def segment(value: str) -> str:
-    """Quote one path segment so an id can never change the path."""
-    return quote(str(value), safe="")
+    """Quote one path segment so an id can never change the path.
+
+    An id that is a dot segment cannot be sent at all: it raises ``NotFound`` (nothing by
+    that name can be reached at iamport, and nothing is sent).
+    """
+    text = str(value)
+    if text in _DOT_SEGMENTS or not text:
+        raise NotFound(code=None, message=f"{text!r} cannot name a resource in a URL path",
+                       http_status=0)
+    return quote(text, safe="")
+
+
+# The schema's maxLength of the free-text fields we send about a buyer, an order or a card
+# holder. iamport refuses a request with a longer value, so every one is fitted here.
+FIELD_LIMITS = {
+    "name": 40,
+    "buyer_name": 16,
+    "buyer_tel": 16,
+    "buyer_email": 64,
+    "customer_name": 20,
+    "customer_tel": 20,
+    "customer_email": 200,
+}
+# A cut address would be someone else's: an e-mail that does not fit is left out instead.
+_WHOLE_OR_NOTHING = ("buyer_email", "customer_email")
+
+
+def fitted(**fields: Any) -> dict[str, Any]:
+    """Return ``fields`` without ``None`` values and with every text fitted to its limit."""
+    body = {}
+    for name, value in fields.items():
+        limit = FIELD_LIMITS.get(name)
+        if isinstance(value, str) and limit is not None and len(value) > limit:
+            if name in _WHOLE_OR_NOTHING:
+                continue
+            value = fit(value, limit)
+        if value is not None:
+            body[name] = value
+    return body
 
 
 def without_none(**fields: Any) -> dict[str, Any]:

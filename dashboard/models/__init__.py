@@ -16,6 +16,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -266,6 +267,10 @@ class Subscription(Timestamps, db.Model):
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resume_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The local date and time (in DISPLAY_TIMEZONE, stored naive on purpose: a wall-clock
+    # reading, not an instant) every period end is counted from: 31 January gives 28/29
+    # February, then 31 March. Restarting a lapsed subscription moves it.
+    billing_anchor: Mapped[datetime | None] = mapped_column(DateTime(timezone=False))
 
     customer: Mapped[Customer] = relationship(back_populates="subscriptions")
     plan: Mapped[Plan] = relationship(foreign_keys=[plan_id])
@@ -325,6 +330,11 @@ class Schedule(Timestamps, db.Model):
 
     customer: Mapped[Customer] = relationship()
     subscription: Mapped[Subscription | None] = relationship()
+    # The charge it made (same merchant_uid): what became of it, e.g. a partial refund.
+    payment: Mapped[Payment | None] = relationship(
+        primaryjoin="foreign(Schedule.merchant_uid) == Payment.merchant_uid",
+        viewonly=True, uselist=False,
+    )
 
 
 PAYMENT_STATUSES = ("pending", "paid", "failed", "cancelled")

@@ -9,6 +9,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from .. import formatting
 from ..actions import allowed_actions
+from ..attention import subscription_attention
 from ..extensions import db
 from ..messages import webhook_error
 from ..models import (
@@ -96,7 +97,7 @@ def customer_detail(customer_id: int) -> CustomerDetail | None:
     ))
     upcoming = upcoming_schedules(customer_id)
     recent_schedules = list(db.session.scalars(
-        select(Schedule)
+        select(Schedule).options(selectinload(Schedule.payment))
         .where(Schedule.customer_id == customer_id)
         .order_by(Schedule.schedule_at.desc(), Schedule.id.desc())
         .limit(100)
@@ -159,9 +160,11 @@ def customer_timeline(detail: CustomerDetail) -> list[TimelineItem]:
                                       amount=payment.amount, title=_("Charge failed"),
                                       detail=payment.fail_reason or "", link=link))
         for refund in payment.refunds:
+            partial = refund.status == "succeeded" and refund.amount < payment.amount
             items.append(TimelineItem(
                 at=refund.cancelled_at or refund.created_at, kind="refund",
-                status=refund.status, status_kind="refund", amount=refund.amount,
+                status="partially_refunded" if partial else refund.status,
+                status_kind="refund", amount=refund.amount,
                 title=_("Refund"), detail=refund.reason or "", link=link,
             ))
     for schedule in detail.recent_schedules:
@@ -172,8 +175,11 @@ def customer_timeline(detail: CustomerDetail) -> list[TimelineItem]:
             detail=schedule.merchant_uid,
         ))
         if schedule.executed_at:
+            charged = schedule.payment
+            status = schedule.payment_status if charged is None else formatting.refund_aware_status(
+                schedule.payment_status, charged.amount, charged.cancel_amount)
             items.append(TimelineItem(
-                at=schedule.executed_at, kind="schedule", status=schedule.payment_status,
+                at=schedule.executed_at, kind="schedule", status=status,
                 status_kind="schedule_payment", amount=schedule.amount,
                 title=_("Scheduled charge executed"),
                 detail=schedule.fail_reason or schedule.merchant_uid,
@@ -210,6 +216,7 @@ class SubscriptionDetail:
     plans: list[Plan]
     audit_entries: list[AuditEntry]
     actions: frozenset[str] = frozenset()
+    attention: list[str] = field(default_factory=list)
 
 
 def subscription_detail(subscription_id: int) -> SubscriptionDetail | None:
@@ -223,7 +230,8 @@ def subscription_detail(subscription_id: int) -> SubscriptionDetail | None:
     if subscription is None:
         return None
     schedules = list(db.session.scalars(
-        select(Schedule).where(Schedule.subscription_id == subscription_id)
+        select(Schedule).options(selectinload(Schedule.payment))
+        .where(Schedule.subscription_id == subscription_id)
         .order_by(Schedule.schedule_at.desc(), Schedule.id.desc()).limit(50)
     ))
     payments = list(db.session.scalars(
@@ -238,7 +246,7 @@ def subscription_detail(subscription_id: int) -> SubscriptionDetail | None:
         .order_by(AuditEntry.id.desc()).limit(50)
     ))
     return SubscriptionDetail(subscription, schedules, payments, active_plans(), audit_entries,
-                              allowed_actions(subscription))
+                              allowed_actions(subscription), subscription_attention(subscription))
 
 
 def schedule_or_none(schedule_id: int) -> Schedule | None:

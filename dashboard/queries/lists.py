@@ -161,7 +161,8 @@ class ScheduleFilters:
 
 
 def schedules_query(filters: ScheduleFilters):
-    query = select(Schedule).options(joinedload(Schedule.customer))
+    query = select(Schedule).options(joinedload(Schedule.customer),
+                                     selectinload(Schedule.payment))
     if filters.status == "scheduled":
         query = query.where(Schedule.schedule_status == "scheduled")
     elif filters.status == "revoked":

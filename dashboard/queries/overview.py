@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from .. import formatting, rollups
+from ..attention import needs_attention, subscription_attention
 from ..clock import now as clock_now
 from ..config import billing_mode, webhook_intake_open
 from ..extensions import db
@@ -79,6 +80,10 @@ class Overview:
     refunded_this_month: Tally = field(default_factory=Tally)
     webhook_backlog: WebhookBacklog | None = None
     webhook_intake_open: bool = False
+
+    # Subscriptions that will not be charged as they should, each with its attention codes.
+    stalled: list[tuple[Subscription, list[str]]] = field(default_factory=list)
+    stalled_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -168,6 +173,7 @@ def overview() -> Overview:
     recovered = sum(row.recovered for row in recent)
     attention = 10
     past_due_query = select(Subscription).where(Subscription.status == "past_due")
+    stalled_query = select(Subscription).where(needs_attention())
     pending_payments_query = select(Payment).where(Payment.status == "pending")
     pending_refunds_query = select(Refund).where(Refund.status == "pending")
     failed_webhooks_query = select(WebhookEvent).where(WebhookEvent.state == "failed")
@@ -210,6 +216,12 @@ def overview() -> Overview:
         webhook_backlog=webhook_backlog(),
         webhook_intake_open=(webhook_intake_open(current_app.config)
                              and not current_app.config.get("DEMO")),
+        stalled=[(subscription, subscription_attention(subscription))
+                 for subscription in db.session.scalars(
+                     stalled_query.options(joinedload(Subscription.customer),
+                                           joinedload(Subscription.plan))
+                     .order_by(Subscription.id.asc()).limit(attention))],
+        stalled_count=_count(stalled_query),
     )
 
 

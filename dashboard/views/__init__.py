@@ -13,6 +13,7 @@ from markupsafe import Markup
 
 from .. import desk, formatting, messages, particles, sessions
 from ..actions import allowed_actions
+from ..attention import next_charge_at
 from ..extensions import login_manager
 from ..forms import CANCEL_REASONS, REFUND_REASONS
 from ..htmx import HTMX_INTEGRITY, HTMX_URL, htmx_config_json
@@ -69,6 +70,7 @@ def register_console(app: Flask) -> None:
         can=can,
         actions=allowed_actions,
         label=formatting.label,
+        next_charge_at=next_charge_at,
         role_label=lambda role: formatting.label("role", role),
         saved_filters=desk.saved_filters,
         webhook_error=messages.webhook_error,

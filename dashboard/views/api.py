@@ -12,8 +12,10 @@ from functools import wraps
 from flask import Blueprint, g, jsonify, request
 
 from .. import api_tokens
+from ..attention import next_charge_at, subscription_attention
 from ..billing import audit, errors, intake, lifecycle
 from ..extensions import csrf, db
+from ..formatting import anchor_in_zone
 from ..models import Subscription
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -117,11 +119,16 @@ def subscription_json(subscription: Subscription) -> dict:
         "current_period": subscription.current_period,
         "current_period_start": iso(subscription.current_period_start),
         "current_period_end": iso(subscription.current_period_end),
-        "next_charge_at": iso(subscription.next_attempt_at or subscription.next_charge_at),
+        # Local date and time every period end is counted from, with its offset.
+        "billing_anchor": iso(anchor_in_zone(subscription.billing_anchor)),
+        "next_charge_at": iso(next_charge_at(subscription)),
         "failed_attempts": subscription.failed_attempts,
         "cancel_at_period_end": subscription.cancel_at_period_end,
         "cancelled_at": iso(subscription.cancelled_at),
         "created_at": iso(subscription.created_at),
+        # Why it needs staff attention (billing_key_missing, not_scheduled,
+        # charge_outcome_unknown); [] when all is well.
+        "attention": subscription_attention(subscription),
     }
 
 

@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 
 from .. import queries
 from ..billing import refunds
-from ..formatting import csv_time, https_only, won
+from ..formatting import csv_time, https_only, refund_aware_status, won
 from ..forms import PaymentFilterForm, RefundForm
 from ..htmx import redirect_after_action, render_page_or_fragment
 from .access import current_actor, require_sign_in, role_required
@@ -73,8 +73,9 @@ def export():
     def rows():
         for row in queries.iterate_payments(filters):
             # Plain rows in the header's order, then the four times, the receipt and the id.
-            yield [*row[:15], csv_time(row[15]), csv_time(row[16]), csv_time(row[17]),
-                   csv_time(row[18]), https_only(row[19])]
+            yield [*row[:11], refund_aware_status(row[11], row[9], row[10]), *row[12:15],
+                   csv_time(row[15]), csv_time(row[16]), csv_time(row[17]), csv_time(row[18]),
+                   https_only(row[19])]
 
     return stream_csv("payments.csv", header, rows())
 

@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 
 from .. import queries
 from ..billing import charges, schedules
-from ..formatting import csv_time, from_local, local_time, to_local, won
+from ..formatting import csv_time, from_local, local_time, refund_aware_status, to_local, won
 from ..forms import ReasonForm, RescheduleForm, ScheduleFilterForm, ScheduleTimeForm
 from ..htmx import redirect_after_action, render_page_or_fragment
 from .access import current_actor, require_sign_in, role_required
@@ -62,10 +62,18 @@ def export():
         for s in queries.iterate_schedules(filters):
             yield [s.merchant_uid, s.customer.customer_uid, s.customer.name, s.subscription_id,
                    s.period, s.attempt, csv_time(s.schedule_at), s.amount, s.name,
-                   s.schedule_status, s.payment_status, s.imp_uid, s.fail_reason,
+                   s.schedule_status, schedule_payment_status(s), s.imp_uid, s.fail_reason,
                    csv_time(s.executed_at), csv_time(s.revoked_at)]
 
     return stream_csv("schedules.csv", header, rows())
+
+
+def schedule_payment_status(schedule) -> str | None:
+    """Return what became of a schedule's charge, a partial refund named as one."""
+    payment = schedule.payment
+    if payment is None:
+        return schedule.payment_status
+    return refund_aware_status(schedule.payment_status, payment.amount, payment.cancel_amount)
 
 
 def load(schedule_id: int):

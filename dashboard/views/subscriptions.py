@@ -8,10 +8,13 @@ from .. import queries
 from ..actions import allowed_actions
 from ..billing import charges, lifecycle, refunds
 from ..billing.errors import BillingError
+from ..billing.periods import charges_after_charge_now, unpaid_period_ended
+from ..clock import now
 from ..formatting import from_local, local_time, won
 from ..forms import (
     CancelSubscriptionForm,
     ChangePlanForm,
+    ChargeNowForm,
     PauseForm,
     ReasonForm,
     SubscriptionFilterForm,
@@ -219,17 +222,24 @@ def change_plan(subscription_id: int):
 def charge_now(subscription_id: int):
     """Charge the unpaid period now (after a decline or a new card), after a confirmation."""
     subscription = load(subscription_id)
-    form = ReasonForm(next=request.args.get("next", ""))
+    form = ChargeNowForm(next=request.args.get("next", ""))
     template, title = "subscriptions/_charge_now_form.html", _("Charge the unpaid period now")
+    # The choice exists only for a period that has already ended; otherwise one charge.
+    ended = unpaid_period_ended(subscription, now())
+    restart = ended and form.start.data != "missed"
+    context = {"ended": ended, "restart": restart,
+               "planned": charges_after_charge_now(subscription, restart=restart, at=now())}
     if request.method == "GET":
-        return render_form(template, title, subscription, form)
+        return render_form(template, title, subscription, form, **context)
     if not form.validate_on_submit():
-        return render_form(template, title, subscription, form, status=422)
+        return render_form(template, title, subscription, form, status=422, **context)
     if not form.is_confirmed:
-        return render_form("subscriptions/_charge_now_confirm.html", title, subscription, form)
-    on_refusal(render_form, template=template, title=title, subscription=subscription, form=form)
+        return render_form("subscriptions/_charge_now_confirm.html", title, subscription, form,
+                           **context)
+    on_refusal(render_form, template=template, title=title, subscription=subscription, form=form,
+               **context)
     payment = charges.retry_period_now(subscription_id, actor=current_actor(),
-                                       reason=form.reason.data)
+                                       reason=form.reason.data, restart=restart)
     if payment.status == "paid":
         flash(_("The period is paid: %(amount)s.", amount=won(payment.amount)), "success")
     elif payment.status == "failed":

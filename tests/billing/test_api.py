@@ -62,6 +62,7 @@ def test_create_read_and_cancel(app, sandbox, plan, api):
     assert (created["customer_uid"], created["plan"], created["status"]) == (
         "cust_api", "basic", "active")
     assert created["next_charge_at"] == "2030-01-01T00:00:00+00:00"
+    assert created["billing_anchor"] == "2030-01-01T09:00:00+09:00"
     customer = db.session.scalar(db.select(Customer))
     assert (customer.name, customer.email, customer.phone) == (
         "최유나", "yuna@example.com", "01022223333")

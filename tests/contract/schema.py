@@ -276,3 +276,68 @@ def request_parameter_names(method: str, path: str) -> set[str]:
         names.add(name)
         names |= _names_in(parameter.get("schema", parameter), name, definitions)
     return names
+
+
+_PARAMETER_KEYS = ("type", "maxLength", "minLength", "enum", "items", "maximum", "minimum",
+                   "format")
+
+
+def _parameter_schema(parameter: dict) -> dict:
+    if "schema" in parameter and "type" not in parameter:
+        return parameter["schema"]
+    schema = {key: parameter[key] for key in _PARAMETER_KEYS if key in parameter}
+    if schema.get("type") == "array" and "items" not in schema and "schema" in parameter:
+        # A formData array written with ``schema`` for its items (unschedule's merchant_uid).
+        schema["items"] = parameter["schema"]
+    return schema
+
+
+def validate_request(method: str, path: str, query: dict | None, body) -> None:
+    """Raise SchemaMismatch unless a request's query and body are what the schema allows:
+    required parameters present, types, and limits (``maxLength``, ``enum``) included.
+
+    Query values arrive as text, so only their length and enum are checked; body values
+    (``formData`` and ``body`` parameters, sent as JSON) are checked in full, nested objects
+    (``schedules[]``) against their definitions.
+    """
+    method = method.lower()
+    template, operation = resolve(method, path)
+    body = body if body is not None else {}
+    if not isinstance(body, dict):
+        raise SchemaMismatch(f"{method.upper()} {template}: body is not a JSON object")
+    properties, required = {}, []
+    query_checks = {}
+    for parameter in operation.get("parameters", []):
+        where, name = parameter.get("in"), parameter["name"]
+        if where == "body" and "schema" in parameter:
+            # The whole body is one definition.
+            properties = None
+            body_schema = parameter["schema"]
+            break
+        if where in ("formData", "body"):
+            properties[name] = _parameter_schema(parameter)
+            if parameter.get("required"):
+                required.append(name)
+        elif where == "query":
+            query_checks[name] = parameter
+    else:
+        body_schema = {"type": "object", "properties": properties, "required": required}
+    for name, value in (query or {}).items():
+        parameter = query_checks.get(name)
+        if parameter is None:
+            continue
+        if "maxLength" in parameter and len(str(value)) > int(parameter["maxLength"]):
+            raise SchemaMismatch(f"{method.upper()} {template}: query {name} is longer than "
+                                 f"{parameter['maxLength']}")
+        if "enum" in parameter and value not in parameter["enum"]:
+            raise SchemaMismatch(f"{method.upper()} {template}: query {name}={value!r}")
+    if not body_schema.get("required"):
+        body_schema = {key: value for key, value in body_schema.items() if key != "required"}
+    document = {"allOf": [body_schema]}
+    document["definitions"] = _typed_objects(copy.deepcopy(load_subset()["definitions"]))
+    errors = sorted(Draft4Validator(document).iter_errors(body),
+                    key=lambda e: list(e.absolute_path))
+    if errors:
+        details = "\n".join(f"  at {'/'.join(map(str, e.absolute_path)) or '(root)'}: "
+                            f"{e.message[:300]}" for e in errors[:10])
+        raise SchemaMismatch(f"{method.upper()} {template} request:\n{details}")

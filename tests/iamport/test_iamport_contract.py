@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from dashboard.iamport import IamportError, ScheduleRequest
-from tests.contract.schema import request_parameter_names, validate_response
+from tests.contract.schema import (
+    SchemaMismatch,
+    request_parameter_names,
+    validate_request,
+    validate_response,
+)
 
 from .conftest import DECLINED_CARD, GOOD_CARD
 
@@ -121,3 +128,51 @@ def test_client_sends_only_parameter_names_the_schema_defines(scenario, recorder
 def test_every_response_the_client_received_matches_the_schema(scenario, recorder):
     for exchange in recorder.exchanges:
         validate_response(exchange.method, exchange.path, exchange.status, exchange.response)
+
+
+def test_every_request_the_client_built_matches_the_schema(scenario, recorder):
+    for exchange in recorder.exchanges:
+        validate_request(exchange.method, exchange.path, exchange.query, exchange.body)
+
+
+def test_the_request_check_enforces_limits():
+    """Guards the test above: a body over a limit, or without a required field, is refused."""
+    with pytest.raises(SchemaMismatch, match="buyer_name"):
+        validate_request("POST", "/subscribe/payments/again", {}, {
+            "customer_uid": "c", "merchant_uid": "m", "amount": 1, "name": "x",
+            "buyer_name": "Alexandra Montgomery"})
+    with pytest.raises(SchemaMismatch, match="buyer_tel"):
+        validate_request("POST", "/subscribe/payments/schedule", {}, {
+            "customer_uid": "c", "schedules": [{"merchant_uid": "m", "schedule_at": 1,
+                                                "amount": 1, "buyer_tel": "0" * 17}]})
+    with pytest.raises(SchemaMismatch, match="merchant_uid"):
+        validate_request("POST", "/subscribe/payments/again", {}, {
+            "customer_uid": "c", "amount": 1, "name": "x"})
+
+
+LONG_NAME = "Alexandra Montgomery-Wellington 👩‍💻"
+LONG_EMAIL = "alexandra.montgomery-wellington.the.third@very-long-company-domain.example"
+LONG_TEL = "+82 (0)10-1234-5678 ext. 9"
+
+
+def test_long_customer_fields_are_fitted_to_the_schema(iamport, recorder):
+    iamport.issue_billing_key(
+        "cust_long", card_number=GOOD_CARD, expiry="2030-12", birth="900101",
+        customer_name=LONG_NAME * 2, customer_tel=LONG_TEL, customer_email=LONG_EMAIL * 3)
+    iamport.pay_again(customer_uid="cust_long", merchant_uid="order_long", amount=1000,
+                      name="아주 긴 상품 이름 " * 10, buyer_name=LONG_NAME,
+                      buyer_email=LONG_EMAIL, buyer_tel=LONG_TEL)
+    at = datetime.now(UTC) + timedelta(days=1)
+    iamport.schedule_payments("cust_long", [ScheduleRequest(
+        "sched_long", at, 1000, "아주 긴 상품 이름 " * 10, buyer_name=LONG_NAME,
+        buyer_email=LONG_EMAIL, buyer_tel=LONG_TEL)])
+    sent = [e for e in recorder.exchanges if e.path != "/users/getToken"]
+    assert [e.status for e in sent] == [200, 200, 200]
+    for exchange in sent:
+        validate_request(exchange.method, exchange.path, exchange.query, exchange.body)
+    again = sent[1].body
+    assert again["buyer_name"] == LONG_NAME[:16]
+    assert again["buyer_tel"] == LONG_TEL[:16]
+    # A cut e-mail address would be someone else's: one that does not fit is left out.
+    assert "buyer_email" not in again
+    assert sent[0].body["customer_name"] == (LONG_NAME * 2)[:20]
