@@ -36,8 +36,8 @@ with warnings.catch_warnings():
 
 STAFF = audit.Actor("support@example.com", ip_address="127.0.0.1")
 CUSTOMERS = ("cust_0", "cust_1", "cust_2")
-DECLINING = "5570-4200-0000-0002"
-WORKING = "5570-4200-0000-7221"
+DECLINING = "5570-4200-0007-0002"
+WORKING = "5570-4200-0007-7221"
 
 
 def assert_rollups_equal_recount() -> None:

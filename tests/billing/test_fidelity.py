@@ -82,7 +82,7 @@ def test_every_request_the_dashboard_sends_is_inside_the_schema(app, sandbox, pl
     paid = [p for p in payments_of(sub.id) if p.status == "paid"]
     assert len(paid) >= 3
     refunds.refund_payment(paid[0].id, amount=1000, reason="부분 환불", actor=STAFF)
-    customers.register_billing_key(sub.customer_id, card_number="5570420000007221",
+    customers.register_billing_key(sub.customer_id, card_number="5570420000077221",
                                    expiry="2031-01", birth="900101", pwd_2digit="12",
                                    actor=STAFF)
     sync.run_sync(days=40)
@@ -107,7 +107,7 @@ def test_iamport_pg_names_the_channel_wherever_the_api_takes_pg(app, sandbox, pl
     recorder = RecordingAdapter(sandbox.http.adapters[API_URL])
     sandbox.http.mount(API_URL, recorder)
     sub = intake.start_subscription(uid, plan_code="basic")
-    customers.register_billing_key(sub.customer_id, card_number="5570420000007221",
+    customers.register_billing_key(sub.customer_id, card_number="5570420000077221",
                                    expiry="2031-01", birth="900101", pwd_2digit="12",
                                    actor=STAFF)
     [schedule] = recorder.calls("POST", "/subscribe/payments/schedule")

@@ -167,7 +167,7 @@ def customers(app, sandbox, staff):
     subscribe(app, sandbox, "cust_minsu", "김민수", "010-1234-5678")
     subscribe(app, sandbox, "cust_jihoon", "박지훈", "010-3456-7890")
     subscribe(app, sandbox, "cust_seoyeon", "이서연", "010-2345-6789",
-              card_number="4518-4212-3456-0002")
+              card_number="4518-4200-0005-0002")
     sandbox.advance(120)
     sandbox.run_due()
     with app.app_context():

@@ -226,7 +226,7 @@ def test_replace_a_card_and_charge_the_past_due_subscription(app, sandbox, custo
     panel = tab.page.locator("#action-panel")
     expect(panel.locator("input[name=card_number]")).to_be_focused()
     tab.check_accessibility()
-    panel.locator("input[name=card_number]").fill("5570-4200-0000-7229")
+    panel.locator("input[name=card_number]").fill("5570-4200-0007-7221")
     panel.locator("input[name=expiry]").fill("08/29")  # as printed on the card
     panel.locator("input[name=birth]").fill("900101")
     panel.locator("input[name=pwd_2digit]").fill("12")

@@ -29,7 +29,7 @@ def past_due(app, sandbox):
     with app.app_context():
         db.session.add(Plan(code="basic", name="베이직 월간", amount=9900))
         db.session.commit()
-        sandbox.issue_key("cust_pd", card_number="4518-4212-3456-0002")
+        sandbox.issue_key("cust_pd", card_number="4518-4200-0005-0002")
         subscription = intake.start_subscription("cust_pd", plan_code="basic", customer_info={
             "name": "이서연", "phone": "010-2345-6789"})
         ids = {"subscription": subscription.id, "customer": subscription.customer_id}
