@@ -341,7 +341,7 @@ class Person:
 def make_customers(count: int, rng: random.Random) -> list[Person]:
     """Return ``count`` customers created over the year before the anchor, oldest first."""
     surnames, weights = [s[:2] for s in SURNAMES], [s[2] for s in SURNAMES]
-    domains, domain_weights = zip(*EMAIL_DOMAINS)
+    domains, domain_weights = zip(*EMAIL_DOMAINS, strict=True)
     year_ago = ANCHOR_US - 365 * DAY_US
     created = sorted(rng.randrange(year_ago, ANCHOR_US - HOUR_US) for _ in range(count))
     people = []
@@ -354,7 +354,8 @@ def make_customers(count: int, rng: random.Random) -> list[Person]:
             id=number,
             uid=f"cust_{scramble(number, 16**10, 0x5EED):010x}",
             name=family + first[0] + second[0],
-            email=f"{first[1]}{second[1]}.{family_roman}{number}@{rng.choices(domains, domain_weights)[0]}",
+            email=(f"{first[1]}{second[1]}.{family_roman}{number}"
+                   f"@{rng.choices(domains, domain_weights)[0]}"),
             phone=phone,
             card=card,
             card_number=f"{card[0]}******{rng.randrange(10_000):04d}",
@@ -611,7 +612,8 @@ class PaymentWriter:
 
     def audit_row(self, payment: tuple, refund: tuple):
         details = json.dumps({"amount": refund[2], "checksum": refund[4]})
-        cancelled_at, merchant_uid, customer_id, reason = refund[8], payment[2], payment[3], refund[3]
+        cancelled_at, merchant_uid, customer_id, reason = (
+            refund[8], payment[2], payment[3], refund[3])
         # Staff refunds are audited against the payment's merchant_uid, as the app does.
         return (cancelled_at, self.admin_id, ADMIN_EMAIL, merchant_uid, customer_id, reason,
                 details)

@@ -78,7 +78,8 @@ def choose_targets(path: Path) -> Targets:
     finally:
         connection.close()
     return Targets(
-        payment_id=payment_id, subscription_id=subscription_id, merchant_uid=merchant_uid, imp_uid=imp_uid,
+        payment_id=payment_id, subscription_id=subscription_id, merchant_uid=merchant_uid,
+        imp_uid=imp_uid,
         customer_id=customer_id, customer_uid=customer_uid, name=name, name_prefix=name[:2],
         email=email, phone_typed=f"{phone[:3]}-{phone[3:7]}-{phone[7:]}",
         customer_payments=customer_payments, csv_from=month_start, csv_to=month_end,

@@ -3,10 +3,11 @@
 Configured the way its documentation suggests for a support back office: a search box over
 ``merchant_uid``, ``imp_uid`` and the customer's name, email and phone on payments, and over
 ``customer_uid``, name, email and phone on customers; every other setting is left at its
-default (20 rows a page unless ``?page_size=50`` asks for the console's 50, numbered pages with a total count, case-insensitive ``LIKE '%…%'``
-search). A second payments view searches only the two uids, Flask-Admin's best case for an
-order number. It runs in its own small Flask app on the same database file, without sign-in, so
-it carries no session or CSRF work the console does.
+default (20 rows a page unless ``?page_size=50`` asks for the console's 50, numbered pages
+with a total count, case-insensitive ``LIKE '%…%'`` search). A second payments view searches
+only the two uids, Flask-Admin's best case for an order number. It runs in its own small Flask
+app on the same database file, without sign-in, so it carries no session or CSRF work the
+console does.
 """
 from __future__ import annotations
 

@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from pathlib import Path
@@ -135,10 +136,8 @@ def use_generated_secret_in_debug(app: Flask, instance_path: Path) -> None:
         return
     key_file = instance_path / settings.DEBUG_SECRET_KEY_FILE
     if not key_file.exists():
-        try:
+        with contextlib.suppress(FileExistsError):  # another process wrote it first
             write_private_file(key_file, secrets.token_hex(32))
-        except FileExistsError:  # another process wrote it first
-            pass
     app.config["SECRET_KEY"] = key_file.read_text().strip()
 
 

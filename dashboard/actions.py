@@ -42,11 +42,11 @@ def allowed_actions(record) -> frozenset[str]:
 
 def refusal(record, action: str) -> str:
     """Return why ``action`` does not apply to ``record`` now, as staff should read it."""
-    if isinstance(record, Subscription) and action == "charge_now":
-        if record.status in ("active", "past_due"):
-            if not period_is_unpaid(record):
-                return "The current period is paid; the next charge is not due yet."
-            return "The customer has no billing key; register a card first."
+    if (isinstance(record, Subscription) and action == "charge_now"
+            and record.status in ("active", "past_due")):
+        if not period_is_unpaid(record):
+            return "The current period is paid; the next charge is not due yet."
+        return "The customer has no billing key; register a card first."
     if isinstance(record, Schedule) and action in ("reschedule", "retry"):
         subscription = record.subscription
         failed = record.schedule_status == "revoked" or record.payment_status == "failed"

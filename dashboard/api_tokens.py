@@ -81,6 +81,7 @@ def revoke_tokens(name: str, *, actor: audit.Actor) -> int:
     ).all()
     for row in rows:
         row.revoked_at = now()
-        audit.record("api_token.revoke", "api_token", row.id, actor=actor, details={"name": row.name})
+        audit.record("api_token.revoke", "api_token", row.id, actor=actor,
+                     details={"name": row.name})
     db.session.commit()
     return len(rows)

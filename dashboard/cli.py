@@ -68,7 +68,8 @@ def create_admin_command(email, role, name, password):
 @click.command("add-plan")
 @click.argument("code")
 @click.option("--name", required=True, help="Shown to staff and sent to iamport as the order name.")
-@click.option("--amount", type=click.IntRange(min=1), required=True, help="Price per period in KRW.")
+@click.option("--amount", type=click.IntRange(min=1), required=True,
+              help="Price per period in KRW.")
 @click.option("--monthly", "interval", flag_value="monthly", help="Charge once a month.")
 @click.option("--every-days", type=click.IntRange(min=1), help="Charge every N days.")
 @click.option("--credits", type=click.IntRange(min=0), help="Credits granted per paid period.")
@@ -112,7 +113,8 @@ def subscribe_command(customer_uid, plan_code, start_at, charge_now):
     when = subscription.next_attempt_at or subscription.current_period_end
     click.echo(
         f"Subscription {subscription.id} for {customer_uid} on {plan_code}: "
-        f"{subscription.status}, period {subscription.current_period}, next charge {when:%Y-%m-%d %H:%M %Z}."
+        f"{subscription.status}, period {subscription.current_period}, "
+        f"next charge {when:%Y-%m-%d %H:%M %Z}."
     )
 
 
@@ -133,7 +135,9 @@ def parse_aware_datetime(value: str) -> datetime:
 def charge_due_command(limit):
     """Charge due subscriptions with `again` (again mode); safe on several hosts at once."""
     if billing_mode() != "again":
-        click.echo("BILLING_MODE is 'schedule': iamport runs the registered schedules; nothing to do.")
+        click.echo(
+            "BILLING_MODE is 'schedule': iamport runs the registered schedules; nothing to do."
+        )
         return
     summary = charges.charge_due(limit=limit)
     click.echo(

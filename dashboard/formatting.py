@@ -71,7 +71,9 @@ def iso_local(moment: datetime | None) -> str:
 
 
 def csv_time(moment: datetime | None) -> str:
-    """Format a time for CSV in the display zone as spreadsheets read dates: ``2026-11-27 13:05``."""
+    """Format a time for CSV in the display zone as spreadsheets read dates:
+    ``2026-11-27 13:05``.
+    """
     if moment is None:
         return ""
     return to_local(moment).strftime("%Y-%m-%d %H:%M")

@@ -7,6 +7,7 @@ recount. It runs on SQLite, and on PostgreSQL with ``TEST_DATABASE_URL``.
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 import warnings
 from datetime import UTC, datetime, timedelta
@@ -29,10 +30,8 @@ from tests.reliability.world import add_plan, build_world
 # the falsifying example under ``filterwarnings = error`` (as in tests/reliability/conftest.py).
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
-    try:
+    with contextlib.suppress(ImportError):
         import hypothesis.extra._patching  # noqa: F401
-    except ImportError:
-        pass
 
 STAFF = audit.Actor("support@example.com", ip_address="127.0.0.1")
 CUSTOMERS = ("cust_0", "cust_1", "cust_2")

@@ -139,7 +139,9 @@ def register_billing_key(
     return customer
 
 
-def record_failure(action: str, customer: Customer, actor: audit.Actor, message: str | None) -> None:
+def record_failure(
+    action: str, customer: Customer, actor: audit.Actor, message: str | None
+) -> None:
     """Record a refused key-in on the audit trail; a checkpoint, kept though the action fails."""
     audit.record(
         action,

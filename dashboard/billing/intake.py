@@ -1,6 +1,7 @@
 """How subscriptions start: from the CLI or the merchant's own application."""
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime, timedelta
 
 from ..extensions import db
@@ -36,12 +37,16 @@ def start_subscription(
             f"iamport has no billing key with the customer_uid {customer_uid!r}."
         ) from missing
     except IamportError as error:
-        raise errors.IamportUnreachable("iamport could not be reached; nothing was created.") from error
+        raise errors.IamportUnreachable(
+            "iamport could not be reached; nothing was created."
+        ) from error
     customer = get_or_create_customer(customer_uid)
     info = customer_info or {}
     customer.name = (info.get("name") or customer.name or key.customer_name or "")[:100]
     customer.email = (info.get("email") or customer.email or key.customer_email or "")[:200]
-    customer.phone = phone_digits(info.get("phone")) or customer.phone or phone_digits(key.customer_tel)
+    customer.phone = (
+        phone_digits(info.get("phone")) or customer.phone or phone_digits(key.customer_tel)
+    )
     copy_billing_key(customer, key)
     if db.session.scalar(
         db.select(Subscription.id).where(
@@ -71,10 +76,9 @@ def start_subscription(
         subscription.billing_anchor = local_anchor(first_charge_at)
         payment = new_period_charge(subscription, origin="again")
         db.session.commit()
-        try:
+        # the subscription exists; the charge's state is on its payment row
+        with contextlib.suppress(errors.BillingError):
             send_again(payment)
-        except errors.BillingError:
-            pass  # the subscription exists; the charge's state is on its payment row
         return db.session.get(Subscription, subscription.id)
     if billing_mode() == "schedule" and first_charge_at <= now():
         # iamport only runs schedules in the future.

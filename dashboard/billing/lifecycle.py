@@ -8,6 +8,7 @@ page and button asks.
 """
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -51,10 +52,8 @@ def extend_period(subscription: Subscription, payment: Payment, *, paid_at: date
     # iamport cannot be told now, the row stays live and sync revokes it.
     for row in schedules.live_schedules(subscription.id):
         if row.merchant_uid != payment.merchant_uid and row.period <= payment.period:
-            try:
+            with contextlib.suppress(errors.BillingError):
                 schedules.revoke_at_iamport(row)
-            except errors.BillingError:
-                pass
     if subscription.status == "active" and not subscription.cancel_at_period_end:
         schedules.plan_charge(subscription, subscription.next_charge_at)
 
@@ -175,7 +174,8 @@ def cancel_subscription(
     revoked = revoke_future_charges(subscription)
     subscription.cancel_reason = reason[:256]
     subscription.next_attempt_at = None
-    if at_period_end and subscription.current_period_end and subscription.current_period_end > now():
+    if (at_period_end and subscription.current_period_end
+            and subscription.current_period_end > now()):
         subscription.cancel_at_period_end = True
     else:
         subscription.status = "cancelled"

@@ -14,7 +14,9 @@ from datetime import UTC, datetime, timedelta
 from ..formatting import display_zone
 from ..models import Plan, Subscription
 
-MERCHANT_UID = re.compile(r"^(?P<prefix>[A-Za-z]+)(?P<subscription>\d+)-p(?P<period>\d+)-a(?P<attempt>\d+)$")
+MERCHANT_UID = re.compile(
+    r"^(?P<prefix>[A-Za-z]+)(?P<subscription>\d+)-p(?P<period>\d+)-a(?P<attempt>\d+)$"
+)
 
 
 @dataclass(frozen=True)

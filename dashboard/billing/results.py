@@ -26,7 +26,9 @@ from .periods import parse_merchant_uid
 
 log = logging.getLogger(__name__)
 
-STATUS_FROM_IAMPORT = {"paid": "paid", "failed": "failed", "cancelled": "cancelled", "ready": "pending"}
+STATUS_FROM_IAMPORT = {
+    "paid": "paid", "failed": "failed", "cancelled": "cancelled", "ready": "pending",
+}
 
 
 @dataclass(frozen=True)

@@ -92,7 +92,9 @@ def recent_identical_charge(customer_id: int, amount: int, *,
 
 
 def revoked_charges_to_restore(subscription_id: int) -> list[Schedule]:
-    """Return the subscription's revoked charges for periods it has not paid (reinstate shows them)."""
+    """Return the subscription's revoked charges for periods it has not paid
+    (reinstate shows them).
+    """
     subscription = db.session.get(Subscription, subscription_id)
     if subscription is None:
         return []
@@ -107,7 +109,9 @@ def revoked_charges_to_restore(subscription_id: int) -> list[Schedule]:
 
 
 def current_period_payment(subscription_id: int) -> Payment | None:
-    """Return the paid charge of the subscription's current period (what "cancel now" may refund)."""
+    """Return the paid charge of the subscription's current period
+    (what "cancel now" may refund).
+    """
     subscription = db.session.get(Subscription, subscription_id)
     if subscription is None or not subscription.current_period:
         return None

@@ -53,7 +53,10 @@ def token_required(scope: str):
             scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
             row = api_tokens.authenticate(token.strip()) if scheme.lower() == "bearer" else None
             if row is None:
-                return error(401, "unauthorized", "A valid API token is required (Authorization: Bearer <token>).")
+                return error(
+                    401, "unauthorized",
+                    "A valid API token is required (Authorization: Bearer <token>).",
+                )
             if scope not in row.scope_list:
                 return error(403, "insufficient_scope", f"This token lacks the scope {scope}.")
             g.api_actor = audit.Actor(f"api:{row.name}", ip_address=request.remote_addr)
@@ -102,7 +105,9 @@ def parse_start_at(value) -> datetime | None:
     except (ValueError, OverflowError):
         parsed = None
     if parsed is None or parsed.tzinfo is None:
-        raise errors.InvalidInput("'start_at' must be ISO 8601 with an offset, e.g. 2026-12-01T09:00:00+09:00.")
+        raise errors.InvalidInput(
+            "'start_at' must be ISO 8601 with an offset, e.g. 2026-12-01T09:00:00+09:00."
+        )
     return parsed
 
 

@@ -79,7 +79,7 @@ def test_a_start_just_after_midnight_kst_keeps_its_local_day(app, sandbox, plan,
 def test_a_year_of_monthly_billing_keeps_every_anchor_day(app, sandbox, plan, mode, start_day):
     start = datetime(2027, 1, start_day, 9, 15, tzinfo=KST)
     sub_id, spans = bill(sandbox, mode, start, 12)
-    for month, (period_start, end) in enumerate(spans, start=2):
+    for month, (_period_start, end) in enumerate(spans, start=2):
         year, month = (2027, month) if month <= 12 else (2028, month - 12)
         last = (datetime(year + month // 12, month % 12 + 1, 1) - datetime(year, month, 1)).days
         assert (end.year, end.month, end.day) == (year, month, min(start_day, last))

@@ -33,7 +33,8 @@ def test_tokens_are_stored_hashed(app, token):
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"Authorization": "Bearer nope"}, {"Authorization": "dsk_x"}, {"Authorization": "Basic a"}],
+    [{}, {"Authorization": "Bearer nope"}, {"Authorization": "dsk_x"},
+     {"Authorization": "Basic a"}],
 )
 def test_requests_without_a_valid_token_get_401(app, token, headers):
     response = app.test_client().get("/api/v1/subscriptions/1", headers=headers)
@@ -90,7 +91,8 @@ def test_create_read_and_cancel(app, sandbox, plan, api):
         ({"plan": "basic"}, 400, "invalid_request"),
         ({"customer_uid": "cust_api"}, 400, "invalid_request"),
         ({"customer_uid": 5, "plan": "basic"}, 400, "invalid_request"),
-        ({"customer_uid": "cust_api", "plan": "basic", "start_at": "tomorrow"}, 400, "invalid_request"),
+        ({"customer_uid": "cust_api", "plan": "basic", "start_at": "tomorrow"}, 400,
+         "invalid_request"),
         ({"customer_uid": "cust_api", "plan": "basic", "start_at": "2030-01-01T09:00"}, 400,
          "invalid_request"),
         ({"customer_uid": "cust_api", "plan": "basic", "customer": "x"}, 400, "invalid_request"),

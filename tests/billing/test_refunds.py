@@ -35,7 +35,8 @@ def test_partial_then_full_refund(app, sandbox, paid):
     assert (payment.status, payment.cancel_amount) == ("cancelled", 9900)
     # A full refund reverses the period's credits once.
     assert credits_of(payment.customer_id) == [("period_paid", 100), ("refund_reversal", -100)]
-    actions = db.session.scalars(db.select(AuditEntry).where(AuditEntry.action == "payment.refund")).all()
+    actions = db.session.scalars(
+        db.select(AuditEntry).where(AuditEntry.action == "payment.refund")).all()
     assert [(a.outcome, a.details["amount"], a.reason) for a in actions] == [
         ("ok", 3000, "duplicate charge"), ("ok", 6900, "cancel service")]
 
@@ -56,7 +57,8 @@ def test_fully_refunded_payment_is_not_refundable(app, sandbox, paid):
 
 def test_a_refund_made_elsewhere_makes_our_checksum_stale(app, sandbox, paid):
     """Someone refunded in PortOne's console; our balance is stale, iamport refuses."""
-    sandbox.client.cancel_payment(imp_uid=fresh(Payment, paid).imp_uid, amount=5000, reason="console")
+    sandbox.client.cancel_payment(imp_uid=fresh(Payment, paid).imp_uid, amount=5000,
+                                  reason="console")
     with pytest.raises(errors.IamportRefused):
         refunds.refund_payment(paid, amount=9900, reason="x", actor=STAFF)
     assert db.session.scalar(db.select(Refund.status)) == "rejected"

@@ -198,7 +198,8 @@ def test_a_lost_retry_answer_leaves_the_charge_pending_until_sync(app, sandbox, 
     sandbox.fault(path="/retry$", status=504, count=1, after_commit=True)
     with pytest.raises(errors.AnswerLost):
         charges.retry_schedule_now(failed.id, actor=STAFF, reason="x")
-    payment = db.session.scalar(db.select(Payment).where(Payment.merchant_uid == failed.merchant_uid))
+    payment = db.session.scalar(
+        db.select(Payment).where(Payment.merchant_uid == failed.merchant_uid))
     assert payment.status == "pending"
     with pytest.raises(errors.ChargeInProgress):
         charges.retry_period_now(failed.subscription_id, actor=STAFF, reason="again")

@@ -241,7 +241,8 @@ def test_replace_a_card_and_charge_the_past_due_subscription(app, sandbox, custo
     panel.locator("button.danger").click()
     expect(tab.page.locator("#messages")).to_contain_text("₩9,900")
 
-    (subscription,) = rows(app, Subscription, Subscription.customer.has(customer_uid="cust_seoyeon"))
+    (subscription,) = rows(app, Subscription,
+                           Subscription.customer.has(customer_uid="cust_seoyeon"))
     assert subscription.status == "active" and subscription.current_period == 1
     (paid,) = rows(app, Payment, Payment.status == "paid",
                    Payment.customer.has(customer_uid="cust_seoyeon"))

@@ -8,6 +8,7 @@ variable ``RELIABILITY_HYPOTHESIS_PROFILE``. They are applied per test (see
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 
@@ -40,10 +41,8 @@ PROFILE = os.environ.get("RELIABILITY_HYPOTHESIS_PROFILE", "reliability-ci")
 # error hiding the falsifying example. Import it once here, quietly, so the report is shown.
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
-    try:
+    with contextlib.suppress(ImportError):
         import hypothesis.extra._patching  # noqa: F401
-    except ImportError:
-        pass
 
 
 def properties_settings(**overrides) -> settings:

@@ -54,7 +54,8 @@ HOSTILE = [
     # Characters no database column or encoder should meet unprepared.
     "\U0010ffff", "a\U0010ffffb", "\x00", "\u202e",
     # Out-of-range dates and months.
-    "9999-12-31", "0001-01-01", "0000-00-00", "2026-13", "2026-00", "10000-01", "-2026-01", "2026-02-30",
+    "9999-12-31", "0001-01-01", "0000-00-00", "2026-13", "2026-00", "10000-01", "-2026-01",
+    "2026-02-30",
     # Crafted keyset cursors: wrong shapes, wrong types, huge numbers, broken encodings.
     "abc", "1", "1,2", "2026-11-01T00:00:00+00:00,99999999999999999999", "x,y,z", "@@@@",
     "eyJpZCI6IDF9", "MjAyNi0xMS0wMQ==", "%ff%fe", "null", "[]", "{}", "-1,-1",

@@ -68,7 +68,8 @@ def test_unknown_customer_is_refused_with_code_1(api):
     response = api.again("nobody", "order_1")
 
     assert response.status_code == 200
-    assert response.json() == {"code": 1, "message": "등록되지 않은 구매자입니다.", "response": None}
+    assert response.json() == {"code": 1, "message": "등록되지 않은 구매자입니다.",
+                               "response": None}
 
 
 def test_name_and_amount_are_required(api, state):

@@ -149,7 +149,8 @@ def test_a_token_needs_a_name_and_a_scope(admin_client):
 
 
 def listed_actions(response) -> set[str]:
-    return set(re.findall(r'<code class="muted">([a-z_.]+)</code>', response.get_data(as_text=True)))
+    return set(re.findall(r'<code class="muted">([a-z_.]+)</code>',
+                          response.get_data(as_text=True)))
 
 
 def test_the_audit_log_filters_by_actor_action_target_and_date(app, staff, admin_client):

@@ -17,8 +17,8 @@ HTMX_FILE = ROOT / "tests" / "e2e" / "node_modules" / "htmx.org" / "dist" / "htm
 def test_version_matches_pyproject():
     settings = tomllib.loads((ROOT / "pyproject.toml").read_text())
     pinned = settings["tool"]["dashboard"]["htmx-version"]
-    assert htmx.HTMX_VERSION == pinned
-    assert htmx.HTMX_URL == f"https://cdn.jsdelivr.net/npm/htmx.org@{pinned}/dist/htmx.min.js"
+    assert pinned == htmx.HTMX_VERSION
+    assert f"https://cdn.jsdelivr.net/npm/htmx.org@{pinned}/dist/htmx.min.js" == htmx.HTMX_URL
     package = (ROOT / "tests" / "e2e" / "package.json").read_text()
     assert f'"htmx.org": "{pinned}"' in package
 
@@ -27,7 +27,7 @@ def test_integrity_matches_the_npm_file():
     if not HTMX_FILE.exists():
         pytest.skip("needs the pinned htmx copy: npm install --prefix tests/e2e htmx.org@2.0.11")
     digest = base64.b64encode(hashlib.sha384(HTMX_FILE.read_bytes()).digest()).decode()
-    assert htmx.HTMX_INTEGRITY == f"sha384-{digest}"
+    assert f"sha384-{digest}" == htmx.HTMX_INTEGRITY
 
 
 @pytest.mark.parametrize("path, expected", [

@@ -109,7 +109,8 @@ def charge_form(client, url) -> dict:
 
 
 def flashes(client, page) -> list[str]:
-    return re.findall(r'class="flash flash-\w+"[^>]*>([^<]+)<', client.get(page).get_data(as_text=True))
+    return re.findall(r'class="flash flash-\w+"[^>]*>([^<]+)<',
+                      client.get(page).get_data(as_text=True))
 
 
 def manual_charges(app) -> list[Payment]:
