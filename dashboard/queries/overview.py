@@ -158,8 +158,8 @@ def overview() -> Overview:
     recent = [row for row in past if row is not None]
     coming = [row for row in (days.get(today + timedelta(days=ahead)) for ahead in range(7))
               if row is not None]
+    start, end = formatting.day_start(today), formatting.day_end(today)
     if billing_mode() == "again":
-        start, end = formatting.day_start(today), formatting.day_end(today)
         scheduled_today = upcoming_tally(start, end)
         upcoming_week = upcoming_tally(now, now + timedelta(days=7))
     else:

@@ -144,11 +144,12 @@ STRICT_TRANSPORT_SECURITY = "max-age=31536000"
 
 
 def add_security_headers(response):
-    """Add CSP and related headers to every HTML answer; keep staff pages and JSON out of
-    caches; send HSTS when cookies are Secure (outside debug and demo)."""
+    """Add CSP and related headers to every HTML answer; keep staff pages, JSON and the
+    webhook's plain answers out of caches; send HSTS when cookies are Secure (outside debug
+    and demo)."""
     if current_app.config.get("SESSION_COOKIE_SECURE"):
         response.headers.setdefault("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY)
-    if response.mimetype == "application/json":
+    if response.mimetype == "application/json" or request.blueprint == "webhooks":
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Cache-Control", "no-store")
     if response.mimetype == "text/html":

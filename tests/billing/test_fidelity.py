@@ -63,7 +63,7 @@ def test_every_request_the_dashboard_sends_is_inside_the_schema(app, sandbox, pl
     """A customer whose name, phone and address exceed iamport's limits is billed for a few
     periods, refunded and re-keyed; every request validates against the schema subset."""
     from dashboard.billing import customers, refunds, sync
-    from tests.billing.conftest import API_URL
+    from tests.harness import API_URL
     from tests.contract.schema import validate_request
     from tests.iamport.conftest import RecordingAdapter
 
@@ -98,7 +98,7 @@ def test_every_request_the_dashboard_sends_is_inside_the_schema(app, sandbox, pl
 def test_iamport_pg_names_the_channel_wherever_the_api_takes_pg(app, sandbox, plan, configured,
                                                                 sent):
     from dashboard.billing import customers
-    from tests.billing.conftest import API_URL
+    from tests.harness import API_URL
     from tests.iamport.conftest import RecordingAdapter
 
     if configured:

@@ -13,9 +13,8 @@ import pytest
 
 from dashboard.billing import intake
 from dashboard.extensions import db
-from dashboard.iamport.sandbox.wsgi_adapter import WSGIAdapter
 from dashboard.models import Payment, Plan
-from tests.harness import DASHBOARD_URL, Sandbox
+from tests.harness import Sandbox
 from tests.views.conftest import PASSWORD, make_user
 
 from .live import AXE_FILE, CHROMIUM, HTMX_FILE, route_assets, serve
@@ -46,7 +45,7 @@ def app_config(app_config, sandbox):
 @pytest.fixture
 def app(app, sandbox):
     """The console, receiving the sandbox's webhooks in process."""
-    sandbox.webhook_session.mount(DASHBOARD_URL, WSGIAdapter(app))
+    sandbox.deliver_to(app)
     return app
 
 

@@ -485,13 +485,13 @@ def test_reprocess_a_webhook(app, sandbox, subscribed, as_role):
     assert response.status_code == 303
     [(kind, message)] = flashes(admin.get("/webhook-events").get_data(as_text=True))
     assert kind == "warning"
-    assert message.startswith(f"웹훅 {event.id} 재처리: iamport unavailable: "), message
+    assert message.startswith(f"웹훅 {event.id} 재처리: 아임포트에 연결할 수 없습니다: "), message
     assert fresh(app, WebhookEvent, event.id).state == "failed"
     sandbox.clear_faults()
     response = admin.post(f"/webhook-events/{event.id}/reprocess", data={})
     assert response.status_code == 303
     assert flashes(admin.get("/webhook-events").get_data(as_text=True)) \
-        == [("success", f"웹훅 {event.id} 재처리: ok")]
+        == [("success", f"웹훅 {event.id} 재처리: 완료")]
     assert fresh(app, WebhookEvent, event.id).state == "processed"
     assert [a for a in audit_actions(app) if a[0] == "webhook.reprocess"] \
         == [("webhook.reprocess", "failed"), ("webhook.reprocess", "ok")]

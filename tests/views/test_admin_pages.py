@@ -188,11 +188,12 @@ def test_the_audit_log_exports_csv(app, staff, admin_client):
 
 
 @pytest.fixture
-def sandbox_app(sandbox_app_config):
+def sandbox_app(app_config, sandbox):
     from dashboard import create_app
     from tests.conftest import empty_all_tables
 
-    app = create_app({**sandbox_app_config, "IAMPORT_WEBHOOK_TOKEN": "hook-secret-123"})
+    app = create_app({**app_config, **sandbox.app_config(),
+                      "IAMPORT_WEBHOOK_TOKEN": "hook-secret-123"})
     with app.app_context():
         empty_all_tables()
     yield app
@@ -215,7 +216,7 @@ def test_setup_page_shows_webhook_url_pg_dunning_and_webhooks_received(sandbox_a
     client = admin_of(sandbox_app)
     page = client.get("/admin/setup").get_data(as_text=True)
     assert "http://localhost/webhooks/iamport?token=hook-secret-123" in page
-    assert "<code>kcp_billing</code>" in page
+    assert "<code>kcp</code>" in page
     assert "1, 1, 1" in page and "past_due" in page  # the default dunning policy
     assert 'id="webhook-received" data-count="0"' in page
     with sandbox_app.app_context():

@@ -35,14 +35,15 @@ def test_payments_export_escapes_and_streams_every_row_in_chunks(app, admin_clie
             make_payment(customer, 1000, "failed", created_at=BASE + timedelta(seconds=n),
                          merchant_uid=f"m-{n:04d}", name="@risky" if n == 0 else "basic",
                          fail_reason="-declined")
+    admin_client.set_cookie("lang", "en")  # English column titles
     response = admin_client.get("/payments.csv")
     chunks = list(response.response)
     body = b"".join(chunk if isinstance(chunk, bytes) else chunk.encode() for chunk in chunks)
     rows = list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
     assert len(rows) == count
     assert [row["merchant_uid"] for row in rows] == [f"m-{n:04d}" for n in reversed(range(count))]
-    assert rows[-1]["name"] == "'@risky" and rows[0]["name"] == "basic"
-    assert {row["fail_reason"] for row in rows} == {"'-declined"}
+    assert rows[-1]["Order name"] == "'@risky" and rows[0]["Order name"] == "basic"
+    assert {row["Failure reason"] for row in rows} == {"'-declined"}
     # Header, then whole chunks of rows, not one response chunk per row.
     assert len(chunks) <= 1 + count // CSV_CHUNK_ROWS + 1
     customers = admin_client.get("/customers.csv").get_data().decode("utf-8-sig")
