@@ -63,8 +63,8 @@ def test_every_request_the_dashboard_sends_is_inside_the_schema(app, sandbox, pl
     """A customer whose name, phone and address exceed iamport's limits is billed for a few
     periods, refunded and re-keyed; every request validates against the schema subset."""
     from dashboard.billing import customers, refunds, sync
-    from tests.harness import API_URL
     from tests.contract.schema import validate_request
+    from tests.harness import API_URL
     from tests.iamport.conftest import RecordingAdapter
 
     app.config["BILLING_MODE"] = mode
