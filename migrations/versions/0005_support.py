@@ -20,9 +20,11 @@ def upgrade():
     op.execute("UPDATE customer SET phone_tail = substr(phone, length(phone) - 3) "
                "WHERE length(phone) >= 4")
     op.execute("UPDATE customer SET phone_tail = phone WHERE length(phone) < 4")
-    with op.batch_alter_table("customer", schema=None) as batch_op:
-        batch_op.alter_column("phone_tail", server_default=None)
-        batch_op.create_index("ix_customer_phone_tail", ["phone_tail"], unique=False)
+    # SQLite keeps the empty default: dropping it would rebuild the customer table, which
+    # its foreign keys refuse once customers have subscriptions and payments.
+    if op.get_bind().dialect.name != "sqlite":
+        op.alter_column("customer", "phone_tail", server_default=None)
+    op.create_index("ix_customer_phone_tail", "customer", ["phone_tail"], unique=False)
 
     op.create_table(
         "customer_note",
