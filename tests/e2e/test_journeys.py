@@ -247,7 +247,7 @@ def test_replace_a_card_and_charge_the_past_due_subscription(app, sandbox, custo
     (paid,) = rows(app, Payment, Payment.status == "paid",
                    Payment.customer.has(customer_uid="cust_seoyeon"))
     remote = sandbox.client.get_payment(paid.imp_uid)
-    assert remote.status == "paid" and remote.card_number.endswith("7229")
+    assert remote.status == "paid" and remote.card_number.endswith("7221")
 
 
 def test_a_double_submitted_manual_charge_charges_once(app, sandbox, customers, staff, console):
