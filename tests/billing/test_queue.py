@@ -170,7 +170,7 @@ def start_worker(database_url: str, sandbox_url: str, name: str) -> subprocess.P
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
-        "SECRET_KEY": "worker-test-secret-key",
+        "SECRET_KEY": "worker-test-secret-key-of-32-characters-or-more",
         "IAMPORT_API_URL": sandbox_url,
         "IAMPORT_IMP_KEY": DEFAULT_IMP_KEY,
         "IAMPORT_IMP_SECRET": DEFAULT_IMP_SECRET,
