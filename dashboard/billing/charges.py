@@ -292,8 +292,10 @@ def retry_schedule_now(schedule_id: int, *, actor: audit.Actor, reason: str) -> 
     refuse_while_unresolved(customer_id=row.customer_id)
     # Dunning's next attempt of the same period must not run as well (money rule 1): revoke it
     # first; if iamport cannot be told, nothing is retried.
-    waiting = [other for other in schedules.live_schedules(row.subscription_id, row.period)
-               if other.id != row.id] if row.subscription_id is not None else []
+    waiting = []
+    if row.subscription_id is not None and row.period is not None:
+        waiting = [other for other in schedules.live_schedules(row.subscription_id, row.period)
+                   if other.id != row.id]
     for other in waiting:
         schedules.revoke_at_iamport(other)
     # Mark the charge pending before asking (money rule 2): a lost answer leaves it for sync.
