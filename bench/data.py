@@ -229,13 +229,14 @@ def create_schema(path: Path) -> None:
 
 def fill_rollups(url: str) -> None:
     """Count the overview's rollups from the rows just written around the ORM."""
-    from dashboard import create_app, rollups
+    from dashboard import attention, create_app, rollups
     from dashboard.extensions import db
 
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench-" + "x" * 32,
                       "CLOCK": lambda: ANCHOR})
     with app.app_context():
         rollups.rebuild()
+        attention.repair()
         db.session.remove()
         db.engine.dispose()
 
@@ -262,9 +263,9 @@ def build_database(path: Path, *, payments: int, customers: int, seed: int,
     started = time.perf_counter()
     people = make_customers(customers, rng)
     connection.executemany(
-        "INSERT INTO customer (id, customer_uid, name, email, phone, card_name, card_code,"
-        " card_number, card_type, pg_provider, billing_key_status, billing_key_synced_at,"
-        " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        "INSERT INTO customer (id, customer_uid, name, email, phone, phone_tail, card_name,"
+        " card_code, card_number, card_type, pg_provider, billing_key_status,"
+        " billing_key_synced_at, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (person.row() for person in people),
     )
     echo(f"  {customers:,} customers in {time.perf_counter() - started:.1f} s")
@@ -333,7 +334,8 @@ class Person:
     def row(self):
         _bin, code, card_name = self.card
         created = sql_time(self.created_us)
-        return (self.id, self.uid, self.name, self.email, self.phone, card_name, code,
+        return (self.id, self.uid, self.name, self.email, self.phone, self.phone[-4:],
+                card_name, code,
                 self.card_number, 0, "kcp", "deleted" if self.key_deleted else "active",
                 created, created, created)
 

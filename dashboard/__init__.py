@@ -12,8 +12,8 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.routing import IntegerConverter
 
+from . import attention, rollups
 from . import config as settings
-from . import rollups
 from .extensions import babel, csrf, db, login_manager, migrate
 from .formatting import select_locale
 
@@ -49,6 +49,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     db.init_app(app)
     rollups.install()
+    attention.install()
     migrate.init_app(app, db, directory=str(settings.PROJECT_ROOT / "migrations"))
     login_manager.init_app(app)
     csrf.init_app(app)

@@ -1,19 +1,27 @@
 """Why a subscription needs staff attention: the one place that decides it.
 
 A subscription that is supposed to be billed but will not be (its billing key is gone, nothing
-is scheduled, or a charge's outcome is unknown) must never look healthy. The API, the overview
-and the subscription page all ask ``subscription_attention``; the overview finds candidates
-with ``needs_attention`` (the same rules in SQL) before asking it per row.
+is scheduled, or a charge's outcome is unknown) must never look healthy. The API and the
+subscription page ask ``subscription_attention``. The overview reads ``attention_item``: a row
+for each subscription that needs attention, kept current by session hooks in the transaction
+of every change that can move it (so it lists and counts them without reading every
+subscription), and checked against the rules by ``repair`` at each ``sync``.
 
 It reads the models only, so both the write side and the read side can ask it.
 """
 from __future__ import annotations
 
-from sqlalchemy import and_, exists, not_, or_, select
+import logging
+from itertools import chain
+
+from sqlalchemy import and_, delete, event, exists, inspect, not_, or_, select
+from sqlalchemy.orm import Session
 
 from .config import billing_mode
 from .extensions import db
-from .models import Customer, Payment, Schedule, Subscription
+from .models import AttentionItem, Customer, Payment, Schedule, Subscription
+
+logger = logging.getLogger(__name__)
 
 #: In the order they are listed.
 ATTENTION_CODES = ("billing_key_missing", "not_scheduled", "charge_outcome_unknown")
@@ -77,3 +85,139 @@ def subscription_attention(subscription: Subscription) -> list[str]:
     if found is None:
         return []
     return [code for code, present in zip(ATTENTION_CODES, found, strict=True) if present]
+
+
+# --- the attention_item table ----------------------------------------------------------------
+
+# The columns whose change can move a subscription's attention codes.
+WATCHED = {
+    Subscription: ("status", "cancel_at_period_end", "next_attempt_at", "customer_id"),
+    Payment: ("status", "subscription_id"),
+    Schedule: ("schedule_status", "subscription_id"),
+    Customer: ("billing_key_status",),
+}
+# Ids per statement, well under every database's limit on bound parameters.
+CHUNK = 500
+
+
+def codes_query(subscription_ids=None):
+    """Return SQL for (id, *codes) of the subscriptions that need attention."""
+    query = select(Subscription.id, and_(_expects_charges(), _key_missing()), _unscheduled(),
+                   _charge_pending()).where(needs_attention())
+    if subscription_ids is not None:
+        query = query.where(Subscription.id.in_(subscription_ids))
+    return query
+
+
+def item(row) -> dict:
+    return {"subscription_id": row[0], **{code: bool(flag) for code, flag
+                                           in zip(ATTENTION_CODES, row[1:], strict=True)}}
+
+
+def refresh(session: Session, subscription_ids) -> None:
+    """Bring the attention rows of these subscriptions in line with the rules."""
+    connection = session.connection()
+    table = AttentionItem.__table__
+    ordered = sorted(subscription_ids)
+    for start in range(0, len(ordered), CHUNK):
+        chunk = ordered[start:start + CHUNK]
+        needing = [item(row) for row in connection.execute(codes_query(chunk))]
+        connection.execute(delete(table).where(
+            table.c.subscription_id.in_(set(chunk) - {row["subscription_id"] for row in needing})))
+        if needing:
+            connection.execute(upsert(session, table, needing))
+
+
+def upsert(session: Session, table, rows: list[dict]):
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = insert(table).values(rows)
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.subscription_id],
+        set_={code: getattr(statement.excluded, code) for code in ATTENTION_CODES},
+    )
+
+
+def recount() -> dict[int, dict]:
+    """Return the attention row every subscription should have, by subscription id."""
+    return {row[0]: item(row) for row in db.session.execute(codes_query())}
+
+
+def stored() -> dict[int, dict]:
+    """Return the attention rows the table holds, by subscription id."""
+    return {row.subscription_id: dict(row._mapping)
+            for row in db.session.execute(select(AttentionItem.__table__))}
+
+
+def repair() -> int:
+    """Check every subscription against the rules and fix the rows that differ; commit.
+
+    Changes made around the ORM (a bulk load, a switch of ``IAMPORT_BILLING_MODE``) reach
+    the table here. Returns how many rows were fixed.
+    """
+    wanted, have = recount(), stored()
+    wrong = {sid for sid in wanted.keys() | have.keys() if wanted.get(sid) != have.get(sid)}
+    if wrong:
+        refresh(db.session, wrong)
+        logger.info("attention list: %d subscriptions corrected", len(wrong))
+    db.session.commit()
+    return len(wrong)
+
+
+# --- the session hooks -----------------------------------------------------------------------
+
+
+def touched(session: Session) -> dict[str, set[int]]:
+    return session.info.setdefault("attention_touched", {"subscriptions": set(),
+                                                         "customers": set()})
+
+
+def after_flush(session: Session, flush_context) -> None:
+    """Note the subscriptions (and customers) whose attention this flush may have moved."""
+    subscriptions, customers = None, None
+    for obj in chain(session.new, session.dirty, session.deleted):
+        columns = WATCHED.get(type(obj))
+        if columns is None:
+            continue
+        state = inspect(obj)
+        if obj not in session.new and not any(state.attrs[name].history.has_changes()
+                                               for name in columns):
+            continue
+        if subscriptions is None:
+            noted = touched(session)
+            subscriptions, customers = noted["subscriptions"], noted["customers"]
+        if isinstance(obj, Customer):
+            customers.add(obj.id)
+        elif isinstance(obj, Subscription):
+            subscriptions.add(obj.id)
+        else:  # a payment or schedule: its subscription, before and after the change
+            values = {*chain(*state.attrs.subscription_id.history),
+                      state.dict.get("subscription_id")}
+            subscriptions.update(value for value in values if value is not None)
+
+
+def before_commit(session: Session) -> None:
+    session.flush()
+    noted = session.info.pop("attention_touched", None)
+    if not noted:
+        return
+    ids = set(noted["subscriptions"])
+    if noted["customers"]:
+        ids.update(session.connection().scalars(select(Subscription.id).where(
+            Subscription.customer_id.in_(noted["customers"]))))
+    if ids:
+        refresh(session, ids)
+
+
+def forget(session: Session, *args) -> None:
+    session.info.pop("attention_touched", None)
+
+
+def install() -> None:
+    """Keep ``attention_item`` current in every session (idempotent)."""
+    for name, hook in (("after_flush", after_flush), ("before_commit", before_commit),
+                       ("after_begin", forget), ("after_rollback", forget)):
+        if not event.contains(Session, name, hook):
+            event.listen(Session, name, hook)

@@ -7,7 +7,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from . import api_tokens, rollups, staff
+from . import api_tokens, attention, rollups, staff
 from .billing import audit, charges, errors, intake, plans, sync
 from .config import billing_mode
 from .models import API_SCOPES
@@ -256,8 +256,10 @@ def sandbox_command(host, port, imp_key, imp_secret, state_file, webhook_url, ru
 @click.command("rebuild-rollups")
 @with_appcontext
 def rebuild_rollups_command():
-    """Recount the overview's daily and per-plan figures from the raw rows."""
+    """Recount the overview's daily and per-plan figures and its attention list from the raw
+    rows."""
     figures = rollups.rebuild()
+    attention.repair()
     days = {key for kind, key, _column in figures if kind == "day"}
     click.echo(f"Rollups rebuilt: {len(days)} days, "
                f"{figures_total(figures, 'active_count')} active subscriptions.")

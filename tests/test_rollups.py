@@ -1,9 +1,10 @@
 """Rollups: always equal to a recount of the raw rows, counted once per change, never lost.
 
 The hypothesis test drives real billing (both modes) through the sandbox: charges that are
-paid or declined, retries, partial and full refunds, manual charges, pauses, cancellations and
-plan changes, with the clock moving across days; after every step the stored rollups equal a
-recount. It runs on SQLite, and on PostgreSQL with ``TEST_DATABASE_URL``.
+paid or declined, retries, partial and full refunds, manual charges, pauses, cancellations,
+plan changes and deleted billing keys, with the clock moving across days; after every step the
+stored rollups, and the overview's attention list, equal a recount. It runs on SQLite, and on
+PostgreSQL with ``TEST_DATABASE_URL``.
 """
 from __future__ import annotations
 
@@ -17,11 +18,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import insert
 
-from dashboard import create_app, formatting, rollups
-from dashboard.billing import audit, charges, errors, intake, lifecycle, refunds
+from dashboard import attention, create_app, formatting, rollups
+from dashboard.billing import audit, charges, customers, errors, intake, lifecycle, refunds, sync
 from dashboard.billing.results import apply_payment_result
 from dashboard.extensions import db
-from dashboard.models import Customer, DayRollup, Payment, Plan, PlanRollup, Subscription
+from dashboard.models import (
+    Customer,
+    DayRollup,
+    Payment,
+    Plan,
+    PlanRollup,
+    Subscription,
+)
 from tests.conftest import empty_all_tables
 from tests.harness import DAY
 from tests.reliability.world import add_plan, build_world
@@ -48,6 +56,11 @@ def assert_rollups_equal_recount() -> None:
     }
 
 
+def assert_attention_list_equals_recount() -> None:
+    db.session.expire_all()
+    assert attention.stored() == attention.recount()
+
+
 step = st.one_of(
     st.tuples(st.just("advance"), st.sampled_from([3600, DAY, DAY + 7200, 3 * DAY, 31 * DAY])),
     st.tuples(st.just("card"), st.sampled_from(CUSTOMERS), st.booleans()),
@@ -59,6 +72,7 @@ step = st.one_of(
     st.tuples(st.just("cancel"), st.integers(0, 5)),
     st.tuples(st.just("reinstate"), st.integers(0, 5)),
     st.tuples(st.just("change_plan"), st.integers(0, 5)),
+    st.tuples(st.just("delete_key"), st.sampled_from(CUSTOMERS)),
 )
 
 
@@ -102,6 +116,10 @@ def run_step(world, action, *args) -> None:
             subscription = db.session.get(Subscription, pick(args[0]))
             other = db.session.scalar(db.select(Plan.id).where(Plan.id != subscription.plan_id))
             lifecycle.change_plan(pick(args[0]), plan_id=other, actor=STAFF)
+        elif action == "delete_key":
+            customer = db.session.scalar(db.select(Customer.id).where(
+                Customer.customer_uid == args[0]))
+            customers.delete_billing_key(customer, actor=STAFF, reason="test")
     except errors.BillingError:
         db.session.rollback()  # refused in this state: what matters is what it left behind
 
@@ -121,9 +139,11 @@ def test_rollups_equal_a_recount_after_any_sequence(schema_ready, billing_mode, 
         # Three active subscriptions (and, in schedule mode, their waiting charges) counted.
         assert rollups.stored()[("plan", 1, "active_count")] == 2
         assert_rollups_equal_recount()
+        assert_attention_list_equals_recount()
         for action, *args in steps:
             run_step(world, action, *args)
             assert_rollups_equal_recount()
+            assert_attention_list_equals_recount()
 
 
 def test_a_paid_charge_a_decline_and_a_refund_move_the_days_they_belong_to(schema_ready):
@@ -196,6 +216,34 @@ def test_rebuild_rollups_recounts_rows_written_around_the_orm(app, runner):
         assert "Rollups rebuilt: 1 days" in result.output
         assert_rollups_equal_recount()
         assert sum(row.paid_amount for row in db.session.scalars(db.select(DayRollup))) == 3000
+
+
+def test_sync_and_rebuild_rollups_repair_an_attention_list_changed_around_the_orm(app, runner):
+    with app.app_context():
+        plan = Plan(code="basic", name="베이직", amount=9900)
+        customer = Customer(customer_uid="cust_x", name="김", email="x@example.com")
+        db.session.add_all([plan, customer])
+        db.session.flush()
+        subscription = Subscription(customer_id=customer.id, plan_id=plan.id, status="active")
+        db.session.add(subscription)
+        db.session.commit()
+        # Active with nothing scheduled: the commit that created it listed it.
+        assert set(attention.stored()) == {subscription.id}
+        # A statement around the session (a bulk change) moves nothing ...
+        db.session.execute(db.update(Subscription).values(status="cancelled"))
+        db.session.commit()
+        assert set(attention.stored()) == {subscription.id}
+        assert attention.recount() == {}
+        # ... until a sync, or the rebuild command, checks every subscription.
+        sync.run_sync(days=1)
+        assert attention.stored() == {}
+        db.session.execute(db.update(Subscription).values(status="active"))
+        db.session.commit()
+        assert attention.stored() == {}
+        result = runner.invoke(args=["rebuild-rollups"])
+        assert result.exit_code == 0, result.output
+        assert_attention_list_equals_recount()
+        assert set(attention.stored()) == {subscription.id}
 
 
 @pytest.mark.postgres

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from .. import attention
 from ..actions import has_pending_refund
 from ..attention import unscheduled
 from ..extensions import db
@@ -76,6 +77,8 @@ def run_sync(days: int = 3, *, actor: audit.Actor = audit.SYSTEM,
             db.session.rollback()
             summary.errors.append(f"{name}: {error}")
     summary.changed += close_ended_subscriptions() + resume_due_subscriptions()
+    # The attention list is kept in each change's transaction; this catches what went around.
+    attention.repair()
     audit.record(
         "sync.run",
         "system",

@@ -564,9 +564,10 @@ from .operations import (  # noqa: E402
     SignInAttempt,
     StaffSession,
 )
-from .rollups import DayRollup, PlanRollup  # noqa: E402
+from .rollups import AttentionItem, DayRollup, PlanRollup  # noqa: E402
 
 __all__ = [
+    "AttentionItem",
     "CustomerNote",
     "DayRollup",
     "PlanRollup",

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Integer
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Integer
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
 
@@ -48,3 +48,21 @@ class PlanRollup(db.Model):
     plan_id: Mapped[int] = mapped_column(ForeignKey("plan.id"), primary_key=True)
     active_count: Mapped[int] = mapped_column(Integer, default=0)
     past_due_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AttentionItem(db.Model):
+    """A subscription that needs staff attention, and why, kept current by ``attention``.
+
+    Only such subscriptions have a row, so the overview lists and counts them without
+    looking at every subscription.
+    """
+
+    __tablename__ = "attention_item"
+
+    subscription_id: Mapped[int] = mapped_column(
+        ForeignKey("subscription.id", ondelete="CASCADE"), primary_key=True)
+    billing_key_missing: Mapped[bool] = mapped_column(Boolean, default=False)
+    not_scheduled: Mapped[bool] = mapped_column(Boolean, default=False)
+    charge_outcome_unknown: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    subscription = relationship("Subscription")

@@ -11,11 +11,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from .. import formatting, rollups
-from ..attention import needs_attention, subscription_attention
+from ..attention import ATTENTION_CODES
 from ..clock import now as clock_now
 from ..config import billing_mode, webhook_intake_open
 from ..extensions import db
 from ..models import (
+    AttentionItem,
     Payment,
     Plan,
     PlanRollup,
@@ -173,7 +174,6 @@ def overview() -> Overview:
     recovered = sum(row.recovered for row in recent)
     attention = 10
     past_due_query = select(Subscription).where(Subscription.status == "past_due")
-    stalled_query = select(Subscription).where(needs_attention())
     pending_payments_query = select(Payment).where(Payment.status == "pending")
     pending_refunds_query = select(Refund).where(Refund.status == "pending")
     failed_webhooks_query = select(WebhookEvent).where(WebhookEvent.state == "failed")
@@ -216,12 +216,13 @@ def overview() -> Overview:
         webhook_backlog=webhook_backlog(),
         webhook_intake_open=(webhook_intake_open(current_app.config)
                              and not current_app.config.get("DEMO")),
-        stalled=[(subscription, subscription_attention(subscription))
-                 for subscription in db.session.scalars(
-                     stalled_query.options(joinedload(Subscription.customer),
-                                           joinedload(Subscription.plan))
-                     .order_by(Subscription.id.asc()).limit(attention))],
-        stalled_count=_count(stalled_query),
+        stalled=[(item.subscription, [code for code in ATTENTION_CODES if getattr(item, code)])
+                 for item in db.session.scalars(
+                     select(AttentionItem).options(
+                         joinedload(AttentionItem.subscription).joinedload(Subscription.customer),
+                         joinedload(AttentionItem.subscription).joinedload(Subscription.plan))
+                     .order_by(AttentionItem.subscription_id.asc()).limit(attention))],
+        stalled_count=_count(select(AttentionItem)),
     )
 
 
