@@ -1,6 +1,6 @@
 """Rollups: the overview's daily and per-plan figures, kept current as rows change.
 
-Every flush that changes a payment, subscription or schedule in a way the overview counts
+Every flush that changes a payment, subscription, schedule or refund in a way the overview counts
 reads the rows it touches before and after (the *before* read locks them, so two workers never
 both count the same change), and keeps the difference; just before the transaction commits,
 the differences are added to ``day_rollup`` and ``plan_rollup`` with atomic increments
@@ -18,7 +18,8 @@ What each figure means, per display-zone day (and ``recount`` says the same in S
   outcome, and how many of them were paid;
 - first failures: those first attempts of a subscription that failed, and how many of them a
   later attempt of the same period paid (recovered);
-- scheduled: waiting (``scheduled``) schedules due that day.
+- scheduled: waiting (``scheduled``) schedules due that day;
+- refunds on the day: refunds that went through (``succeeded``) that day (count and amount).
 
 Per plan: active and past-due subscriptions. Rows written around the ORM (a bulk load) need
 ``flask --app dashboard rebuild-rollups``, which recounts everything from the raw rows.
@@ -35,12 +36,12 @@ from sqlalchemy.orm import Session
 
 from . import formatting
 from .extensions import db
-from .models import DayRollup, Payment, PlanRollup, Schedule, Subscription
+from .models import DayRollup, Payment, PlanRollup, Refund, Schedule, Subscription
 
 DAY_COLUMNS = (
     "paid_count", "paid_amount", "refunded_amount", "refunded_count", "failed_count",
     "failed_amount", "first_attempts", "first_attempts_paid", "first_failures", "recovered",
-    "scheduled_count", "scheduled_amount",
+    "scheduled_count", "scheduled_amount", "refunds_on_day_count", "refunds_on_day_amount",
 )
 PLAN_COLUMNS = ("active_count", "past_due_count")
 SETTLED = ("paid", "failed", "cancelled")
@@ -52,6 +53,7 @@ WATCHED = {
               "subscription_id", "period"),
     Subscription: ("status", "plan_id"),
     Schedule: ("schedule_status", "schedule_at", "amount"),
+    Refund: ("status", "cancelled_at", "amount"),
 }
 PAYMENT_COLUMNS = (Payment.id, Payment.paid_at, Payment.amount, Payment.cancel_amount,
                    Payment.status, Payment.created_at, Payment.attempt, Payment.origin,
@@ -117,6 +119,16 @@ def schedule_figures(rows: Iterable) -> Figures:
     return figures
 
 
+def refund_figures(rows: Iterable) -> Figures:
+    figures: Figures = Counter()
+    for row in rows:
+        if row.status == "succeeded" and row.cancelled_at is not None:
+            day = local_day(row.cancelled_at)
+            figures["day", day, "refunds_on_day_count"] += 1
+            figures["day", day, "refunds_on_day_amount"] += row.amount
+    return figures
+
+
 # --- reading the rows a flush touches ------------------------------------------------------
 
 
@@ -177,6 +189,7 @@ def read_state(session: Session, touched: Touched, *, lock: bool) -> Figures:
         (Subscription, (Subscription.status, Subscription.plan_id), subscription_figures),
         (Schedule, (Schedule.schedule_status, Schedule.schedule_at, Schedule.amount),
          schedule_figures),
+        (Refund, (Refund.status, Refund.cancelled_at, Refund.amount), refund_figures),
     ):
         ids = touched.ids.get(model)
         if ids:
@@ -329,6 +342,11 @@ def recount() -> Figures:
     collect(select(due, func.count(), func.sum(Schedule.amount))
             .where(Schedule.schedule_status == "scheduled").group_by(due),
             ("scheduled_count", "scheduled_amount"))
+    refund_day = local_day_expression(Refund.cancelled_at)
+    collect(select(refund_day, func.count(), func.sum(Refund.amount))
+            .where(Refund.status == "succeeded", Refund.cancelled_at.is_not(None))
+            .group_by(refund_day),
+            ("refunds_on_day_count", "refunds_on_day_amount"))
     for plan_id, status, count in db.session.execute(
         select(Subscription.plan_id, Subscription.status, func.count())
         .where(Subscription.status.in_(("active", "past_due")))

@@ -12,6 +12,7 @@ events in the order they arrived.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from datetime import timedelta
@@ -19,7 +20,10 @@ from datetime import timedelta
 import procrastinate
 from flask import Flask
 from procrastinate.psycopg_connector import PsycopgConnector
+from sqlalchemy import Text, bindparam, cast, func, literal, null, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
+from sqlalchemy.types import UserDefinedType
 
 from ..config import billing_mode
 from ..extensions import db
@@ -151,14 +155,51 @@ def defer_processing(event_id: int, *, lock: str) -> None:
     ).defer(event_id=event_id)
 
 
+class JobToDefer(UserDefinedType):
+    """procrastinate's composite type for one job to defer (its versioned SQL interface)."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw) -> str:
+        return "procrastinate_job_to_defer_v1"
+
+
+@functools.cache
+def store_and_defer_statement():
+    """Return the statement that stores an event and defers its job, built once per process.
+
+    It is what ``defer_processing`` does, written into the insert: the job's ``lock`` is the
+    event's customer when we know it (``webhooks.lock_key``), else its payment.
+    """
+    event = (
+        db.insert(webhooks.WebhookEvent)
+        .values({name: bindparam(name) for name in EVENT_COLUMNS})
+        .returning(webhooks.WebhookEvent.id)
+        .cte("stored_event")
+    )
+    owner = webhooks.customer_of(bindparam("imp_uid"), bindparam("merchant_uid"))
+    lock = func.coalesce(literal("customer-") + cast(owner, Text),
+                         literal("payment-") + bindparam("imp_uid"))
+    job = func.row(
+        process_webhook.queue, process_webhook.name, 0, lock,
+        literal("webhook-") + cast(event.c.id, Text),
+        func.jsonb_build_object("event_id", event.c.id), null(),
+    )
+    deferred = func.procrastinate_defer_jobs_v1(postgresql.array([cast(job, JobToDefer())]))
+    return select(event.c.id, deferred)
+
+
+EVENT_COLUMNS = ("raw_body", "content_type", "remote_addr", "received_at", "state", "imp_uid",
+                 "merchant_uid", "status", "cancellation_id")
+
+
 class ProcrastinateQueue:
     """Hand events to procrastinate; the workers process them."""
 
-    # Jobs carry a lock: one customer's events run one at a time.
-    serialises = True
-
-    def enqueue(self, event_id: int, *, lock: str) -> None:
-        defer_processing(event_id, lock=lock)
+    def store(self, values: dict) -> int:
+        """Store the event and write its job, in one statement of the request's transaction."""
+        parameters = {name: values.get(name) for name in EVENT_COLUMNS}
+        return db.session.execute(store_and_defer_statement(), parameters).scalar_one()
 
     def notify(self) -> None:
         """Workers learn of the job from PostgreSQL's notification at commit."""
@@ -166,9 +207,6 @@ class ProcrastinateQueue:
 
 class ThreadQueue:
     """Process events in one background thread of the web process (SQLite deployments)."""
-
-    # One thread processes everything in order: nothing to serialise.
-    serialises = False
 
     def __init__(self, app: Flask, *, autostart: bool):
         self.app = app
@@ -178,8 +216,9 @@ class ThreadQueue:
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
 
-    def enqueue(self, event_id: int, *, lock: str) -> None:
-        """The committed event row is the queue: nothing else to write."""
+    def store(self, values: dict) -> int:
+        """Store the event: the committed row is the queue, nothing else to write."""
+        return webhooks.store_event(values)
 
     def notify(self) -> None:
         if self.autostart:

@@ -16,7 +16,7 @@ from datetime import timedelta
 from urllib.parse import parse_qs
 
 from flask import current_app
-from sqlalchemy import func, or_
+from sqlalchemy import bindparam, func, or_
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..extensions import db
@@ -102,15 +102,10 @@ def receive_webhook(
         cancellation_id=fields.get("cancellation_id") or None,
     )
     queue = current_app.extensions["webhook_queue"]
-    # The hot path: one statement stores the event and finds its customer, one writes the
-    # job (on PostgreSQL, in this transaction: event and job commit together), one commits.
-    returning = [WebhookEvent.id]
-    if queue.serialises:
-        returning.append(customer_of(values["imp_uid"], values["merchant_uid"]))
-    row = db.session.execute(db.insert(WebhookEvent).values(values).returning(*returning)).one()
-    event_id, customer_id = row[0], (row[1] if queue.serialises else None)
     try:
-        queue.enqueue(event_id, lock=lock_key(customer_id, values["imp_uid"]))
+        # On PostgreSQL one statement stores the event and writes its job: event and job
+        # commit together, in as many round trips as a bare insert.
+        event_id = queue.store(values)
         db.session.commit()
     except Exception:  # the queue's database call failed: keep the event, the sweep queues it
         logger.exception("webhook event could not be queued; the sweep will process it")
@@ -123,19 +118,26 @@ def receive_webhook(
     return WebhookAnswer(event_id, 200, OK)
 
 
-def customer_of(imp_uid: str, merchant_uid: str | None):
-    """Return SQL for the id of the customer a payment belongs to, when we know it already."""
-    payment_match = Payment.imp_uid == imp_uid
-    if merchant_uid:
-        payment_match = or_(payment_match, Payment.merchant_uid == merchant_uid)
+def store_event(values: dict) -> int:
+    """Store one event (nothing else); return its id."""
+    return db.session.execute(
+        db.insert(WebhookEvent).values(values).returning(WebhookEvent.id)).scalar_one()
+
+
+def customer_of(imp_uid, merchant_uid):
+    """Return SQL for the id of the customer a payment belongs to, when we know it already.
+
+    The uids may be values or bound parameters; a missing ``merchant_uid`` matches nothing.
+    """
     known_payment = (
         db.select(Payment.customer_id)
-        .where(payment_match, Payment.customer_id.is_not(None)).limit(1).scalar_subquery()
+        .where(or_(Payment.imp_uid == imp_uid, Payment.merchant_uid == merchant_uid),
+               Payment.customer_id.is_not(None)).limit(1).scalar_subquery()
     )
     scheduled = (
         db.select(Subscription.customer_id)
         .join(Schedule, Schedule.subscription_id == Subscription.id)
-        .where(Schedule.merchant_uid == (merchant_uid or "")).limit(1).scalar_subquery()
+        .where(Schedule.merchant_uid == merchant_uid).limit(1).scalar_subquery()
     )
     return func.coalesce(known_payment, scheduled)
 
@@ -151,7 +153,8 @@ def lock_key(customer_id: int | None, imp_uid: str) -> str:
 
 def serialisation_key(imp_uid: str, merchant_uid: str | None) -> str:
     """Return the lock key of a stored event (see ``lock_key``)."""
-    customer_id = db.session.scalar(db.select(customer_of(imp_uid, merchant_uid)))
+    customer_id = db.session.scalar(db.select(customer_of(
+        bindparam("imp_uid", imp_uid), bindparam("merchant_uid", merchant_uid))))
     return lock_key(customer_id, imp_uid)
 
 

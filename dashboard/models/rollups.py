@@ -17,7 +17,9 @@ class DayRollup(db.Model):
 
     Paid figures count payments by the day they were paid (``refunded_amount`` is what has
     been refunded of them since); failed and first-attempt figures count payments by the day
-    they were requested; waiting charges count live schedules by the day they are due.
+    they were requested; waiting charges count live schedules by the day they are due;
+    ``refunds_on_day_*`` count the refunds that went through that day, whatever day their
+    payment was paid.
     """
 
     __tablename__ = "day_rollup"
@@ -37,6 +39,8 @@ class DayRollup(db.Model):
     recovered: Mapped[int] = mapped_column(Integer, default=0)
     scheduled_count: Mapped[int] = mapped_column(Integer, default=0)
     scheduled_amount: Mapped[int] = mapped_column(RollupAmount, default=0)
+    refunds_on_day_count: Mapped[int] = mapped_column(Integer, default=0)
+    refunds_on_day_amount: Mapped[int] = mapped_column(RollupAmount, default=0)
 
 
 class PlanRollup(db.Model):

@@ -17,6 +17,7 @@ from ..config import billing_mode, webhook_intake_open
 from ..extensions import db
 from ..models import (
     AttentionItem,
+    DayRollup,
     Payment,
     Plan,
     PlanRollup,
@@ -211,8 +212,8 @@ def overview() -> Overview:
                    row.paid_count if row else 0)
             for index, row in enumerate(past)
         ],
-        refunded_today=refunded_between(start, end),
-        refunded_this_month=refunded_between(formatting.day_start(today.replace(day=1)), end),
+        refunded_today=day_tally(days.get(today), "refunds_on_day"),
+        refunded_this_month=refunds_between(today.replace(day=1), today),
         webhook_backlog=webhook_backlog(),
         webhook_intake_open=(webhook_intake_open(current_app.config)
                              and not current_app.config.get("DEMO")),
@@ -226,15 +227,18 @@ def overview() -> Overview:
     )
 
 
-def refunded_between(since: datetime, until: datetime) -> Tally:
-    """Return the refunds that went through between two times, by the day of the refund."""
-    return _tally(select(func.count(Refund.id), func.sum(Refund.amount))
-                  .where(Refund.status == "succeeded", Refund.cancelled_at >= since,
-                         Refund.cancelled_at < until))
+def refunds_between(first: date, last: date) -> Tally:
+    """Return the refunds that went through from day ``first`` to ``last``, from the rollups."""
+    count, amount = db.session.execute(
+        select(func.coalesce(func.sum(DayRollup.refunds_on_day_count), 0),
+               func.coalesce(func.sum(DayRollup.refunds_on_day_amount), 0))
+        .where(DayRollup.day >= first, DayRollup.day <= last)).one()
+    return Tally(int(count), int(amount))
 
 
 def day_tally(row, kind: str) -> Tally:
-    """Return one day's count and amount of a kind (paid, failed, scheduled) from its rollup."""
+    """Return one day's count and amount of a kind (paid, failed, scheduled, refunds_on_day)
+    from its rollup."""
     if row is None:
         return Tally()
     return Tally(getattr(row, f"{kind}_count"), getattr(row, f"{kind}_amount"))
@@ -288,13 +292,9 @@ def charge_calendar(year: int, month: int) -> list[list[CalendarDay]]:
     for row in rollups.day_range(weeks[0][0], weeks[-1][-1]).values():
         tallies[row.day]["paid"] = day_tally(row, "paid")
         tallies[row.day]["failed"] = day_tally(row, "failed")
+        tallies[row.day]["refunded"] = day_tally(row, "refunds_on_day")
         if billing_mode() != "again":
             tallies[row.day]["scheduled"] = day_tally(row, "scheduled")
-    refund_day = local_day_expression(Refund.cancelled_at)
-    collect("refunded", select(refund_day, func.count(Refund.id), func.sum(Refund.amount))
-            .where(Refund.status == "succeeded",
-                   Refund.cancelled_at >= since, Refund.cancelled_at < until)
-            .group_by(refund_day))
     today = clock_now().astimezone(formatting.display_zone()).date()
     return [
         [

@@ -136,9 +136,7 @@ def test_a_failed_look_up_is_retried_by_the_queue(app, sandbox, paid_webhook):
 class FailingQueue:
     """A queue whose database call fails, as when the connection drops after the insert."""
 
-    serialises = True
-
-    def enqueue(self, event_id: int, *, lock: str) -> None:
+    def store(self, values: dict) -> int:
         raise ConnectionError("the queue's database call failed")
 
     def notify(self) -> None:
