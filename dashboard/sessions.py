@@ -12,6 +12,7 @@ import secrets
 from datetime import timedelta
 
 from flask import current_app
+from sqlalchemy.orm import joinedload
 
 from .billing import audit
 from .clock import utcnow
@@ -53,6 +54,7 @@ def resume_session(key: str | None, user_id: int) -> AdminUser | None:
         return None
     row = db.session.scalar(
         db.select(StaffSession).where(StaffSession.key_hash == hash_key(key))
+        .options(joinedload(StaffSession.user))
     )
     if row is None or row.revoked_at is not None or row.user_id != user_id:
         return None

@@ -86,6 +86,8 @@ class Overview:
     # Subscriptions that will not be charged as they should, each with its attention codes.
     stalled: list[tuple[Subscription, list[str]]] = field(default_factory=list)
     stalled_count: int = 0
+    # The day rollups read, for the calendar of the same page.
+    days: RollupDays | None = None
 
 
 @dataclass(frozen=True)
@@ -143,19 +145,56 @@ def _tally(query) -> Tally:
     return Tally(int(count or 0), int(amount or 0))
 
 
+def first_rows(query, limit: int) -> tuple[list, int]:
+    """Return the first ``limit`` rows of a query and how many it has in all.
+
+    A queue shorter than the list (the usual case) is counted by the list itself.
+    """
+    rows = list(db.session.scalars(query.limit(limit)))
+    return rows, (len(rows) if len(rows) < limit else _count(query))
+
+
 def _count(query) -> int:
-    return int(db.session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+    return int(db.session.scalar(
+        select(func.count()).select_from(query.order_by(None).subquery())) or 0)
+
+
+@dataclass
+class RollupDays:
+    """The day rollups of a range of days, read once for the overview and its calendar."""
+
+    first: date
+    last: date
+    rows: dict[date, DayRollup]
+
+    @classmethod
+    def read(cls, first: date, last: date) -> RollupDays:
+        return cls(first, last, rollups.day_range(first, last))
+
+    def get(self, day: date) -> DayRollup | None:
+        return self.rows.get(day)
+
+    def covers(self, first: date, last: date) -> bool:
+        return self.first <= first and last <= self.last
+
+    def total(self, first: date, last: date, kind: str) -> Tally:
+        """Add up a kind's count and amount from day ``first`` to ``last``."""
+        tallies = [day_tally(row, kind) for day, row in self.rows.items() if first <= day <= last]
+        return Tally(sum(t.count for t in tallies), sum(t.amount for t in tallies))
 
 
 def overview() -> Overview:
     """Return the numbers and lists of the overview page.
 
     Figures per day and per plan come from the rollups (a few small rows, whatever the
-    number of payments); the attention lists read their short, indexed queues.
+    number of payments); the attention lists read their short, indexed queues, each list with
+    its total (one statement while the queue is shorter than the list). The days read cover
+    this month's calendar as well (``Overview.days``).
     """
     now = clock_now()
     today = now.astimezone(formatting.display_zone()).date()
-    days = rollups.day_range(today - timedelta(days=29), today + timedelta(days=6))
+    # 30 days back for the chart, a week ahead, and this month's calendar weeks either side.
+    days = RollupDays.read(today - timedelta(days=36), today + timedelta(days=42))
     past = [days.get(today - timedelta(days=back)) for back in range(29, -1, -1)]
     recent = [row for row in past if row is not None]
     coming = [row for row in (days.get(today + timedelta(days=ahead)) for ahead in range(7))
@@ -168,44 +207,50 @@ def overview() -> Overview:
         scheduled_today = day_tally(days.get(today), "scheduled")
         upcoming_week = Tally(sum(row.scheduled_count for row in coming),
                               sum(row.scheduled_amount for row in coming))
-    active_count, mrr = subscription_totals()
+    totals = subscription_totals()
     first_total = sum(row.first_attempts for row in recent)
     first_paid = sum(row.first_attempts_paid for row in recent)
     failed_total = sum(row.first_failures for row in recent)
     recovered = sum(row.recovered for row in recent)
     attention = 10
-    past_due_query = select(Subscription).where(Subscription.status == "past_due")
-    pending_payments_query = select(Payment).where(Payment.status == "pending")
-    pending_refunds_query = select(Refund).where(Refund.status == "pending")
-    failed_webhooks_query = select(WebhookEvent).where(WebhookEvent.state == "failed")
+    past_due = list(db.session.scalars(  # their number is in the plan rollups
+        select(Subscription).where(Subscription.status == "past_due")
+        .options(joinedload(Subscription.customer), joinedload(Subscription.plan))
+        .order_by(Subscription.next_charge_at.asc()).limit(attention)))
+    pending_payments, pending_payment_count = first_rows(
+        select(Payment).where(Payment.status == "pending")
+        .options(joinedload(Payment.customer)).order_by(Payment.created_at.asc()), attention)
+    pending_refunds, pending_refund_count = first_rows(
+        select(Refund).where(Refund.status == "pending")
+        .options(joinedload(Refund.payment)).order_by(Refund.created_at.asc()), attention)
+    failed_webhooks, failed_webhook_count = first_rows(
+        select(WebhookEvent).where(WebhookEvent.state == "failed")
+        .order_by(WebhookEvent.received_at.desc()), attention)
+    stalled, stalled_count = first_rows(
+        select(AttentionItem).options(
+            joinedload(AttentionItem.subscription).joinedload(Subscription.customer),
+            joinedload(AttentionItem.subscription).joinedload(Subscription.plan))
+        .order_by(AttentionItem.subscription_id.asc()), attention)
     return Overview(
         today=today,
         scheduled_today=scheduled_today,
         paid_today=day_tally(days.get(today), "paid"),
         failed_today=day_tally(days.get(today), "failed"),
         upcoming_week=upcoming_week,
-        active_subscriptions=active_count,
-        mrr=mrr,
+        active_subscriptions=totals.active,
+        mrr=totals.mrr,
         first_attempt_rate=first_paid / first_total if first_total else None,
         first_attempt_total=first_total,
         recovery_rate=recovered / failed_total if failed_total else None,
         recovery_total=failed_total,
-        past_due=list(db.session.scalars(
-            past_due_query.options(joinedload(Subscription.customer),
-                                   joinedload(Subscription.plan))
-            .order_by(Subscription.next_charge_at.asc()).limit(attention))),
-        past_due_count=past_due_total(),
-        pending_payments=list(db.session.scalars(
-            pending_payments_query.options(joinedload(Payment.customer))
-            .order_by(Payment.created_at.asc()).limit(attention))),
-        pending_payment_count=_count(pending_payments_query),
-        pending_refunds=list(db.session.scalars(
-            pending_refunds_query.options(joinedload(Refund.payment))
-            .order_by(Refund.created_at.asc()).limit(attention))),
-        pending_refund_count=_count(pending_refunds_query),
-        failed_webhooks=list(db.session.scalars(
-            failed_webhooks_query.order_by(WebhookEvent.received_at.desc()).limit(attention))),
-        failed_webhook_count=_count(failed_webhooks_query),
+        past_due=past_due,
+        past_due_count=totals.past_due,
+        pending_payments=pending_payments,
+        pending_payment_count=pending_payment_count,
+        pending_refunds=pending_refunds,
+        pending_refund_count=pending_refund_count,
+        failed_webhooks=failed_webhooks,
+        failed_webhook_count=failed_webhook_count,
         revenue=[
             DayBar(today - timedelta(days=29 - index),
                    row.paid_amount - row.refunded_amount if row else 0,
@@ -213,27 +258,15 @@ def overview() -> Overview:
             for index, row in enumerate(past)
         ],
         refunded_today=day_tally(days.get(today), "refunds_on_day"),
-        refunded_this_month=refunds_between(today.replace(day=1), today),
+        refunded_this_month=days.total(today.replace(day=1), today, "refunds_on_day"),
         webhook_backlog=webhook_backlog(),
         webhook_intake_open=(webhook_intake_open(current_app.config)
                              and not current_app.config.get("DEMO")),
         stalled=[(item.subscription, [code for code in ATTENTION_CODES if getattr(item, code)])
-                 for item in db.session.scalars(
-                     select(AttentionItem).options(
-                         joinedload(AttentionItem.subscription).joinedload(Subscription.customer),
-                         joinedload(AttentionItem.subscription).joinedload(Subscription.plan))
-                     .order_by(AttentionItem.subscription_id.asc()).limit(attention))],
-        stalled_count=_count(select(AttentionItem)),
+                 for item in stalled],
+        stalled_count=stalled_count,
+        days=days,
     )
-
-
-def refunds_between(first: date, last: date) -> Tally:
-    """Return the refunds that went through from day ``first`` to ``last``, from the rollups."""
-    count, amount = db.session.execute(
-        select(func.coalesce(func.sum(DayRollup.refunds_on_day_count), 0),
-               func.coalesce(func.sum(DayRollup.refunds_on_day_amount), 0))
-        .where(DayRollup.day >= first, DayRollup.day <= last)).one()
-    return Tally(int(count), int(amount))
 
 
 def day_tally(row, kind: str) -> Tally:
@@ -244,31 +277,39 @@ def day_tally(row, kind: str) -> Tally:
     return Tally(getattr(row, f"{kind}_count"), getattr(row, f"{kind}_amount"))
 
 
-def past_due_total() -> int:
-    """Return how many subscriptions are past due, from the plan rollups."""
-    return int(db.session.scalar(select(func.coalesce(func.sum(PlanRollup.past_due_count), 0))))
+@dataclass(frozen=True)
+class SubscriptionTotals:
+    active: int
+    past_due: int
+    mrr: int
 
 
-def subscription_totals() -> tuple[int, int]:
-    """Return (active subscriptions, monthly recurring revenue in KRW) from the plan rollups."""
+def subscription_totals() -> SubscriptionTotals:
+    """Return active and past-due subscriptions and the monthly recurring revenue in KRW,
+    from the plan rollups."""
     rows = db.session.execute(
-        select(Plan.amount, Plan.interval_unit, Plan.interval_count, PlanRollup.active_count)
+        select(Plan.amount, Plan.interval_unit, Plan.interval_count, PlanRollup.active_count,
+               PlanRollup.past_due_count)
         .join(Plan, Plan.id == PlanRollup.plan_id)
     ).all()
-    count = 0
+    active = past_due = 0
     mrr = 0.0
-    for amount, unit, every, subscriptions in rows:
-        count += subscriptions
+    for amount, unit, every, subscriptions, behind in rows:
+        active += subscriptions
+        past_due += behind
         per_month = amount / every if unit == "month" else amount * (365 / 12) / every
         mrr += per_month * subscriptions
-    return count, round(mrr)
+    return SubscriptionTotals(active, past_due, round(mrr))
 
 
-def charge_calendar(year: int, month: int) -> list[list[CalendarDay]]:
-    """Return a month of weeks (Monday first): charges waiting, paid and failed per day.
+def charge_calendar(year: int, month: int,
+                    days: RollupDays | None = None) -> list[list[CalendarDay]]:
+    """Return a month of weeks (Monday first): charges waiting, paid, failed and refunded per
+    day.
 
     Waiting charges come from the schedules' rollups (schedule mode) or subscriptions' next
-    attempts (again mode); paid and failed come from the payments' rollups.
+    attempts (again mode); the rest from the day rollups, read here unless ``days`` (the
+    overview's) already covers the weeks.
     """
     weeks = calendar.Calendar(firstweekday=0).monthdatescalendar(year, month)
     since, until = formatting.day_start(weeks[0][0]), formatting.day_end(weeks[-1][-1])
@@ -289,7 +330,9 @@ def charge_calendar(year: int, month: int) -> list[list[CalendarDay]]:
                        Subscription.next_attempt_at >= since,
                        Subscription.next_attempt_at < until)
                 .group_by(day))
-    for row in rollups.day_range(weeks[0][0], weeks[-1][-1]).values():
+    if days is None or not days.covers(weeks[0][0], weeks[-1][-1]):
+        days = RollupDays.read(weeks[0][0], weeks[-1][-1])
+    for row in days.rows.values():
         tallies[row.day]["paid"] = day_tally(row, "paid")
         tallies[row.day]["failed"] = day_tally(row, "failed")
         tallies[row.day]["refunded"] = day_tally(row, "refunds_on_day")

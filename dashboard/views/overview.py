@@ -39,7 +39,7 @@ def index():
         "overview/index.html",
         "overview/_calendar.html",
         numbers=numbers,
-        weeks=queries.charge_calendar(year, month),
+        weeks=queries.charge_calendar(year, month, numbers.days),
         month=f"{year:04d}-{month:02d}",
         previous_month=shift_month(year, month, -1),
         next_month=shift_month(year, month, 1),

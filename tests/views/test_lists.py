@@ -253,6 +253,24 @@ def test_overview_numbers(app, admin_client):
     assert "50.0%" in html and "100.0%" in html and "<svg" in html
 
 
+def test_overview_queues_longer_than_their_lists_are_counted_in_full(app):
+    with app.app_context():
+        customer = make_customer()
+        now = datetime.now(UTC)
+        for n in range(13):
+            make_payment(customer, 1000 + n, "pending", created_at=now - timedelta(minutes=n))
+            make_event(state="failed", imp_uid=f"imp_q{n}")
+        for n in range(4):
+            make_subscription(make_customer(), make_plan(f"plan{n}"))  # nothing scheduled
+        numbers = queries.overview()
+        assert len(numbers.pending_payments) == 10 and numbers.pending_payment_count == 13
+        # Oldest first: the payment waiting longest leads the list.
+        assert numbers.pending_payments[0].amount == 1012
+        assert len(numbers.failed_webhooks) == 10 and numbers.failed_webhook_count == 13
+        assert len(numbers.stalled) == 4 and numbers.stalled_count == 4
+        assert all(codes == ["not_scheduled"] for _subscription, codes in numbers.stalled)
+
+
 def test_charge_calendar_counts_per_korean_day(app, admin_client):
     with app.app_context():
         customer = make_customer()
