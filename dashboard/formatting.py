@@ -70,13 +70,16 @@ def iso_local(moment: datetime | None) -> str:
     return to_local(moment).isoformat(timespec="seconds")
 
 
-def csv_time(moment: datetime | None) -> str:
-    """Format a time for CSV in the display zone as spreadsheets read dates:
-    ``2026-11-27 13:05``.
-    """
-    if moment is None:
-        return ""
-    return to_local(moment).strftime("%Y-%m-%d %H:%M")
+def csv_time_in(zone: ZoneInfo):
+    """Return a formatter of times for CSV in ``zone``, as spreadsheets read dates
+    (``2026-11-27 13:05``). Bound to the zone: an export formats every row's times in one
+    zone, and looking the zone up per call cost a third of the export's time."""
+
+    def csv_time(moment: datetime | None) -> str:
+        # isoformat is C and much faster than strftime; "2026-11-27 13:05" is its first 16.
+        return "" if moment is None else moment.astimezone(zone).isoformat(" ", "minutes")[:16]
+
+    return csv_time
 
 
 def iso_local_in(zone: ZoneInfo):

@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from .. import desk, queries
 from ..billing import charges, customers
 from ..billing.sync import sync_customer
-from ..formatting import csv_time, label, won
+from ..formatting import csv_time_in, display_zone, label, won
 from ..forms import (
     BillingKeyForm,
     CreditAdjustmentForm,
@@ -66,6 +66,7 @@ def index():
 def export():
     """Download every customer matching the current filters as CSV."""
     _form, filters = read_filters()
+    csv_time = csv_time_in(display_zone())
     header = csv_header(["customer_uid", "customer_name", "email", "phone", "card_name",
                          "card_number", "billing_key_status", "subscriptions", "created_at"])
 

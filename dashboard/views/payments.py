@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 
 from .. import queries
 from ..billing import refunds
-from ..formatting import csv_time, https_only, refund_aware_status, won
+from ..formatting import csv_time_in, display_zone, https_only, refund_aware_status, won
 from ..forms import PaymentFilterForm, RefundForm
 from ..htmx import redirect_after_action, render_page_or_fragment
 from .access import current_actor, require_sign_in, role_required
@@ -64,6 +64,7 @@ def index():
 def export():
     """Download every payment matching the current filters as CSV."""
     _form, filters = read_filters()
+    csv_time = csv_time_in(display_zone())
     header = csv_header([
         "imp_uid", "merchant_uid", "customer_uid", "customer_name", "subscription_id", "period",
         "attempt", "origin", "name", "amount", "cancel_amount", "status", "card_name",
@@ -84,6 +85,7 @@ def export():
 def export_refunds():
     """Download every refund of the payments matching the current filters, dated on its day."""
     _form, filters = read_filters()
+    csv_time = csv_time_in(display_zone())
     header = csv_header(["refunded_at", "imp_uid", "merchant_uid", "customer_uid",
                          "customer_name", "payment_amount", "refund_amount", "reason",
                          "refund_status"])

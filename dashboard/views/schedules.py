@@ -6,7 +6,15 @@ from flask_babel import gettext as _
 
 from .. import queries
 from ..billing import charges, schedules
-from ..formatting import csv_time, from_local, local_time, refund_aware_status, to_local, won
+from ..formatting import (
+    csv_time_in,
+    display_zone,
+    from_local,
+    local_time,
+    refund_aware_status,
+    to_local,
+    won,
+)
 from ..forms import ReasonForm, RescheduleForm, ScheduleFilterForm, ScheduleTimeForm
 from ..htmx import redirect_after_action, render_page_or_fragment
 from .access import current_actor, require_sign_in, role_required
@@ -53,6 +61,7 @@ def index():
 def export():
     """Download every schedule matching the current filters as CSV."""
     _form, filters = read_filters()
+    csv_time = csv_time_in(display_zone())
     header = csv_header(["merchant_uid", "customer_uid", "customer_name", "subscription_id",
                          "period", "attempt", "schedule_at", "amount", "name",
                          "schedule_status", "payment_status", "imp_uid", "fail_reason",

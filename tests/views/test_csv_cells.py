@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dashboard.views.common import CSV_CHUNK_ROWS, csv_cell
+from dashboard.views.common import CSV_CHUNK_ROWS, csv_cells
 
 from .conftest import make_customer, make_payment
 
@@ -17,14 +17,14 @@ BASE = datetime(2026, 11, 1, 3, 0, tzinfo=UTC)
 @pytest.mark.parametrize("value", ["=1+2", "+82 10", "-5", "@SUM(A1)", "\tx", "\rx",
                                    '=HYPERLINK("http://evil.test")'])
 def test_a_cell_starting_like_a_formula_is_prefixed(value):
-    assert csv_cell(value) == "'" + value
+    assert csv_cells([value]) == ["'" + value]
 
 
 @pytest.mark.parametrize(("value", "expected"), [
     (None, ""), ("김민수", "김민수"), ("a=b", "a=b"), (-5000, -5000), (0, 0), ("", ""),
 ])
 def test_other_cells_are_written_as_they_are(value, expected):
-    assert csv_cell(value) == expected
+    assert csv_cells([value]) == [expected]
 
 
 def test_payments_export_escapes_and_streams_every_row_in_chunks(app, admin_client):
