@@ -10,13 +10,36 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app, has_request_context, request
-from flask_babel import get_locale, gettext
+from flask_babel import get_locale, get_translations, gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup
 
 LANGUAGE_COOKIE = "lang"
 LANGUAGE_COOKIE_MAX_AGE = 365 * 24 * 3600
+
+
+def page_translations():
+    """Return the request's translations, looked up once per request: Flask-Babel walks its
+    contexts on every lookup, and a page asks for a few hundred strings. Kept on the request
+    object (as Flask-Babel keeps its own), never on ``g``, which tests share across requests."""
+    if not has_request_context():
+        return get_translations()
+    translations = getattr(request, "page_translations", None)
+    if translations is None:
+        translations = request.page_translations = get_translations()
+    return translations
+
+
+def page_locale() -> str:
+    """Return the request's locale name, looked up once per request (as
+    ``page_translations``)."""
+    if not has_request_context():
+        return str(get_locale() or "")
+    name = getattr(request, "page_locale", None)
+    if name is None:
+        name = request.page_locale = str(get_locale() or "")
+    return name
 
 
 def display_zone() -> ZoneInfo:
@@ -332,7 +355,7 @@ def label(kind: str, value: str | None) -> str:
     names = LABELS.get(kind, {})
     if value not in names:
         return value
-    key = (str(get_locale() or ""), kind, value)
+    key = (page_locale(), kind, value)
     text = _translated_labels.get(key)
     if text is None:
         text = _translated_labels[key] = str(names[value])

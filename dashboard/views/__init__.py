@@ -5,8 +5,7 @@ load balancers call it without a session.
 """
 from __future__ import annotations
 
-from flask import Flask, current_app, g, request, session
-from flask_babel import get_translations
+from flask import Flask, current_app, request, session
 from flask_babel import gettext as _
 from flask_login import current_user
 from jinja2 import pass_context
@@ -86,22 +85,13 @@ def register_console(app: Flask) -> None:
     app.after_request(add_security_headers)
 
 
-def page_translations():
-    """Return the request's translations, looked up once: Flask-Babel walks its contexts on
-    every lookup, and a page asks for a few hundred strings."""
-    translations = g.get("page_translations")
-    if translations is None:
-        translations = g.page_translations = get_translations()
-    return translations
-
-
 def resolve_particles_in_templates(app: Flask) -> None:
     """Make the templates' ``_()`` pick 을/를, 이/가... to suit the names and amounts put in."""
 
     @pass_context
     def gettext_with_particles(context, string, **variables):
         # As Jinja's new-style gettext: escaped under autoescape, always %-formatted.
-        translated = page_translations().gettext(string)
+        translated = formatting.page_translations().gettext(string)
         if context.eval_ctx.autoescape:
             translated = Markup(translated)
         translated = translated % variables

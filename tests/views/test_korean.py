@@ -64,3 +64,13 @@ def test_system_actions_and_refund_confirmations_read_in_korean(app, as_role):
     confirm = client.post(f"/payments/{payment_id}/refund",
                           data={"amount": "3000", "reason": "중복 결제"}).get_data(as_text=True)
     assert "₩3,000을 환불합니다" in confirm and "을(를)" not in confirm
+
+
+def test_each_request_is_translated_in_its_own_language(admin_client):
+    # Translations and labels are looked up once per request, never once per process.
+    admin_client.set_cookie("lang", "ko")
+    korean = admin_client.get("/payments").get_data(as_text=True)
+    admin_client.set_cookie("lang", "en")
+    english = admin_client.get("/payments").get_data(as_text=True)
+    assert "조건에 맞는 결제가 없습니다." in korean and "No payments match." not in korean
+    assert "No payments match." in english and "조건에 맞는 결제가 없습니다." not in english
