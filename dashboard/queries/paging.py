@@ -67,7 +67,8 @@ def keyset_page(query, time_column, id_column, *, after: str | None, descending:
     """Run ``query`` for one page after the cursor, ordered by (time, id).
 
     ``query`` selects ORM objects, or, with ``rows_of``, plain columns: each result row is then
-    passed to ``rows_of`` (pages that only print their rows skip the ORM's bookkeeping).
+    passed to ``rows_of``. Plain columns are read on the session's connection (Core), so pages
+    that only print their rows skip the ORM's loading and bookkeeping altogether.
     """
     if after:
         try:
@@ -83,7 +84,8 @@ def keyset_page(query, time_column, id_column, *, after: str | None, descending:
     else:
         query = query.order_by(time_column.asc(), id_column.asc())
     if rows_of is not None:
-        rows = [rows_of(row) for row in db.session.execute(query.limit(limit + 1))]
+        result = db.session.connection().execute(query.limit(limit + 1))
+        rows = [rows_of(row) for row in result]
     else:
         rows = list(db.session.scalars(query.limit(limit + 1)).unique())
     next_after = None
