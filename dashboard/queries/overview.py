@@ -28,6 +28,8 @@ from ..models import (
     WebhookRefusal,
 )
 
+# How many rows of each attention queue the overview lists.
+ATTENTION_LIST_LENGTH = 10
 # A webhook waiting longer than this means no worker is processing them.
 STALLED_BACKLOG_SECONDS = 300
 
@@ -108,6 +110,10 @@ def webhook_backlog() -> WebhookBacklog:
         select(func.count(WebhookEvent.id), func.min(WebhookEvent.received_at))
         .where(WebhookEvent.state == "received")
     ).one()
+    return backlog_of(count, oldest)
+
+
+def backlog_of(count: int | None, oldest: datetime | None) -> WebhookBacklog:
     age = None if oldest is None else max(0, int((clock_now() - oldest).total_seconds()))
     return WebhookBacklog(int(count or 0), age)
 
@@ -145,18 +151,40 @@ def _tally(query) -> Tally:
     return Tally(int(count or 0), int(amount or 0))
 
 
-def first_rows(query, limit: int) -> tuple[list, int]:
-    """Return the first ``limit`` rows of a query and how many it has in all.
+@dataclass(frozen=True)
+class QueueSizes:
+    """How many rows wait in each of the overview's attention queues."""
 
-    A queue shorter than the list (the usual case) is counted by the list itself.
-    """
-    rows = list(db.session.scalars(query.limit(limit)))
-    return rows, (len(rows) if len(rows) < limit else _count(query))
+    pending_payments: int
+    pending_refunds: int
+    failed_webhooks: int
+    waiting_webhooks: int
+    oldest_waiting_webhook: datetime | None
+    stalled: int
 
 
-def _count(query) -> int:
-    return int(db.session.scalar(
-        select(func.count()).select_from(query.order_by(None).subquery())) or 0)
+def queue_sizes() -> QueueSizes:
+    """Count every attention queue in one statement: one round trip, each count served by
+    its queue's index."""
+
+    def count(model, *conditions):
+        return select(func.count()).select_from(model).where(*conditions).scalar_subquery()
+
+    waiting = WebhookEvent.state == "received"
+    row = db.session.execute(select(
+        count(Payment, Payment.status == "pending"),
+        count(Refund, Refund.status == "pending"),
+        count(WebhookEvent, WebhookEvent.state == "failed"),
+        count(WebhookEvent, waiting),
+        select(func.min(WebhookEvent.received_at)).where(waiting).scalar_subquery(),
+        count(AttentionItem),
+    )).one()
+    return QueueSizes(*row)
+
+
+def first_rows(query, size: int, limit: int = ATTENTION_LIST_LENGTH) -> list:
+    """Return the first rows of a queue of ``size`` rows (no query for an empty queue)."""
+    return list(db.session.scalars(query.limit(limit))) if size else []
 
 
 @dataclass
@@ -187,9 +215,9 @@ def overview() -> Overview:
     """Return the numbers and lists of the overview page.
 
     Figures per day and per plan come from the rollups (a few small rows, whatever the
-    number of payments); the attention lists read their short, indexed queues, each list with
-    its total (one statement while the queue is shorter than the list). The days read cover
-    this month's calendar as well (``Overview.days``).
+    number of payments); the attention queues are counted in one statement, and only those
+    with rows are listed. The days read cover this month's calendar as well
+    (``Overview.days``).
     """
     now = clock_now()
     today = now.astimezone(formatting.display_zone()).date()
@@ -212,25 +240,27 @@ def overview() -> Overview:
     first_paid = sum(row.first_attempts_paid for row in recent)
     failed_total = sum(row.first_failures for row in recent)
     recovered = sum(row.recovered for row in recent)
-    attention = 10
-    past_due = list(db.session.scalars(  # their number is in the plan rollups
+    queues = queue_sizes()
+    past_due = first_rows(
         select(Subscription).where(Subscription.status == "past_due")
         .options(joinedload(Subscription.customer), joinedload(Subscription.plan))
-        .order_by(Subscription.next_charge_at.asc()).limit(attention)))
-    pending_payments, pending_payment_count = first_rows(
+        .order_by(Subscription.next_charge_at.asc()), totals.past_due)
+    pending_payments = first_rows(
         select(Payment).where(Payment.status == "pending")
-        .options(joinedload(Payment.customer)).order_by(Payment.created_at.asc()), attention)
-    pending_refunds, pending_refund_count = first_rows(
+        .options(joinedload(Payment.customer)).order_by(Payment.created_at.asc()),
+        queues.pending_payments)
+    pending_refunds = first_rows(
         select(Refund).where(Refund.status == "pending")
-        .options(joinedload(Refund.payment)).order_by(Refund.created_at.asc()), attention)
-    failed_webhooks, failed_webhook_count = first_rows(
+        .options(joinedload(Refund.payment)).order_by(Refund.created_at.asc()),
+        queues.pending_refunds)
+    failed_webhooks = first_rows(
         select(WebhookEvent).where(WebhookEvent.state == "failed")
-        .order_by(WebhookEvent.received_at.desc()), attention)
-    stalled, stalled_count = first_rows(
+        .order_by(WebhookEvent.received_at.desc()), queues.failed_webhooks)
+    stalled = first_rows(
         select(AttentionItem).options(
             joinedload(AttentionItem.subscription).joinedload(Subscription.customer),
             joinedload(AttentionItem.subscription).joinedload(Subscription.plan))
-        .order_by(AttentionItem.subscription_id.asc()), attention)
+        .order_by(AttentionItem.subscription_id.asc()), queues.stalled)
     return Overview(
         today=today,
         scheduled_today=scheduled_today,
@@ -246,11 +276,11 @@ def overview() -> Overview:
         past_due=past_due,
         past_due_count=totals.past_due,
         pending_payments=pending_payments,
-        pending_payment_count=pending_payment_count,
+        pending_payment_count=queues.pending_payments,
         pending_refunds=pending_refunds,
-        pending_refund_count=pending_refund_count,
+        pending_refund_count=queues.pending_refunds,
         failed_webhooks=failed_webhooks,
-        failed_webhook_count=failed_webhook_count,
+        failed_webhook_count=queues.failed_webhooks,
         revenue=[
             DayBar(today - timedelta(days=29 - index),
                    row.paid_amount - row.refunded_amount if row else 0,
@@ -259,12 +289,12 @@ def overview() -> Overview:
         ],
         refunded_today=day_tally(days.get(today), "refunds_on_day"),
         refunded_this_month=days.total(today.replace(day=1), today, "refunds_on_day"),
-        webhook_backlog=webhook_backlog(),
+        webhook_backlog=backlog_of(queues.waiting_webhooks, queues.oldest_waiting_webhook),
         webhook_intake_open=(webhook_intake_open(current_app.config)
                              and not current_app.config.get("DEMO")),
         stalled=[(item.subscription, [code for code in ATTENTION_CODES if getattr(item, code)])
                  for item in stalled],
-        stalled_count=stalled_count,
+        stalled_count=queues.stalled,
         days=days,
     )
 
