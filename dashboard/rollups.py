@@ -31,7 +31,19 @@ from collections.abc import Iterable
 from datetime import date
 
 from flask import current_app
-from sqlalchemy import and_, case, delete, event, exists, func, inspect, or_, select, tuple_
+from sqlalchemy import (
+    Row,
+    and_,
+    case,
+    delete,
+    event,
+    exists,
+    func,
+    inspect,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy.orm import Session
 
 from . import formatting
@@ -404,9 +416,10 @@ def rebuild() -> Figures:
     return figures
 
 
-def day_range(first: date, last: date) -> dict[date, DayRollup]:
-    """Return the stored day rows from ``first`` to ``last`` (missing days are absent)."""
-    rows = db.session.scalars(
-        select(DayRollup).where(and_(DayRollup.day >= first, DayRollup.day <= last))
-    )
+def day_range(first: date, last: date) -> dict[date, Row]:
+    """Return the stored day rows from ``first`` to ``last`` (missing days are absent), as
+    plain rows with the columns of ``DayRollup`` (read-only, so no ORM objects)."""
+    table = DayRollup.__table__
+    rows = db.session.connection().execute(
+        select(table).where(and_(table.c.day >= first, table.c.day <= last)))
     return {row.day: row for row in rows}

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.orm import joinedload
 
 from .. import formatting, rollups
@@ -17,7 +17,6 @@ from ..config import billing_mode, webhook_intake_open
 from ..extensions import db
 from ..models import (
     AttentionItem,
-    DayRollup,
     Payment,
     Plan,
     PlanRollup,
@@ -193,13 +192,13 @@ class RollupDays:
 
     first: date
     last: date
-    rows: dict[date, DayRollup]
+    rows: dict[date, Row]  # day_rollup rows
 
     @classmethod
     def read(cls, first: date, last: date) -> RollupDays:
         return cls(first, last, rollups.day_range(first, last))
 
-    def get(self, day: date) -> DayRollup | None:
+    def get(self, day: date) -> Row | None:
         return self.rows.get(day)
 
     def covers(self, first: date, last: date) -> bool:
