@@ -127,7 +127,8 @@ def store_event(values: dict) -> int:
 def customer_of(imp_uid, merchant_uid):
     """Return SQL for the id of the customer a payment belongs to, when we know it already.
 
-    The uids may be values or bound parameters; a missing ``merchant_uid`` matches nothing.
+    The uids are bound parameters (``bindparam``), so the statement is the same for every
+    event; a missing ``merchant_uid`` is NULL and matches nothing.
     """
     known_payment = (
         db.select(Payment.customer_id)
