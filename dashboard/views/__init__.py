@@ -19,6 +19,7 @@ from ..forms import CANCEL_REASONS, REFUND_REASONS
 from ..htmx import HTMX_INTEGRITY, HTMX_URL, htmx_config_json
 from ..models import AdminUser
 from .access import redirect_to_sign_in
+from .common import id_url
 from .errors import error_response, register_error_handlers
 
 # Only the pinned htmx file and our own static/app.js may run as script; no inline script or
@@ -79,6 +80,7 @@ def register_console(app: Flask) -> None:
         status_badge_html=formatting.status_badge_html,
         payment_status_html=formatting.payment_status_html,
         uid_html=formatting.uid_html,
+        id_url=id_url,
     )
     register_error_handlers(app)
     app.before_request(refuse_nul_characters)

@@ -16,6 +16,19 @@ from ..models import MAX_ROW_ID
 from .access import current_actor
 from .errors import error_response, reply_on_billing_error
 
+# An id no real row has, to find where an id goes in an endpoint's URL.
+_ID_MARK = 987654321
+
+
+def id_url(endpoint: str, argument: str) -> Callable[[int], str]:
+    """Return a function giving ``endpoint``'s URL for an id, calling ``url_for`` once.
+
+    A list page links fifty rows to their records; building each link with ``url_for`` cost
+    more than printing the row.
+    """
+    head, tail = url_for(endpoint, **{argument: _ID_MARK}).split(str(_ID_MARK))
+    return lambda row_id: f"{head}{int(row_id)}{tail}"
+
 
 def query_string_without(*names: str, **replace) -> dict:
     """Return the current query arguments minus ``names``, plus ``replace`` (empty values go)."""
