@@ -194,12 +194,17 @@ def test_a_rolled_back_change_counts_nothing(app):
         assert_rollups_equal_recount()
 
 
+def add_plan_and_customer() -> tuple[Plan, Customer]:
+    plan = Plan(code="basic", name="베이직", amount=9900)
+    customer = Customer(customer_uid="cust_x", name="김", email="x@example.com")
+    db.session.add_all([plan, customer])
+    db.session.commit()
+    return plan, customer
+
+
 def test_rebuild_rollups_recounts_rows_written_around_the_orm(app, runner):
     with app.app_context():
-        plan = Plan(code="basic", name="베이직", amount=9900)
-        customer = Customer(customer_uid="cust_x", name="김", email="x@example.com")
-        db.session.add_all([plan, customer])
-        db.session.commit()
+        _plan, customer = add_plan_and_customer()
         now = datetime.now(UTC)
         # A bulk load (as the benchmark does) bypasses the session, so nothing is counted ...
         db.session.execute(insert(Payment), [
@@ -220,10 +225,7 @@ def test_rebuild_rollups_recounts_rows_written_around_the_orm(app, runner):
 
 def test_sync_and_rebuild_rollups_repair_an_attention_list_changed_around_the_orm(app, runner):
     with app.app_context():
-        plan = Plan(code="basic", name="베이직", amount=9900)
-        customer = Customer(customer_uid="cust_x", name="김", email="x@example.com")
-        db.session.add_all([plan, customer])
-        db.session.flush()
+        plan, customer = add_plan_and_customer()
         subscription = Subscription(customer_id=customer.id, plan_id=plan.id, status="active")
         db.session.add(subscription)
         db.session.commit()
