@@ -28,11 +28,18 @@ class TooManyExports(Exception):
         super().__init__(f"at most {limit} exports at once")
 
 
+def csv_cells(row: list) -> list:
+    """Return what the CSV holds for one row: empty for None, and text a spreadsheet shows
+    as text, never runs as a formula. One comprehension: it runs for every cell of every row."""
+    return ["" if value is None
+            else "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS)
+            else value
+            for value in row]
+
+
 def spreadsheet_safe(value: object) -> object:
-    """Return a text cell that a spreadsheet shows as text, never runs as a formula."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
+    """Return one cell as ``csv_cells`` writes it."""
+    return csv_cells([value])[0]
 
 
 def start_export(kind: str, filters: dict, *, actor: audit.Actor) -> int:

@@ -19,27 +19,27 @@ LANGUAGE_COOKIE = "lang"
 LANGUAGE_COOKIE_MAX_AGE = 365 * 24 * 3600
 
 
-def page_translations():
-    """Return the request's translations, looked up once per request: Flask-Babel walks its
-    contexts on every lookup, and a page asks for a few hundred strings. Kept on the request
-    object (as Flask-Babel keeps its own), never on ``g``, which tests share across requests."""
+def once_per_request(name: str, compute):
+    """Return ``compute()``, computed once per request and kept on the request object (as
+    Flask-Babel keeps its own), never on ``g``, which tests share across requests."""
     if not has_request_context():
-        return get_translations()
-    translations = getattr(request, "page_translations", None)
-    if translations is None:
-        translations = request.page_translations = get_translations()
-    return translations
+        return compute()
+    value = getattr(request, name, None)
+    if value is None:
+        value = compute()
+        setattr(request, name, value)
+    return value
+
+
+def page_translations():
+    """Return the request's translations: Flask-Babel walks its contexts on every lookup, and
+    a page asks for a few hundred strings."""
+    return once_per_request("page_translations", get_translations)
 
 
 def page_locale() -> str:
-    """Return the request's locale name, looked up once per request (as
-    ``page_translations``)."""
-    if not has_request_context():
-        return str(get_locale() or "")
-    name = getattr(request, "page_locale", None)
-    if name is None:
-        name = request.page_locale = str(get_locale() or "")
-    return name
+    """Return the request's locale name (labels are cached per locale)."""
+    return once_per_request("page_locale", lambda: str(get_locale() or ""))
 
 
 def display_zone() -> ZoneInfo:

@@ -27,6 +27,7 @@ from sqlalchemy.types import UserDefinedType
 
 from ..config import billing_mode
 from ..extensions import db
+from ..models import WebhookEvent
 from . import audit, charges, now, sync, webhooks
 from .lifecycle import resume_due_subscriptions
 
@@ -133,7 +134,7 @@ def queue_lost_events() -> int:
     queued = 0
     for event_id in webhooks.waiting_event_ids(received_before=now() - SWEEP_AFTER,
                                                include_failed=False):
-        event = db.session.get(webhooks.WebhookEvent, event_id)
+        event = db.session.get(WebhookEvent, event_id)
         try:
             defer_processing(event_id, lock=webhooks.serialisation_key(event.imp_uid,
                                                                       event.merchant_uid))
@@ -168,20 +169,18 @@ class JobToDefer(UserDefinedType):
 def store_and_defer_statement():
     """Return the statement that stores an event and defers its job, built once per process.
 
-    It is what ``defer_processing`` does, written into the insert: the job's ``lock`` is the
-    event's customer when we know it (``webhooks.lock_key``), else its payment.
+    It is what ``defer_processing`` does, written into the insert, with the same ``lock``
+    (``webhooks.lock_key``).
     """
     event = (
-        db.insert(webhooks.WebhookEvent)
+        db.insert(WebhookEvent)
         .values({name: bindparam(name) for name in EVENT_COLUMNS})
-        .returning(webhooks.WebhookEvent.id)
+        .returning(WebhookEvent.id)
         .cte("stored_event")
     )
-    owner = webhooks.customer_of(bindparam("imp_uid"), bindparam("merchant_uid"))
-    lock = func.coalesce(literal("customer-") + cast(owner, Text),
-                         literal("payment-") + bindparam("imp_uid"))
     job = func.row(
-        process_webhook.queue, process_webhook.name, 0, lock,
+        process_webhook.queue, process_webhook.name, 0,
+        webhooks.lock_key(bindparam("imp_uid"), bindparam("merchant_uid")),
         literal("webhook-") + cast(event.c.id, Text),
         func.jsonb_build_object("event_id", event.c.id), null(),
     )

@@ -16,7 +16,7 @@ from datetime import timedelta
 from urllib.parse import parse_qs
 
 from flask import current_app
-from sqlalchemy import bindparam, func, or_
+from sqlalchemy import Text, bindparam, cast, func, literal, or_
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..extensions import db
@@ -143,20 +143,21 @@ def customer_of(imp_uid, merchant_uid):
     return func.coalesce(known_payment, scheduled)
 
 
-def lock_key(customer_id: int | None, imp_uid: str) -> str:
-    """Return the key that serialises processing: the customer when we know it already.
+def lock_key(imp_uid, merchant_uid):
+    """Return SQL for the key that serialises processing: the customer when we know it
+    already (``customer-<id>``), else the payment itself (``payment-<imp_uid>``).
 
     Events for one customer are applied one at a time (the row locks make any order safe;
-    this spares them the waiting). A payment we have never seen is keyed by itself.
+    this spares them the waiting). The uids are bound parameters, as for ``customer_of``.
     """
-    return f"customer-{customer_id}" if customer_id is not None else f"payment-{imp_uid}"
+    return func.coalesce(literal("customer-") + cast(customer_of(imp_uid, merchant_uid), Text),
+                         literal("payment-") + imp_uid)
 
 
 def serialisation_key(imp_uid: str, merchant_uid: str | None) -> str:
     """Return the lock key of a stored event (see ``lock_key``)."""
-    customer_id = db.session.scalar(db.select(customer_of(
+    return db.session.scalar(db.select(lock_key(
         bindparam("imp_uid", imp_uid), bindparam("merchant_uid", merchant_uid))))
-    return lock_key(customer_id, imp_uid)
 
 
 def parse_body(body: bytes, content_type: str | None) -> dict | None:

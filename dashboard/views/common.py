@@ -109,16 +109,6 @@ def csv_header(columns: list[str]) -> list[str]:
 CSV_CHUNK_ROWS = 500
 
 
-def csv_cells(row: list) -> list:
-    """Return what the CSV holds for one row: empty for None, text never read as a formula
-    (``exports.spreadsheet_safe``, written inline: it runs for every cell of every row)."""
-    starts = exports.FORMULA_STARTS
-    return ["" if value is None
-            else "'" + value if isinstance(value, str) and value.startswith(starts)
-            else value
-            for value in row]
-
-
 def stream_csv(filename: str, header: list[str], rows: Iterable[list]) -> Response:
     """Stream a CSV file in UTF-8 with a BOM (Excel reads Korean correctly), in chunks of rows.
 
@@ -145,7 +135,7 @@ def stream_csv(filename: str, header: list[str], rows: Iterable[list]) -> Respon
             yield buffer.getvalue()
             chunk = []
             for row in rows:
-                chunk.append(csv_cells(row))
+                chunk.append(exports.csv_cells(row))
                 if len(chunk) == CSV_CHUNK_ROWS:
                     yield written(chunk)
                     count += len(chunk)

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dashboard.views.common import CSV_CHUNK_ROWS, csv_cells
+from dashboard.exports import csv_cells
+from dashboard.views.common import CSV_CHUNK_ROWS
 
 from .conftest import make_customer, make_payment
 
