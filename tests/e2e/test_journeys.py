@@ -197,6 +197,8 @@ def test_pause_and_resume_with_a_reason(app, sandbox, customers, staff, console)
     open_subscription(tab, "박지훈")
     tab.page.locator("a:has-text('일시정지')").click()
     panel = tab.page.locator("#action-panel")
+    # The panel has settled (htmx has wired its form) once focus lands on its first field.
+    expect(panel.locator("input[name=resume_at]")).to_be_focused()
     panel.locator("input[name=reason]").fill("해외 출장")
     panel.locator("button[type=submit]").click()
     expect(tab.page.locator(".flash-success")).to_be_visible()
