@@ -2,7 +2,6 @@
 of changing one's own password."""
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     DateField,
@@ -23,6 +22,7 @@ from wtforms.validators import (
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from .formatting import ROLE_LABELS
+from .formatting import lazy_gettext as _l
 from .forms import FilterForm, PlainActionForm, choice
 from .models import API_SCOPES, ROLES
 

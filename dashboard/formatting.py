@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app, has_request_context, request
 from flask_babel import get_locale, get_translations, gettext
-from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 from flask_login import current_user
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 LANGUAGE_COOKIE = "lang"
 LANGUAGE_COOKIE_MAX_AGE = 365 * 24 * 3600
@@ -37,13 +37,32 @@ def page_translations():
     return once_per_request("page_translations", get_translations)
 
 
+def page_gettext(string: str, **variables) -> str:
+    """Return ``flask_babel.gettext(string, **variables)`` through the request's translations."""
+    translated = page_translations().ugettext(string)
+    return translated % variables if variables else translated
+
+
+def lazy_gettext(string: str, **variables) -> LazyString:
+    """Return ``flask_babel.lazy_gettext``'s lazy string, translated by ``page_gettext``:
+    labels, choices and messages are lazy, and a list page shows a few dozen."""
+    return LazyString(page_gettext, string, **variables)
+
+
+_l = lazy_gettext
+
+
 def page_locale() -> str:
     """Return the request's locale name (labels are cached per locale)."""
     return once_per_request("page_locale", lambda: str(get_locale() or ""))
 
 
 def display_zone() -> ZoneInfo:
-    """Return the time zone times are shown and typed in."""
+    """Return the time zone times are shown and typed in (a list page shows a hundred times)."""
+    return once_per_request("display_zone", configured_zone)
+
+
+def configured_zone() -> ZoneInfo:
     return ZoneInfo(current_app.config.get("DISPLAY_TIMEZONE") or "Asia/Seoul")
 
 
@@ -60,13 +79,17 @@ def to_local(moment: datetime) -> datetime:
     return moment.astimezone(display_zone())
 
 
-def local_time(moment: datetime | None, with_seconds: bool = False) -> str:
-    """Format a time in the display zone with its abbreviation: ``2026-11-27 13:05 KST``."""
+def local_time(moment: datetime | None, with_seconds: bool = False,
+               zone: ZoneInfo | None = None) -> str:
+    """Format a time in the display zone (or ``zone``) with its abbreviation:
+    ``2026-11-27 13:05 KST``."""
     if moment is None:
         return ""
-    local = to_local(moment)
-    pattern = "%Y-%m-%d %H:%M:%S" if with_seconds else "%Y-%m-%d %H:%M"
-    return f"{local.strftime(pattern)} {local.tzname()}"
+    local = moment.astimezone(zone or display_zone())
+    # isoformat is C and several times faster than strftime: "2026-11-27 13:05[:09]+09:00".
+    shown = local.isoformat(" ", "seconds")[:19] if with_seconds else local.isoformat(
+        " ", "minutes")[:16]
+    return f"{shown} {local.tzname()}"
 
 
 def anchor_in_zone(anchor: datetime | None) -> datetime | None:
@@ -184,6 +207,11 @@ PAYMENT_STATUS_LABELS = {
     "paid": _l("Paid"),
     "failed": _l("Failed"),
     "cancelled": _l("Refunded"),
+    "partially_refunded": _l("Partially refunded"),
+}
+# A refunded payment's badge says how much of it went back.
+PAYMENT_REFUND_BADGE_LABELS = {
+    "cancelled": _l("Fully refunded"),
     "partially_refunded": _l("Partially refunded"),
 }
 PAYMENT_ORIGIN_LABELS = {
@@ -319,6 +347,7 @@ LABELS = {
     "attention": ATTENTION_LABELS,
     "subscription": SUBSCRIPTION_STATUS_LABELS,
     "payment": PAYMENT_STATUS_LABELS,
+    "payment_refund_badge": PAYMENT_REFUND_BADGE_LABELS,
     "origin": PAYMENT_ORIGIN_LABELS,
     "schedule": SCHEDULE_STATUS_LABELS,
     "schedule_payment": SCHEDULE_RESULT_LABELS,
@@ -350,12 +379,17 @@ _translated_labels: dict[tuple[str, str, str], str] = {}
 
 def label(kind: str, value: str | None) -> str:
     """Return the translated name of a stored code (``label("payment", "paid")``)."""
+    return label_in(page_locale(), kind, value)
+
+
+def label_in(locale: str, kind: str, value: str | None) -> str:
+    """Return ``label(kind, value)`` for a page in ``locale`` (row writers look it up once)."""
     if value is None:
         return ""
     names = LABELS.get(kind, {})
     if value not in names:
         return value
-    key = (page_locale(), kind, value)
+    key = (locale, kind, value)
     text = _translated_labels.get(key)
     if text is None:
         text = _translated_labels[key] = str(names[value])
@@ -366,27 +400,33 @@ def label(kind: str, value: str | None) -> str:
 # ``payment_status`` and ``uid`` macros of ``macros/ui.html`` without a macro call per cell.
 
 
-def status_badge_html(kind: str, value: str | None) -> Markup:
-    """Return the ``status_badge`` macro's HTML."""
+def status_badge_html(kind: str, value: str | None, label=label) -> Markup:
+    """Return the ``status_badge`` macro's HTML (``label``: ``label``, or one bound to a
+    page's locale with ``label_in``)."""
     if not value:
         return Markup("")
-    return Markup('<span class="badge badge-%s">%s</span>') % (value, label(kind, value))
+    return Markup(f'<span class="badge badge-{escape(value)}">{escape(label(kind, value))}</span>')
 
 
-def payment_status_html(payment) -> Markup:
+def payment_status_html(payment, label=label) -> Markup:
     """Return the ``payment_status`` macro's HTML (a partial refund shows as such)."""
     if 0 < payment.cancel_amount < payment.amount:
-        return Markup('<span class="badge badge-partial">%s</span>') % _l("Partially refunded")
+        shown = escape(label("payment_refund_badge", "partially_refunded"))
+        return Markup(f'<span class="badge badge-partial">{shown}</span>')
     if payment.status == "cancelled":
-        return Markup('<span class="badge badge-cancelled">%s</span>') % _l("Fully refunded")
-    return status_badge_html("payment", payment.status)
+        shown = escape(label("payment_refund_badge", "cancelled"))
+        return Markup(f'<span class="badge badge-cancelled">{shown}</span>')
+    return status_badge_html("payment", payment.status, label)
+
+
+NO_UID = Markup('<span class="muted">—</span>')
 
 
 def uid_html(value: str | None) -> Markup:
     """Return the ``uid`` macro's HTML."""
     if value:
-        return Markup('<code class="uid">%s</code>') % value
-    return Markup('<span class="muted">—</span>')
+        return Markup(f'<code class="uid">{escape(value)}</code>')
+    return NO_UID
 
 
 def https_only(url: str | None) -> str | None:

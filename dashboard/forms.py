@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     DateField,
@@ -31,6 +30,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from .form_html import FieldHtmlMeta
 from .formatting import (
     PAYMENT_ORIGIN_LABELS,
     PAYMENT_STATUS_LABELS,
@@ -38,6 +38,7 @@ from .formatting import (
     SUBSCRIPTION_STATUS_LABELS,
     WEBHOOK_STATE_LABELS,
 )
+from .formatting import lazy_gettext as _l
 from .models import (
     MAX_CREDIT_ADJUSTMENT,
     MAX_KRW,
@@ -80,8 +81,10 @@ class LanguageForm(FlaskForm):
 
 
 class FilterForm(Form):
-    """A list's filters, read from the query string."""
+    """A list's filters, read from the query string (rendered on every list page, so through
+    ``form_html``)."""
 
+    Meta = FieldHtmlMeta
     q = StringField(_l("Search"), filters=[_strip])
     after = HiddenField()
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 
 from flask_babel import gettext
-from flask_babel import lazy_gettext as _l
 
 from .actions import REFUSALS
+from .formatting import lazy_gettext as _l
 
 # Each sentence a billing error may carry, marked so that extraction finds it.
 BILLING_DETAILS = [

@@ -7,11 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import current_app
-from flask_babel import lazy_gettext as _l
 
 from .billing import audit
 from .clock import utcnow
 from .extensions import db
+from .formatting import lazy_gettext as _l
 from .iamport import errors as iamport_errors
 from .models import GoLiveStep
 

@@ -21,6 +21,7 @@ from ..models import AdminUser
 from .access import redirect_to_sign_in
 from .common import id_url
 from .errors import error_response, register_error_handlers
+from .rows import customer_rows, payment_rows
 
 # Only the pinned htmx file and our own static/app.js may run as script; no inline script or
 # style anywhere.
@@ -81,6 +82,8 @@ def register_console(app: Flask) -> None:
         payment_status_html=formatting.payment_status_html,
         uid_html=formatting.uid_html,
         id_url=id_url,
+        payment_rows=payment_rows,
+        customer_rows=customer_rows,
     )
     register_error_handlers(app)
     app.before_request(refuse_nul_characters)

@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterable, Iterator
 
 from flask import Response, abort, request, stream_with_context, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 
 from .. import exports
+from ..formatting import lazy_gettext as _l
 from ..formatting import local_time
 from ..htmx import render_page_or_fragment, safe_next
 from ..models import MAX_ROW_ID

@@ -1,0 +1,70 @@
+"""The rows of the payments and customers lists, written in Python.
+
+These two lists are the console's busiest pages. Through Jinja each of a row's cells cost a
+helper call through the template context and an escape of HTML already escaped, and fifty
+rows cost more than the rest of the page. These functions write the same rows with the same
+helpers, looking the page's locale, time zone and link patterns up once per page; the
+templates keep the table, its head and its empty state. Every stored text goes through ``escape``.
+"""
+from __future__ import annotations
+
+from functools import partial
+
+from markupsafe import Markup, escape
+
+from ..formatting import (
+    display_zone,
+    label_in,
+    local_time,
+    page_locale,
+    payment_status_html,
+    status_badge_html,
+    uid_html,
+    won,
+)
+from .common import id_url
+
+
+def payment_rows(rows) -> Markup:
+    """Return the ``<tr>`` of each payment of the payments list."""
+    label = partial(label_in, page_locale())
+    zone = display_zone()
+    payment_url = id_url("payments.detail", "payment_id")
+    customer_url = id_url("customers.detail", "customer_id")
+    html = []
+    for p in rows:
+        if p.customer:
+            customer = (f'<a href="{customer_url(p.customer_id)}">'
+                        f'{escape(p.customer.name or p.customer.customer_uid)}</a>')
+        else:
+            customer = "—"
+        html.append(
+            f'<tr><td><a href="{payment_url(p.id)}">{local_time(p.created_at, zone=zone)}</a></td>'
+            f"<td>{customer}</td>"
+            f"<td>{escape(p.name)}<br>{uid_html(p.merchant_uid)} {uid_html(p.imp_uid)}</td>"
+            f"<td>{won(p.amount)}</td><td>{won(p.cancel_amount)}</td>"
+            f"<td>{payment_status_html(p, label)}</td>"
+            f'<td>{escape(label("origin", p.origin))} · {p.attempt}</td></tr>\n')
+    return Markup("".join(html))
+
+
+def customer_rows(rows, no_name: str) -> Markup:
+    """Return the ``<tr>`` of each customer of the customers list (``no_name``: what a
+    customer without a name shows)."""
+    label = partial(label_in, page_locale())
+    zone = display_zone()
+    customer_url = id_url("customers.detail", "customer_id")
+    html = []
+    for c in rows:
+        plans = "".join(
+            f"<div>{escape(s.plan.name)} {status_badge_html('subscription', s.status, label)}"
+            "</div>" for s in c.subscriptions)
+        html.append(
+            f'<tr><td><a href="{customer_url(c.id)}">{escape(c.name or no_name)}</a></td>'
+            f'<td>{escape(c.email)}<br><span class="muted">{escape(c.phone)}</span></td>'
+            f"<td>{uid_html(c.customer_uid)}</td>"
+            f'<td>{escape(c.card_name or "")} {escape(c.card_number or "")}<br>'
+            f'{status_badge_html("billing_key", c.billing_key_status, label)}</td>'
+            f"<td>{plans}</td>"
+            f"<td>{local_time(c.created_at, zone=zone)}</td></tr>\n")
+    return Markup("".join(html))
