@@ -159,3 +159,26 @@ def test_customer_page_shows_everything_on_one_screen(admin_client, seeded, app)
     # The timeline merges charges, refunds, schedules and webhooks.
     for kind in ("tl-payment", "tl-refund", "tl-schedule", "tl-webhook"):
         assert kind in html
+
+
+def test_list_rows_escape_stored_text(admin_client, app):
+    """The payments and customers rows are written in Python: stored text stays text."""
+    hostile = '<img src=x onerror="alert(1)">&'
+    with app.app_context():
+        plan = make_plan(name=hostile)
+        customer = make_customer(name=hostile, email="a<b>@example.com", phone="010<1>",
+                                 card_name=hostile, card_number="<5570>")
+        make_subscription(customer, plan)
+        make_payment(customer, name=hostile, merchant_uid='m<"1">', imp_uid="imp_<x>")
+        make_payment(None, name="no customer")
+    escaped = "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;&amp;"
+    payments = admin_client.get("/payments").get_data(as_text=True)
+    customers = admin_client.get("/customers").get_data(as_text=True)
+    for html in (payments, customers):
+        assert "<img" not in html and "<5570>" not in html
+        assert escaped in html
+    assert '<code class="uid">m&lt;&#34;1&#34;&gt;</code>' in payments
+    assert '<code class="uid">imp_&lt;x&gt;</code>' in payments
+    assert "<td>—</td>" in payments  # the payment without a customer
+    assert "a&lt;b&gt;@example.com" in customers and "010&lt;1&gt;" in customers
+    assert f"<div>{escaped} " in customers  # the plan's name beside its badge
