@@ -15,6 +15,8 @@ from flask_babel.speaklater import LazyString
 from flask_login import current_user
 from markupsafe import Markup, escape
 
+from . import particles
+
 LANGUAGE_COOKIE = "lang"
 LANGUAGE_COOKIE_MAX_AGE = 365 * 24 * 3600
 
@@ -102,11 +104,11 @@ def billing_anchor(anchor: datetime | None) -> str:
     return local_time(anchor_in_zone(anchor))
 
 
-def local_date(moment: datetime | None) -> str:
-    """Format the calendar day of a time in the display zone: ``2026-11-27``."""
+def local_date(moment: datetime | None, zone: ZoneInfo | None = None) -> str:
+    """Format the calendar day of a time in the display zone (or ``zone``): ``2026-11-27``."""
     if moment is None:
         return ""
-    return to_local(moment).strftime("%Y-%m-%d")
+    return moment.astimezone(zone or display_zone()).date().isoformat()
 
 
 def iso_local(moment: datetime | None) -> str:
@@ -396,8 +398,8 @@ def label_in(locale: str, kind: str, value: str | None) -> str:
     return text
 
 
-# The per-row badges of the list tables, as functions: the same HTML as the ``status_badge``,
-# ``payment_status`` and ``uid`` macros of ``macros/ui.html`` without a macro call per cell.
+# The per-row badges of the list tables, as functions (the ``status_badge`` and ``uid`` macros
+# of ``macros/ui.html`` print these): no macro call per cell.
 
 
 def status_badge_html(kind: str, value: str | None, label=label) -> Markup:
@@ -409,7 +411,8 @@ def status_badge_html(kind: str, value: str | None, label=label) -> Markup:
 
 
 def payment_status_html(payment, label=label) -> Markup:
-    """Return the ``payment_status`` macro's HTML (a partial refund shows as such)."""
+    """Return a payment's status badge in a list (a partial refund shows as such; the
+    ``payment_status`` macro of the detail pages adds the refunded amount)."""
     if 0 < payment.cancel_amount < payment.amount:
         shown = escape(label("payment_refund_badge", "partially_refunded"))
         return Markup(f'<span class="badge badge-partial">{shown}</span>')
@@ -417,6 +420,16 @@ def payment_status_html(payment, label=label) -> Markup:
         shown = escape(label("payment_refund_badge", "cancelled"))
         return Markup(f'<span class="badge badge-cancelled">{shown}</span>')
     return status_badge_html("payment", payment.status, label)
+
+
+def subscription_badge_html(subscription, label=label, zone: ZoneInfo | None = None) -> Markup:
+    """Return a subscription's status badge and, when it ends at its period's end, when."""
+    badge = status_badge_html("subscription", subscription.status, label)
+    if subscription.cancel_at_period_end and subscription.status != "cancelled":
+        ends = particles.attach(page_gettext(
+            "Ends %(time)s", time=local_time(subscription.current_period_end, zone=zone)))
+        badge += Markup(f' <span class="badge badge-warning">{escape(ends)}</span>')
+    return badge
 
 
 NO_UID = Markup('<span class="muted">—</span>')

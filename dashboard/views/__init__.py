@@ -21,7 +21,7 @@ from ..models import AdminUser
 from .access import redirect_to_sign_in
 from .common import id_url
 from .errors import error_response, register_error_handlers
-from .rows import customer_rows, payment_rows
+from .rows import customer_rows, payment_rows, subscription_rows
 
 # Only the pinned htmx file and our own static/app.js may run as script; no inline script or
 # style anywhere.
@@ -80,10 +80,12 @@ def register_console(app: Flask) -> None:
         cancel_reasons=CANCEL_REASONS,
         status_badge_html=formatting.status_badge_html,
         payment_status_html=formatting.payment_status_html,
+        subscription_badge_html=formatting.subscription_badge_html,
         uid_html=formatting.uid_html,
         id_url=id_url,
         payment_rows=payment_rows,
         customer_rows=customer_rows,
+        subscription_rows=subscription_rows,
     )
     register_error_handlers(app)
     app.before_request(refuse_nul_characters)

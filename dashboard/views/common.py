@@ -20,13 +20,16 @@ from .errors import error_response, reply_on_billing_error
 _ID_MARK = 987654321
 
 
-def id_url(endpoint: str, argument: str) -> Callable[[int], str]:
-    """Return a function giving ``endpoint``'s URL for an id, calling ``url_for`` once.
+def id_url(endpoint: str, argument: str, **values) -> Callable[[int], str]:
+    """Return a function giving ``endpoint``'s URL for an id (and ``values``, e.g. ``next``),
+    calling ``url_for`` once.
 
     A list page links fifty rows to their records; building each link with ``url_for`` cost
     more than printing the row.
     """
-    head, tail = url_for(endpoint, **{argument: _ID_MARK}).split(str(_ID_MARK))
+    # The id sits in the path, before any query value that might hold the same digits.
+    head, _mark, tail = url_for(endpoint, **{argument: _ID_MARK}, **values).partition(
+        str(_ID_MARK))
     return lambda row_id: f"{head}{int(row_id)}{tail}"
 
 

@@ -1,6 +1,6 @@
-"""The rows of the payments and customers lists, written in Python.
+"""The rows of the payments, customers and subscriptions lists, written in Python.
 
-These two lists are the console's busiest pages. Through Jinja each of a row's cells cost a
+These lists are the console's busiest pages. Through Jinja each of a row's cells cost a
 helper call through the template context and an escape of HTML already escaped, and fifty
 rows cost more than the rest of the page. These functions write the same rows with the same
 helpers, looking the page's locale, time zone and link patterns up once per page; the
@@ -12,13 +12,16 @@ from functools import partial
 
 from markupsafe import Markup, escape
 
+from ..attention import next_charge_at
 from ..formatting import (
     display_zone,
     label_in,
+    local_date,
     local_time,
     page_locale,
     payment_status_html,
     status_badge_html,
+    subscription_badge_html,
     uid_html,
     won,
 )
@@ -67,4 +70,25 @@ def customer_rows(rows, no_name: str) -> Markup:
             f'{status_badge_html("billing_key", c.billing_key_status, label)}</td>'
             f"<td>{plans}</td>"
             f"<td>{local_time(c.created_at, zone=zone)}</td></tr>\n")
+    return Markup("".join(html))
+
+
+def subscription_rows(rows) -> Markup:
+    """Return the ``<tr>`` of each subscription of the subscriptions list."""
+    label = partial(label_in, page_locale())
+    zone = display_zone()
+    subscription_url = id_url("subscriptions.detail", "subscription_id")
+    customer_url = id_url("customers.detail", "customer_id")
+    html = []
+    for s in rows:
+        html.append(
+            f'<tr><td><a href="{subscription_url(s.id)}">#{s.id}</a></td>'
+            f'<td><a href="{customer_url(s.customer_id)}">'
+            f"{escape(s.customer.name or s.customer.customer_uid)}</a></td>"
+            f"<td>{escape(s.plan.name)} · {won(s.plan.amount)}</td>"
+            f"<td>{subscription_badge_html(s, label, zone)}</td>"
+            f"<td>{local_date(s.current_period_start, zone)} – "
+            f"{local_date(s.current_period_end, zone)}</td>"
+            f'<td>{local_time(next_charge_at(s), zone=zone) or "—"}</td>'
+            f"<td>{local_time(s.created_at, zone=zone)}</td></tr>\n")
     return Markup("".join(html))

@@ -1,6 +1,7 @@
 """Every console page renders as a full page and as its htmx fragment, behind sign-in."""
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from html import unescape
 
 import pytest
@@ -182,3 +183,17 @@ def test_list_rows_escape_stored_text(admin_client, app):
     assert "<td>—</td>" in payments  # the payment without a customer
     assert "a&lt;b&gt;@example.com" in customers and "010&lt;1&gt;" in customers
     assert f"<div>{escaped} " in customers  # the plan's name beside its badge
+
+
+def test_a_subscription_ending_at_period_end_says_when(admin_client, app):
+    with app.app_context():
+        subscription = make_subscription(
+            make_customer(), make_plan(), cancel_at_period_end=True,
+            current_period_end=datetime(2026, 12, 31, 15, 0, tzinfo=UTC))
+        subscription_id = subscription.id
+    ending = '<span class="badge badge-warning">2027-01-01 00:00 KST 종료</span>'
+    for url in ("/subscriptions", f"/subscriptions/{subscription_id}"):
+        html = admin_client.get(url).get_data(as_text=True)
+        assert ending in html, url
+    listed = admin_client.get("/subscriptions").get_data(as_text=True)
+    assert "<td>—</td>" in listed  # nothing will charge it again
