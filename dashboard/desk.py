@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlencode
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from .billing import audit, errors
 from .extensions import db
@@ -62,7 +62,12 @@ def delete_filter(filter_id: int) -> None:
     db.session.commit()
 
 
-def saved_filters(list_name: str) -> list[SavedFilter]:
-    """Return a list's saved filters by name."""
-    return list(db.session.scalars(select(SavedFilter).where(SavedFilter.list_name == list_name)
-                                   .order_by(SavedFilter.name)))
+# Built once: every list page shows its saved filters.
+SAVED_FILTERS = (select(SavedFilter.name, SavedFilter.query_string)
+                 .where(SavedFilter.list_name == bindparam("list_name"))
+                 .order_by(SavedFilter.name))
+
+
+def saved_filters(list_name: str) -> list:
+    """Return a list's saved filters by name: rows of (``name``, ``query_string``)."""
+    return db.session.connection().execute(SAVED_FILTERS, {"list_name": list_name}).all()

@@ -12,6 +12,7 @@ import secrets
 from datetime import timedelta
 
 from flask import current_app
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
 from .billing import audit
@@ -48,14 +49,17 @@ def lifetime_limit() -> timedelta:
     return timedelta(hours=int(current_app.config["SESSION_MAX_HOURS"]))
 
 
+# Built once: every request of a signed-in user looks its session up.
+SESSION_WITH_USER = (select(StaffSession)
+                     .where(StaffSession.key_hash == bindparam("key_hash"))
+                     .options(joinedload(StaffSession.user)))
+
+
 def resume_session(key: str | None, user_id: int) -> AdminUser | None:
     """Return the active user of a live session with this key, or None; end expired ones."""
     if not key:
         return None
-    row = db.session.scalar(
-        db.select(StaffSession).where(StaffSession.key_hash == hash_key(key))
-        .options(joinedload(StaffSession.user))
-    )
+    row = db.session.scalar(SESSION_WITH_USER, {"key_hash": hash_key(key)})
     if row is None or row.revoked_at is not None or row.user_id != user_id:
         return None
     now = utcnow()

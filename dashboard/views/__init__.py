@@ -92,18 +92,37 @@ def register_console(app: Flask) -> None:
     app.after_request(add_security_headers)
 
 
+# Templates' texts without variables, per (locale, text, autoescape): a page prints a few
+# hundred, and each costs a catalogue lookup, a %-format and a particle pass. Bounded, in case
+# a template translates a text it was handed.
+_template_texts: dict[tuple[str, str, bool], str] = {}
+TEMPLATE_TEXTS_KEPT = 5000
+
+
 def resolve_particles_in_templates(app: Flask) -> None:
     """Make the templates' ``_()`` pick 을/를, 이/가... to suit the names and amounts put in."""
 
-    @pass_context
-    def gettext_with_particles(context, string, **variables):
+    def translate(string, variables, autoescape):
         # As Jinja's new-style gettext: escaped under autoescape, always %-formatted.
         translated = formatting.page_translations().gettext(string)
-        if context.eval_ctx.autoescape:
+        if autoescape:
             translated = Markup(translated)
         translated = translated % variables
         resolved = particles.attach(str(translated))
         return Markup(resolved) if isinstance(translated, Markup) else resolved
+
+    @pass_context
+    def gettext_with_particles(context, string, **variables):
+        autoescape = context.eval_ctx.autoescape
+        if variables:
+            return translate(string, variables, autoescape)
+        key = (formatting.page_locale(), string, autoescape)
+        text = _template_texts.get(key)
+        if text is None:
+            text = translate(string, variables, autoescape)
+            if len(_template_texts) < TEMPLATE_TEXTS_KEPT:
+                _template_texts[key] = text
+        return text
 
     app.jinja_env.globals.update(_=gettext_with_particles, gettext=gettext_with_particles)
 
