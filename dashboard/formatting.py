@@ -422,6 +422,19 @@ def payment_status_html(payment, label=label) -> Markup:
     return status_badge_html("payment", payment.status, label)
 
 
+def schedule_result_html(schedule, label=label) -> Markup:
+    """Return a scheduled charge's badge: its state until it ran, then its payment's (a charge
+    refunded in part reads so, with the amount; never "refunded")."""
+    if schedule.schedule_status != "executed":
+        return status_badge_html("schedule", schedule.schedule_status, label)
+    payment = schedule.payment
+    if payment and 0 < payment.cancel_amount < payment.amount:
+        shown = escape(label("payment_refund_badge", "partially_refunded"))
+        return Markup(f'<span class="badge badge-partial">{shown} {won(payment.cancel_amount)}'
+                      "</span>")
+    return status_badge_html("schedule_payment", schedule.payment_status, label)
+
+
 def subscription_badge_html(subscription, label=label, zone: ZoneInfo | None = None) -> Markup:
     """Return a subscription's status badge and, when it ends at its period's end, when."""
     badge = status_badge_html("subscription", subscription.status, label)

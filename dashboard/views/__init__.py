@@ -81,6 +81,7 @@ def register_console(app: Flask) -> None:
         status_badge_html=formatting.status_badge_html,
         payment_status_html=formatting.payment_status_html,
         subscription_badge_html=formatting.subscription_badge_html,
+        schedule_result_html=formatting.schedule_result_html,
         uid_html=formatting.uid_html,
         id_url=id_url,
         payment_rows=payment_rows,

@@ -197,3 +197,20 @@ def test_a_subscription_ending_at_period_end_says_when(admin_client, app):
         assert ending in html, url
     listed = admin_client.get("/subscriptions").get_data(as_text=True)
     assert "<td>—</td>" in listed  # nothing will charge it again
+
+
+def test_refunded_charges_read_as_refunded_in_part_or_in_full(admin_client, app):
+    with app.app_context():
+        customer = make_customer()
+        partly = make_payment(customer, amount=9900, merchant_uid="order_partly")
+        make_refund(partly, 3000)
+        fully = make_payment(customer, amount=9900, merchant_uid="order_fully",
+                             status="cancelled")
+        make_refund(fully, 9900)
+        make_schedule(customer, merchant_uid="order_partly", schedule_status="executed",
+                      payment_status="paid")
+    payments = admin_client.get("/payments").get_data(as_text=True)
+    assert '<span class="badge badge-partial">부분환불</span>' in payments
+    assert '<span class="badge badge-cancelled">' in payments
+    schedules = admin_client.get("/schedules?status=paid").get_data(as_text=True)
+    assert '<span class="badge badge-partial">부분환불 ₩3,000</span>' in schedules
