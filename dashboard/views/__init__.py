@@ -21,7 +21,13 @@ from ..models import AdminUser
 from .access import redirect_to_sign_in
 from .common import id_url
 from .errors import error_response, register_error_handlers
-from .rows import customer_rows, payment_rows, subscription_rows
+from .rows import (
+    customer_rows,
+    event_rows,
+    payment_rows,
+    post_button_html,
+    subscription_rows,
+)
 
 # Only the pinned htmx file and our own static/app.js may run as script; no inline script or
 # style anywhere.
@@ -87,6 +93,8 @@ def register_console(app: Flask) -> None:
         payment_rows=payment_rows,
         customer_rows=customer_rows,
         subscription_rows=subscription_rows,
+        event_rows=event_rows,
+        post_button_html=post_button_html,
     )
     register_error_handlers(app)
     app.before_request(refuse_nul_characters)

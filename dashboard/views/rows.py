@@ -1,4 +1,4 @@
-"""The rows of the payments, customers and subscriptions lists, written in Python.
+"""The rows of the payments, customers, subscriptions and webhook lists, written in Python.
 
 These lists are the console's busiest pages. Through Jinja each of a row's cells cost a
 helper call through the template context and an escape of HTML already escaped, and fifty
@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from functools import partial
 
+from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
 
+from ..actions import allowed_actions
 from ..attention import next_charge_at
 from ..formatting import (
     display_zone,
@@ -25,6 +27,7 @@ from ..formatting import (
     uid_html,
     won,
 )
+from ..messages import webhook_error
 from .common import id_url
 
 
@@ -92,3 +95,37 @@ def subscription_rows(rows) -> Markup:
             f'<td>{local_time(next_charge_at(s), zone=zone) or "—"}</td>'
             f"<td>{local_time(s.created_at, zone=zone)}</td></tr>\n")
     return Markup("".join(html))
+
+
+def event_rows(rows, may_reprocess: bool, reprocess_label: str, here: str) -> Markup:
+    """Return the ``<tr>`` of each received webhook of the webhook list; with
+    ``may_reprocess``, a "reprocess" button on each one that can be processed again."""
+    label = partial(label_in, page_locale())
+    zone = display_zone()
+    reprocess_url = id_url("events.reprocess", "event_id")
+    html = []
+    for e in rows:
+        status = (f"{escape(label('webhook_status', e.status))} <code>{escape(e.status)}</code>"
+                  if e.status else "—")
+        button = (post_button_html(reprocess_url(e.id), reprocess_label, here)
+                  if may_reprocess and "reprocess" in allowed_actions(e) else "")
+        html.append(
+            f"<tr><td>{local_time(e.received_at, True, zone)}<br>"
+            f'<span class="muted">{escape(e.remote_addr or "")}</span></td>'
+            f"<td>{uid_html(e.imp_uid)}<br>{uid_html(e.merchant_uid)}</td>"
+            f"<td>{status}</td><td>{status_badge_html('webhook', e.state, label)}</td>"
+            f"<td>{e.attempts}</td>"
+            f'<td class="muted">{escape(webhook_error(e.error))}</td>'
+            f'<td class="row-actions">{button}</td></tr>\n')
+    return Markup("".join(html))
+
+
+def post_button_html(url: str, label_text: str, next_url: str) -> Markup:
+    """Return a one-button form that posts to ``url`` (the ``post_button`` macro prints it)."""
+    url = escape(url)
+    return Markup(
+        f'<form method="post" action="{url}" hx-post="{url}" class="inline">\n'
+        f'  <input type="hidden" name="csrf_token" value="{escape(generate_csrf())}">\n'
+        f'  <input type="hidden" name="next" value="{escape(next_url)}">\n'
+        f'  <button type="submit" class="button">{escape(label_text)}</button>\n'
+        "</form>")

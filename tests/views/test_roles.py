@@ -177,3 +177,40 @@ def test_forms_carry_a_csrf_token_and_posts_without_it_are_refused(app_config, s
     with app.app_context():
         empty_all_tables()
         db.engine.dispose()
+
+
+def test_a_list_rows_post_button_carries_a_working_csrf_token(app_config, staff_factory):
+    """The webhook list writes its reprocess buttons in Python: their token must be valid."""
+    import re
+    from html import unescape
+
+    from dashboard import create_app
+    from dashboard.models import AuditEntry
+    from tests.conftest import empty_all_tables
+
+    from .conftest import PASSWORD
+
+    app = create_app({**app_config, "WTF_CSRF_ENABLED": True,
+                      "IAMPORT_API_URL": "http://127.0.0.1:9"})
+    with app.app_context():
+        empty_all_tables()
+        staff_factory("admin")
+        event_id = make_event(state="failed", imp_uid="imp_retry_me").id
+    client = app.test_client()
+    login_page = client.get("/login").get_data(as_text=True)
+    token = login_page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
+    assert client.post("/login", data={"email": "admin@example.com", "password": PASSWORD,
+                                       "csrf_token": token}).status_code == 303
+    page = client.get("/webhook-events").get_data(as_text=True)
+    form = re.search(rf'<form method="post" action="(/webhook-events/{event_id}/reprocess)"'
+                     r'.*?</form>', page, re.S)
+    assert form is not None
+    fields = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', form.group(0)))
+    assert set(fields) == {"csrf_token", "next"}
+    answer = client.post(form.group(1), data={k: unescape(v) for k, v in fields.items()})
+    assert answer.status_code != 400  # a missing or wrong token answers 400
+    with app.app_context():
+        assert db.session.scalar(db.select(AuditEntry.action).where(
+            AuditEntry.action == "webhook.reprocess")) == "webhook.reprocess"
+        empty_all_tables()
+        db.engine.dispose()
