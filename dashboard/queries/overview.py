@@ -8,7 +8,6 @@ from datetime import date, datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import Row, func, select
-from sqlalchemy.orm import joinedload
 
 from .. import formatting, rollups
 from ..attention import ATTENTION_CODES
@@ -17,6 +16,7 @@ from ..config import billing_mode, webhook_intake_open
 from ..extensions import db
 from ..models import (
     AttentionItem,
+    Customer,
     Payment,
     Plan,
     PlanRollup,
@@ -182,8 +182,9 @@ def queue_sizes() -> QueueSizes:
 
 
 def first_rows(query, size: int, limit: int = ATTENTION_LIST_LENGTH) -> list:
-    """Return the first rows of a queue of ``size`` rows (no query for an empty queue)."""
-    return list(db.session.scalars(query.limit(limit))) if size else []
+    """Return the first rows of a queue of ``size`` rows (no query for an empty queue), as
+    plain rows read on the session's connection: the overview only prints them."""
+    return db.session.connection().execute(query.limit(limit)).all() if size else []
 
 
 @dataclass
@@ -240,25 +241,34 @@ def overview() -> Overview:
     failed_total = sum(row.first_failures for row in recent)
     recovered = sum(row.recovered for row in recent)
     queues = queue_sizes()
+    subscription_names = (Customer.name.label("customer_name"), Customer.customer_uid,
+                          Plan.name.label("plan_name"))
     past_due = first_rows(
-        select(Subscription).where(Subscription.status == "past_due")
-        .options(joinedload(Subscription.customer), joinedload(Subscription.plan))
+        select(Subscription.id, *subscription_names, Subscription.failed_attempts)
+        .join(Customer, Customer.id == Subscription.customer_id)
+        .join(Plan, Plan.id == Subscription.plan_id)
+        .where(Subscription.status == "past_due")
         .order_by(Subscription.next_charge_at.asc()), totals.past_due)
     pending_payments = first_rows(
-        select(Payment).where(Payment.status == "pending")
-        .options(joinedload(Payment.customer)).order_by(Payment.created_at.asc()),
+        select(Payment.id, Payment.merchant_uid, Payment.amount, Payment.created_at)
+        .where(Payment.status == "pending").order_by(Payment.created_at.asc()),
         queues.pending_payments)
     pending_refunds = first_rows(
-        select(Refund).where(Refund.status == "pending")
-        .options(joinedload(Refund.payment)).order_by(Refund.created_at.asc()),
+        select(Refund.payment_id, Payment.merchant_uid, Refund.amount, Refund.created_at)
+        .join(Payment, Payment.id == Refund.payment_id)
+        .where(Refund.status == "pending").order_by(Refund.created_at.asc()),
         queues.pending_refunds)
     failed_webhooks = first_rows(
-        select(WebhookEvent).where(WebhookEvent.state == "failed")
-        .order_by(WebhookEvent.received_at.desc()), queues.failed_webhooks)
+        select(WebhookEvent.imp_uid, WebhookEvent.merchant_uid, WebhookEvent.received_at)
+        .where(WebhookEvent.state == "failed").order_by(WebhookEvent.received_at.desc()),
+        queues.failed_webhooks)
     stalled = first_rows(
-        select(AttentionItem).options(
-            joinedload(AttentionItem.subscription).joinedload(Subscription.customer),
-            joinedload(AttentionItem.subscription).joinedload(Subscription.plan))
+        select(Subscription.id, *subscription_names,
+               *(getattr(AttentionItem, code) for code in ATTENTION_CODES))
+        .select_from(AttentionItem)
+        .join(Subscription, Subscription.id == AttentionItem.subscription_id)
+        .join(Customer, Customer.id == Subscription.customer_id)
+        .join(Plan, Plan.id == Subscription.plan_id)
         .order_by(AttentionItem.subscription_id.asc()), queues.stalled)
     return Overview(
         today=today,
@@ -291,8 +301,8 @@ def overview() -> Overview:
         webhook_backlog=backlog_of(queues.waiting_webhooks, queues.oldest_waiting_webhook),
         webhook_intake_open=(webhook_intake_open(current_app.config)
                              and not current_app.config.get("DEMO")),
-        stalled=[(item.subscription, [code for code in ATTENTION_CODES if getattr(item, code)])
-                 for item in stalled],
+        stalled=[(row, [code for code in ATTENTION_CODES if getattr(row, code)])
+                 for row in stalled],
         stalled_count=queues.stalled,
         days=days,
     )
