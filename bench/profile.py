@@ -74,8 +74,12 @@ def top_functions(root, count: int):
     return sorted(((seconds, key) for key, seconds in own.items()), reverse=True)[:count]
 
 
+REPOSITORY = str(Path(__file__).resolve().parent.parent) + "/"
+
+
 def short_path(path: str) -> str:
-    for marker in ("site-packages/", "/work/wt/perf/", "/lib/python3.11/"):
+    """Return ``path`` from the package or repository it belongs to."""
+    for marker in ("site-packages/", REPOSITORY, "/lib/python3.11/"):
         if marker in path:
             return path.split(marker, 1)[1]
     return path
