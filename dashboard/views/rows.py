@@ -4,7 +4,8 @@ These lists are the console's busiest pages. Through Jinja each of a row's cells
 helper call through the template context and an escape of HTML already escaped, and fifty
 rows cost more than the rest of the page. These functions write the same rows with the same
 helpers, looking the page's locale, time zone and link patterns up once per page; the
-templates keep the table, its head and its empty state. Every stored text goes through ``escape``.
+templates keep the table, its head and its empty state. Every stored text goes through
+``escape``.
 """
 from __future__ import annotations
 
