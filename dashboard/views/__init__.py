@@ -24,6 +24,7 @@ from .errors import error_response, register_error_handlers
 from .rows import (
     customer_rows,
     event_rows,
+    open_action_html,
     payment_rows,
     post_button_html,
     subscription_rows,
@@ -95,6 +96,7 @@ def register_console(app: Flask) -> None:
         subscription_rows=subscription_rows,
         event_rows=event_rows,
         post_button_html=post_button_html,
+        open_action_html=open_action_html,
     )
     register_error_handlers(app)
     app.before_request(refuse_nul_characters)

@@ -10,6 +10,7 @@ templates keep the table, its head and its empty state. Every stored text goes t
 from __future__ import annotations
 
 from functools import partial
+from urllib.parse import quote
 
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
@@ -130,3 +131,13 @@ def post_button_html(url: str, label_text: str, next_url: str) -> Markup:
         f'  <input type="hidden" name="next" value="{escape(next_url)}">\n'
         f'  <button type="submit" class="button">{escape(label_text)}</button>\n'
         "</form>")
+
+
+def open_action_html(url: str, label_text: str, next_url: str, danger: bool = False,
+                     apart: bool = False) -> Markup:
+    """Return a button that opens an action's panel and comes back to ``next_url`` (the
+    ``open_action`` macro prints it)."""
+    href = escape(f'{url}{"&" if "?" in url else "?"}next={quote(next_url, safe="/")}')
+    classes = "button" + (" danger-outline" if danger else "") + (" apart" if apart else "")
+    return Markup(f'<a class="{classes}" href="{href}" hx-get="{href}" '
+                  f'hx-target="#action-panel">{escape(label_text)}</a>')
