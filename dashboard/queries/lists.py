@@ -127,10 +127,50 @@ class SubscriptionFilters:
     customer_id: int | None = None
 
 
+@dataclass(slots=True)
+class PlanPrice:
+    """A subscription's plan as the subscriptions list prints it."""
+
+    name: str
+    amount: int
+
+
+@dataclass(slots=True)
+class SubscriptionRow:
+    """A subscription as the subscriptions list prints it (and ``next_charge_at`` reads)."""
+
+    id: int
+    customer_id: int
+    status: str
+    cancel_at_period_end: bool
+    current_period_start: datetime
+    current_period_end: datetime
+    next_attempt_at: datetime | None
+    created_at: datetime
+    customer: CustomerRef
+    plan: PlanPrice
+
+
+SUBSCRIPTION_ROW_COLUMNS = (
+    Subscription.id, Subscription.customer_id, Subscription.status,
+    Subscription.cancel_at_period_end, Subscription.current_period_start,
+    Subscription.current_period_end, Subscription.next_attempt_at, Subscription.created_at,
+    Customer.name.label("customer_name"), Customer.customer_uid, Plan.name.label("plan_name"),
+    Plan.amount,
+)
+
+
+def subscription_row(row) -> SubscriptionRow:
+    *subscription, customer_name, customer_uid, plan_name, plan_amount = row
+    return SubscriptionRow(*subscription,
+                           customer=CustomerRef(row.customer_id, customer_name, customer_uid),
+                           plan=PlanPrice(plan_name, plan_amount))
+
+
 def subscriptions_query(filters: SubscriptionFilters):
-    query = select(Subscription).options(
-        joinedload(Subscription.customer), joinedload(Subscription.plan)
-    )
+    query = (select(*SUBSCRIPTION_ROW_COLUMNS)
+             .join(Customer, Customer.id == Subscription.customer_id)
+             .join(Plan, Plan.id == Subscription.plan_id))
     if filters.status:
         query = query.where(Subscription.status == filters.status)
     if filters.plan_id:
@@ -141,10 +181,10 @@ def subscriptions_query(filters: SubscriptionFilters):
 
 
 def subscriptions_page(filters: SubscriptionFilters, after: str | None = None,
-                       limit: int = PAGE_SIZE) -> Page[Subscription]:
-    """Return one page of subscriptions, newest first."""
+                       limit: int = PAGE_SIZE) -> Page[SubscriptionRow]:
+    """Return one page of subscriptions, newest first, as the columns the list prints."""
     return keyset_page(subscriptions_query(filters), Subscription.created_at, Subscription.id,
-                       after=after, limit=limit)
+                       after=after, limit=limit, rows_of=subscription_row)
 
 
 @dataclass(frozen=True)
