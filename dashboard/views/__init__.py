@@ -27,6 +27,7 @@ from .rows import (
     open_action_html,
     payment_rows,
     post_button_html,
+    schedule_rows,
     subscription_rows,
 )
 
@@ -95,6 +96,7 @@ def register_console(app: Flask) -> None:
         customer_rows=customer_rows,
         subscription_rows=subscription_rows,
         event_rows=event_rows,
+        schedule_rows=schedule_rows,
         post_button_html=post_button_html,
         open_action_html=open_action_html,
     )

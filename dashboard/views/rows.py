@@ -1,4 +1,5 @@
-"""The rows of the payments, customers, subscriptions and webhook lists, written in Python.
+"""The rows of the payments, customers, subscriptions, schedules and webhook lists, written
+in Python.
 
 These lists are the console's busiest pages. Through Jinja each of a row's cells cost a
 helper call through the template context and an escape of HTML already escaped, and fifty
@@ -24,11 +25,13 @@ from ..formatting import (
     local_time,
     page_locale,
     payment_status_html,
+    schedule_result_html,
     status_badge_html,
     subscription_badge_html,
     uid_html,
     won,
 )
+from ..formatting import lazy_gettext as _l
 from ..messages import webhook_error
 from .common import id_url
 
@@ -141,3 +144,39 @@ def open_action_html(url: str, label_text: str, next_url: str, danger: bool = Fa
     classes = "button" + (" danger-outline" if danger else "") + (" apart" if apart else "")
     return Markup(f'<a class="{classes}" href="{href}" hx-get="{href}" '
                   f'hx-target="#action-panel">{escape(label_text)}</a>')
+
+
+# A waiting or failed scheduled charge's buttons: (action, endpoint, label, button class).
+SCHEDULE_BUTTONS = (
+    ("change_time", "schedules.change_time", _l("Change time"), "button"),
+    ("revoke", "schedules.revoke", _l("Revoke"), "button danger-outline"),
+    ("retry", "schedules.retry", _l("Retry now"), "button"),
+    ("reschedule", "schedules.reschedule", _l("Reschedule"), "button"),
+)
+
+
+def schedule_rows(rows, may_act: bool, here: str) -> Markup:
+    """Return the ``<tr>`` of each scheduled charge of the schedules list; with ``may_act``,
+    the buttons of the actions each one allows (each coming back to ``here``)."""
+    label = partial(label_in, page_locale())
+    zone = display_zone()
+    customer_url = id_url("customers.detail", "customer_id")
+    buttons = [(action, id_url(endpoint, "schedule_id", next=here), escape(text), classes)
+               for action, endpoint, text, classes in SCHEDULE_BUTTONS] if may_act else []
+    html = []
+    for s in rows:
+        uids = uid_html(s.merchant_uid) + (Markup("<br>") + uid_html(s.imp_uid) if s.imp_uid
+                                           else "")
+        reason = f'<br><span class="muted">{escape(s.fail_reason)}</span>' if s.fail_reason else ""
+        acts = allowed_actions(s) if may_act else ()
+        actions = " ".join(f'<a class="{classes}" href="{escape(url(s.id))}">{text}</a>'
+                           for action, url, text, classes in buttons if action in acts)
+        html.append(
+            f"<tr><td>{local_time(s.schedule_at, zone=zone)}</td>"
+            f'<td><a href="{customer_url(s.customer_id)}">'
+            f"{escape(s.customer.name or s.customer.customer_uid)}</a></td>"
+            f"<td>{won(s.amount)}</td><td>{uids}</td>"
+            f'<td>{escape(s.period or "—")} / {s.attempt}</td>'
+            f"<td>{schedule_result_html(s, label)}{reason}</td>"
+            f'<td class="row-actions">{actions}</td></tr>\n')
+    return Markup("".join(html))
