@@ -102,6 +102,42 @@ def subscription_rows(rows) -> Markup:
     return Markup("".join(html))
 
 
+# A waiting or failed scheduled charge's buttons: (action, endpoint, label, button class).
+SCHEDULE_BUTTONS = (
+    ("change_time", "schedules.change_time", _l("Change time"), "button"),
+    ("revoke", "schedules.revoke", _l("Revoke"), "button danger-outline"),
+    ("retry", "schedules.retry", _l("Retry now"), "button"),
+    ("reschedule", "schedules.reschedule", _l("Reschedule"), "button"),
+)
+
+
+def schedule_rows(rows, may_act: bool, here: str) -> Markup:
+    """Return the ``<tr>`` of each scheduled charge of the schedules list; with ``may_act``,
+    the buttons of the actions each one allows (each coming back to ``here``)."""
+    label = partial(label_in, page_locale())
+    zone = display_zone()
+    customer_url = id_url("customers.detail", "customer_id")
+    buttons = [(action, id_url(endpoint, "schedule_id", next=here), escape(text), classes)
+               for action, endpoint, text, classes in SCHEDULE_BUTTONS] if may_act else []
+    html = []
+    for s in rows:
+        uids = uid_html(s.merchant_uid) + (Markup("<br>") + uid_html(s.imp_uid) if s.imp_uid
+                                           else "")
+        reason = f'<br><span class="muted">{escape(s.fail_reason)}</span>' if s.fail_reason else ""
+        acts = allowed_actions(s) if may_act else ()
+        actions = " ".join(f'<a class="{classes}" href="{escape(url(s.id))}">{text}</a>'
+                           for action, url, text, classes in buttons if action in acts)
+        html.append(
+            f"<tr><td>{local_time(s.schedule_at, zone=zone)}</td>"
+            f'<td><a href="{customer_url(s.customer_id)}">'
+            f"{escape(s.customer.name or s.customer.customer_uid)}</a></td>"
+            f"<td>{won(s.amount)}</td><td>{uids}</td>"
+            f'<td>{escape(s.period or "—")} / {s.attempt}</td>'
+            f"<td>{schedule_result_html(s, label)}{reason}</td>"
+            f'<td class="row-actions">{actions}</td></tr>\n')
+    return Markup("".join(html))
+
+
 def event_rows(rows, may_reprocess: bool, reprocess_label: str, here: str) -> Markup:
     """Return the ``<tr>`` of each received webhook of the webhook list; with
     ``may_reprocess``, a "reprocess" button on each one that can be processed again."""
@@ -144,39 +180,3 @@ def open_action_html(url: str, label_text: str, next_url: str, danger: bool = Fa
     classes = "button" + (" danger-outline" if danger else "") + (" apart" if apart else "")
     return Markup(f'<a class="{classes}" href="{href}" hx-get="{href}" '
                   f'hx-target="#action-panel">{escape(label_text)}</a>')
-
-
-# A waiting or failed scheduled charge's buttons: (action, endpoint, label, button class).
-SCHEDULE_BUTTONS = (
-    ("change_time", "schedules.change_time", _l("Change time"), "button"),
-    ("revoke", "schedules.revoke", _l("Revoke"), "button danger-outline"),
-    ("retry", "schedules.retry", _l("Retry now"), "button"),
-    ("reschedule", "schedules.reschedule", _l("Reschedule"), "button"),
-)
-
-
-def schedule_rows(rows, may_act: bool, here: str) -> Markup:
-    """Return the ``<tr>`` of each scheduled charge of the schedules list; with ``may_act``,
-    the buttons of the actions each one allows (each coming back to ``here``)."""
-    label = partial(label_in, page_locale())
-    zone = display_zone()
-    customer_url = id_url("customers.detail", "customer_id")
-    buttons = [(action, id_url(endpoint, "schedule_id", next=here), escape(text), classes)
-               for action, endpoint, text, classes in SCHEDULE_BUTTONS] if may_act else []
-    html = []
-    for s in rows:
-        uids = uid_html(s.merchant_uid) + (Markup("<br>") + uid_html(s.imp_uid) if s.imp_uid
-                                           else "")
-        reason = f'<br><span class="muted">{escape(s.fail_reason)}</span>' if s.fail_reason else ""
-        acts = allowed_actions(s) if may_act else ()
-        actions = " ".join(f'<a class="{classes}" href="{escape(url(s.id))}">{text}</a>'
-                           for action, url, text, classes in buttons if action in acts)
-        html.append(
-            f"<tr><td>{local_time(s.schedule_at, zone=zone)}</td>"
-            f'<td><a href="{customer_url(s.customer_id)}">'
-            f"{escape(s.customer.name or s.customer.customer_uid)}</a></td>"
-            f"<td>{won(s.amount)}</td><td>{uids}</td>"
-            f'<td>{escape(s.period or "—")} / {s.attempt}</td>'
-            f"<td>{schedule_result_html(s, label)}{reason}</td>"
-            f'<td class="row-actions">{actions}</td></tr>\n')
-    return Markup("".join(html))
