@@ -139,8 +139,8 @@ def customer_detail(customer_id: int) -> CustomerDetail | None:
 def customer_timeline(detail: CustomerDetail) -> list[TimelineItem]:
     """Merge charges, refunds, schedule changes, webhooks and staff actions, newest first."""
     from flask import url_for
-    from flask_babel import gettext as _
 
+    _ = formatting.page_gettext  # a timeline holds a hundred texts: one catalogue per page
     items: list[TimelineItem] = []
     for payment in detail.payments:
         link = url_for("payments.detail", payment_id=payment.id)

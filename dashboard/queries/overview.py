@@ -359,7 +359,8 @@ def charge_calendar(year: int, month: int,
         for key, count, amount in db.session.execute(query).all():
             tallies[date.fromisoformat(str(key))][kind] = Tally(int(count), int(amount or 0))
 
-    if billing_mode() == "again":
+    again_mode = billing_mode() == "again"
+    if again_mode:
         day = local_day_expression(Subscription.next_attempt_at)
         collect("scheduled", select(day, func.count(Subscription.id), func.sum(Plan.amount))
                 .select_from(Subscription)
@@ -375,7 +376,7 @@ def charge_calendar(year: int, month: int,
         tallies[row.day]["paid"] = day_tally(row, "paid")
         tallies[row.day]["failed"] = day_tally(row, "failed")
         tallies[row.day]["refunded"] = day_tally(row, "refunds_on_day")
-        if billing_mode() != "again":
+        if not again_mode:
             tallies[row.day]["scheduled"] = day_tally(row, "scheduled")
     today = clock_now().astimezone(formatting.display_zone()).date()
     return [
