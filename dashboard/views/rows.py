@@ -36,10 +36,15 @@ from ..messages import webhook_error
 from .common import id_url
 
 
+def page_formats():
+    """Return the page's label lookup (bound to its locale) and its time zone, looked up once
+    for all of a table's rows."""
+    return partial(label_in, page_locale()), display_zone()
+
+
 def payment_rows(rows) -> Markup:
     """Return the ``<tr>`` of each payment of the payments list."""
-    label = partial(label_in, page_locale())
-    zone = display_zone()
+    label, zone = page_formats()
     payment_url = id_url("payments.detail", "payment_id")
     customer_url = id_url("customers.detail", "customer_id")
     html = []
@@ -62,8 +67,7 @@ def payment_rows(rows) -> Markup:
 def customer_rows(rows, no_name: str) -> Markup:
     """Return the ``<tr>`` of each customer of the customers list (``no_name``: what a
     customer without a name shows)."""
-    label = partial(label_in, page_locale())
-    zone = display_zone()
+    label, zone = page_formats()
     customer_url = id_url("customers.detail", "customer_id")
     html = []
     for c in rows:
@@ -83,8 +87,7 @@ def customer_rows(rows, no_name: str) -> Markup:
 
 def subscription_rows(rows) -> Markup:
     """Return the ``<tr>`` of each subscription of the subscriptions list."""
-    label = partial(label_in, page_locale())
-    zone = display_zone()
+    label, zone = page_formats()
     subscription_url = id_url("subscriptions.detail", "subscription_id")
     customer_url = id_url("customers.detail", "customer_id")
     html = []
@@ -114,8 +117,7 @@ SCHEDULE_BUTTONS = (
 def schedule_rows(rows, may_act: bool, here: str) -> Markup:
     """Return the ``<tr>`` of each scheduled charge of the schedules list; with ``may_act``,
     the buttons of the actions each one allows (each coming back to ``here``)."""
-    label = partial(label_in, page_locale())
-    zone = display_zone()
+    label, zone = page_formats()
     customer_url = id_url("customers.detail", "customer_id")
     buttons = [(action, id_url(endpoint, "schedule_id", next=here), escape(text), classes)
                for action, endpoint, text, classes in SCHEDULE_BUTTONS] if may_act else []
@@ -141,8 +143,7 @@ def schedule_rows(rows, may_act: bool, here: str) -> Markup:
 def event_rows(rows, may_reprocess: bool, reprocess_label: str, here: str) -> Markup:
     """Return the ``<tr>`` of each received webhook of the webhook list; with
     ``may_reprocess``, a "reprocess" button on each one that can be processed again."""
-    label = partial(label_in, page_locale())
-    zone = display_zone()
+    label, zone = page_formats()
     reprocess_url = id_url("events.reprocess", "event_id")
     html = []
     for e in rows:
