@@ -92,6 +92,11 @@ def test_demo_runs_offline_and_keeps_billing(tmp_path):
     process = start_demo(tmp_path, port, sandbox_port)
     try:
         wait_until(lambda: requests.get(f"{dashboard}/healthz", timeout=2).ok, 60, "a restart")
+        # Webhooks stored but not yet processed when the first run stopped are processed
+        # first by the restarted web process (its queue thread starts with the first request).
+        wait_until(lambda: count(database, "SELECT count(*) FROM webhook_event "
+                                           "WHERE state='received'") == 0,
+                   60, "the webhooks left waiting at the stop")
         held = requests.get(f"{sandbox}/_sandbox/state", timeout=5).json()
         # The restarted sandbox holds every billing key and payment the database refers to.
         assert held["customers"] == count(database, "SELECT count(*) FROM customer")
