@@ -64,11 +64,14 @@ def payment_rows(rows) -> Markup:
     return Markup("".join(html))
 
 
-def customer_rows(rows, no_name: str) -> Markup:
-    """Return the ``<tr>`` of each customer of the customers list (``no_name``: what a
-    customer without a name shows)."""
+NO_NAME = _l("(no name)")
+
+
+def customer_rows(rows) -> Markup:
+    """Return the ``<tr>`` of each customer of the customers list."""
     label, zone = page_formats()
     customer_url = id_url("customers.detail", "customer_id")
+    no_name = str(NO_NAME)
     html = []
     for c in rows:
         plans = "".join(
@@ -140,7 +143,10 @@ def schedule_rows(rows, may_act: bool, here: str) -> Markup:
     return Markup("".join(html))
 
 
-def event_rows(rows, may_reprocess: bool, reprocess_label: str, here: str) -> Markup:
+REPROCESS = _l("Reprocess")
+
+
+def event_rows(rows, may_reprocess: bool, here: str) -> Markup:
     """Return the ``<tr>`` of each received webhook of the webhook list; with
     ``may_reprocess``, a "reprocess" button on each one that can be processed again."""
     label, zone = page_formats()
@@ -149,7 +155,7 @@ def event_rows(rows, may_reprocess: bool, reprocess_label: str, here: str) -> Ma
     for e in rows:
         status = (f"{escape(label('webhook_status', e.status))} <code>{escape(e.status)}</code>"
                   if e.status else "—")
-        button = (post_button_html(reprocess_url(e.id), reprocess_label, here)
+        button = (post_button_html(reprocess_url(e.id), REPROCESS, here)
                   if may_reprocess and "reprocess" in allowed_actions(e) else "")
         html.append(
             f"<tr><td>{local_time(e.received_at, True, zone)}<br>"

@@ -172,6 +172,7 @@ def test_list_rows_escape_stored_text(admin_client, app):
         make_subscription(customer, plan)
         make_payment(customer, name=hostile, merchant_uid='m<"1">', imp_uid="imp_<x>")
         make_payment(None, name="no customer")
+        make_customer(name="", customer_uid="cust_nameless")
     escaped = "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;&amp;"
     payments = admin_client.get("/payments").get_data(as_text=True)
     customers = admin_client.get("/customers").get_data(as_text=True)
@@ -183,6 +184,7 @@ def test_list_rows_escape_stored_text(admin_client, app):
     assert "<td>—</td>" in payments  # the payment without a customer
     assert "a&lt;b&gt;@example.com" in customers and "010&lt;1&gt;" in customers
     assert f"<div>{escaped} " in customers  # the plan's name beside its badge
+    assert ">(이름 없음)</a>" in customers  # a customer without a name
 
 
 def test_a_subscription_ending_at_period_end_says_when(admin_client, app):
