@@ -44,8 +44,11 @@ def create_app(config: dict | None = None) -> Flask:
         "PASSWORD_HASH_METHOD" not in os.environ
     ):
         app.config["PASSWORD_HASH_METHOD"] = settings.TEST_PASSWORD_HASH_METHOD
-    # The session cookie lives no longer than a session may (the server ends it sooner).
+    # The session cookie lives no longer than a session may (the server ends it sooner). Its
+    # expiry is set at sign-in and never needs moving: the idle limit is kept on the server, so
+    # re-signing the cookie on every answer would only cost time.
     app.config["PERMANENT_SESSION_LIFETIME"] = int(app.config["SESSION_MAX_HOURS"]) * 3600
+    app.config["SESSION_REFRESH_EACH_REQUEST"] = False
 
     db.init_app(app)
     rollups.install()

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
+from werkzeug.http import parse_date
 
 from dashboard import create_app
 from dashboard.clock import utcnow
@@ -71,6 +72,22 @@ def test_sign_in_records_the_session_and_rotates_the_cookie(app, staff):
         [row] = live_sessions(staff["support"])
         assert row.key_hash != key and len(row.key_hash) == 64
         assert row.ip_address == "127.0.0.1" and row.user_agent.startswith("Werkzeug")
+
+
+def test_the_cookie_expires_with_the_session_and_pages_leave_it_alone(app, staff):
+    """Sign-in sets a cookie that lives SESSION_MAX_HOURS; pages then send no cookie, since
+    the idle limit is kept on the server."""
+    client = app.test_client()
+    client.get("/login")
+    answer = sign_in(client, staff["support"], PASSWORD)
+    [cookie] = [header for header in answer.headers.getlist("Set-Cookie")
+                if header.startswith("session=")]
+    expires = parse_date(re.search(r"Expires=([^;]+)", cookie).group(1))
+    lifetime = timedelta(hours=app.config["SESSION_MAX_HOURS"])
+    assert abs(expires - (datetime.now(timezone.utc) + lifetime)) < timedelta(minutes=1)
+    client.get("/customers")  # takes the sign-in's flashed message out of the session
+    page = client.get("/payments")
+    assert page.status_code == 200 and "Set-Cookie" not in page.headers
 
 
 def test_sign_in_and_sign_out_rotate_the_csrf_token(make_app, app_config, staff_factory):
