@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import joinedload
+from flask_login import UserMixin
+from sqlalchemy import bindparam, select, update
 
 from .billing import audit
 from .clock import utcnow
 from .extensions import db
-from .models import AdminUser, StaffSession
+from .models import AdminUser, StaffSession, role_at_least
 
 # The Flask session entry holding the key.
 SESSION_COOKIE_KEY = "staff_session"
@@ -49,17 +50,44 @@ def lifetime_limit() -> timedelta:
     return timedelta(hours=int(current_app.config["SESSION_MAX_HOURS"]))
 
 
-# Built once: every request of a signed-in user looks its session up.
-SESSION_WITH_USER = (select(StaffSession)
-                     .where(StaffSession.key_hash == bindparam("key_hash"))
-                     .options(joinedload(StaffSession.user)))
+@dataclass(frozen=True, eq=False)
+class StaffMember(UserMixin):
+    """The signed-in member of staff as their session found them: pages read it, and changes
+    to the account go through ``staff`` and ``signin`` by id."""
+
+    id: int
+    email: str
+    name: str
+    role: str
+    active: bool
+    locale: str | None
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    def has_role(self, role: str) -> bool:
+        """Return whether this member's role is at least ``role``."""
+        return role_at_least(self.role, role)
 
 
-def resume_session(key: str | None, user_id: int) -> AdminUser | None:
-    """Return the active user of a live session with this key, or None; end expired ones."""
+# Built once, and plain columns rather than ORM objects: every request of a signed-in member
+# looks its session up, and the two objects cost more to build than the query to run.
+SESSION_WITH_USER = (
+    select(StaffSession.id, StaffSession.user_id, StaffSession.created_at,
+           StaffSession.last_seen_at, StaffSession.revoked_at,
+           AdminUser.email, AdminUser.name, AdminUser.role, AdminUser.active, AdminUser.locale)
+    .join(AdminUser, AdminUser.id == StaffSession.user_id)
+    .where(StaffSession.key_hash == bindparam("key_hash"))
+)
+
+
+def resume_session(key: str | None, user_id: int) -> StaffMember | None:
+    """Return the active member of staff of a live session with this key, or None; end
+    expired ones."""
     if not key:
         return None
-    row = db.session.scalar(SESSION_WITH_USER, {"key_hash": hash_key(key)})
+    row = db.session.connection().execute(SESSION_WITH_USER, {"key_hash": hash_key(key)}).first()
     if row is None or row.revoked_at is not None or row.user_id != user_id:
         return None
     now = utcnow()
@@ -68,14 +96,19 @@ def resume_session(key: str | None, user_id: int) -> AdminUser | None:
         else "expired" if row.created_at + lifetime_limit() < now
         else None
     )
-    if expired or not row.user.active:
-        row.revoked_at, row.revoked_reason = now, expired or "deactivated"
-        db.session.commit()
+    if expired or not row.active:
+        update_session(row.id, revoked_at=now, revoked_reason=expired or "deactivated")
         return None
     if row.last_seen_at + LAST_SEEN_RESOLUTION < now:
-        row.last_seen_at = now
-        db.session.commit()
-    return row.user
+        update_session(row.id, last_seen_at=now)
+    return StaffMember(id=row.user_id, email=row.email, name=row.name, role=row.role,
+                       active=row.active, locale=row.locale)
+
+
+def update_session(session_id: int, **values) -> None:
+    """Write ``values`` to one session row and commit."""
+    db.session.execute(update(StaffSession).where(StaffSession.id == session_id).values(**values))
+    db.session.commit()
 
 
 def end_session(key: str | None, *, actor: audit.Actor) -> None:

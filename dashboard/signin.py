@@ -130,7 +130,8 @@ def sign_in(
     return SignedIn(user=user, session_key=key)
 
 
-def remember_language(user: AdminUser, language: str) -> None:
-    """Store the user's console language and commit."""
-    user.locale = language
+def remember_language(user_id: int, language: str) -> None:
+    """Store a user's console language and commit."""
+    db.session.execute(db.update(AdminUser).where(AdminUser.id == user_id)
+                       .values(locale=language))
     db.session.commit()

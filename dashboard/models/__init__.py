@@ -75,6 +75,11 @@ class Timestamps:
 ROLES = ("viewer", "support", "admin")
 
 
+def role_at_least(role: str, minimum: str) -> bool:
+    """Return whether ``role`` may do what ``minimum`` may (roles grow along ROLES)."""
+    return ROLES.index(role) >= ROLES.index(minimum)
+
+
 class AdminUser(UserMixin, Timestamps, db.Model):
     """A member of staff who signs in to the dashboard."""
 
@@ -109,7 +114,7 @@ class AdminUser(UserMixin, Timestamps, db.Model):
 
     def has_role(self, role: str) -> bool:
         """Return whether this user's role is at least ``role``."""
-        return ROLES.index(self.role) >= ROLES.index(role)
+        return role_at_least(self.role, role)
 
 
 def password_hash_method() -> str:

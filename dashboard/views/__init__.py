@@ -17,7 +17,6 @@ from ..attention import next_charge_at
 from ..extensions import login_manager
 from ..forms import CANCEL_REASONS, REFUND_REASONS
 from ..htmx import HTMX_INTEGRITY, HTMX_URL, htmx_config_json
-from ..models import AdminUser
 from .access import redirect_to_sign_in
 from .common import id_url
 from .errors import error_response, register_error_handlers
@@ -140,7 +139,7 @@ def resolve_particles_in_templates(app: Flask) -> None:
     app.jinja_env.globals.update(_=gettext_with_particles, gettext=gettext_with_particles)
 
 
-def load_user(user_id: str) -> AdminUser | None:
+def load_user(user_id: str) -> sessions.StaffMember | None:
     """Return the staff member of the cookie's server-side session while it is live."""
     try:
         user_id = int(user_id)

@@ -123,5 +123,5 @@ def language():
             httponly=True, samesite="Lax", secure=request.is_secure,
         )
         if current_user.is_authenticated:
-            signin.remember_language(current_user, chosen)
+            signin.remember_language(current_user.id, chosen)
     return response
