@@ -18,7 +18,7 @@ from ..extensions import login_manager
 from ..forms import CANCEL_REASONS, REFUND_REASONS
 from ..htmx import HTMX_INTEGRITY, HTMX_URL, htmx_config_json
 from .access import redirect_to_sign_in
-from .common import id_url
+from .common import fixed_url, id_url
 from .errors import error_response, register_error_handlers
 from .rows import (
     customer_rows,
@@ -91,6 +91,7 @@ def register_console(app: Flask) -> None:
         schedule_result_html=formatting.schedule_result_html,
         uid_html=formatting.uid_html,
         id_url=id_url,
+        fixed_url=fixed_url,
         payment_rows=payment_rows,
         customer_rows=customer_rows,
         subscription_rows=subscription_rows,

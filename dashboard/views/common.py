@@ -33,6 +33,21 @@ def id_url(endpoint: str, argument: str, **values) -> Callable[[int], str]:
     return lambda row_id: f"{head}{int(row_id)}{tail}"
 
 
+# URLs of endpoints without a variable part, per script root: the header links a dozen pages
+# on every page, and they are the same for every request at that root.
+_fixed_urls: dict[tuple, str] = {}
+
+
+def fixed_url(endpoint: str, **values: str) -> str:
+    """Return ``url_for(endpoint, **values)`` for values written in a template (never a
+    request's), built once per script root."""
+    key = (request.script_root, endpoint, *sorted(values.items()))
+    url = _fixed_urls.get(key)
+    if url is None:
+        url = _fixed_urls[key] = url_for(endpoint, **values)
+    return url
+
+
 def query_string_without(*names: str, **replace) -> dict:
     """Return the current query arguments minus ``names``, plus ``replace`` (empty values go)."""
     args = {key: value for key, value in request.args.items() if key not in names and value}

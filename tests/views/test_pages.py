@@ -216,3 +216,17 @@ def test_refunded_charges_read_as_refunded_in_part_or_in_full(admin_client, app)
     assert '<span class="badge badge-cancelled">' in payments
     schedules = admin_client.get("/schedules?status=paid").get_data(as_text=True)
     assert '<span class="badge badge-partial">부분환불 ₩3,000</span>' in schedules
+
+
+def test_header_links_follow_the_script_root_of_each_request(admin_client):
+    """The header's links are built once per script root: a console mounted under a path
+    links under it, and the same process serving at the root links there."""
+    mounted = admin_client.get("/payments", environ_overrides={"SCRIPT_NAME": "/console"})
+    at_root = admin_client.get("/payments")
+    mounted_again = admin_client.get("/payments", environ_overrides={"SCRIPT_NAME": "/console"})
+    assert 'href="/console/customers"' in mounted.get_data(as_text=True)
+    assert 'href="/console/static/app.css"' in mounted.get_data(as_text=True)
+    assert 'href="/customers"' in at_root.get_data(as_text=True)
+    assert 'href="/console/customers"' not in at_root.get_data(as_text=True)
+    assert mounted_again.get_data(as_text=True).count('href="/console/') == (
+        mounted.get_data(as_text=True).count('href="/console/'))
