@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+from markupsafe import Markup, escape
+
 from dashboard import formatting
 
 
@@ -12,6 +15,17 @@ def test_money_in_won():
     assert formatting.won(-1000) == "-₩1,000"
     assert formatting.won(1234567) == "₩1,234,567"
     assert formatting.won(None) == ""
+
+
+@pytest.mark.parametrize("value", [
+    "<script>alert('x')</script>", 'a "quoted" & <b>', "김민수", "", None, 9900,
+    Markup("<b>already safe</b>"), formatting.lazy_gettext("Refund"),
+])
+def test_escape_text_escapes_as_escape_does(app, value):
+    """The list rows' escaping writes what markupsafe's escape writes, as a plain str."""
+    with app.test_request_context():
+        assert formatting.escape_text(value) == str(escape(value))
+        assert type(formatting.escape_text(value)) is str
 
 
 def test_times_show_in_kst_with_the_zone(app):
