@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from .. import formatting
@@ -26,6 +26,98 @@ from ..models import (
 from .lists import active_plans
 
 TIMELINE_LIMIT = 200
+UPCOMING_LIMIT = 20
+
+
+def _customer_id():
+    return bindparam("customer_id")
+
+
+def _subscription_id():
+    return bindparam("subscription_id")
+
+
+# The detail pages' statements, built once with their ids as parameters: a customer page runs
+# a dozen, and building each took about as long as running it.
+SUBSCRIPTIONS_OF_CUSTOMER = (
+    select(Subscription)
+    .options(joinedload(Subscription.plan), joinedload(Subscription.next_plan))
+    .where(Subscription.customer_id == _customer_id())
+    .order_by(Subscription.created_at.desc(), Subscription.id.desc())
+)
+UPCOMING_SCHEDULES_OF_CUSTOMER = (
+    select(Schedule)
+    .where(Schedule.customer_id == _customer_id(), Schedule.schedule_status == "scheduled")
+    .order_by(Schedule.schedule_at.asc(), Schedule.id.asc())
+    .limit(UPCOMING_LIMIT)
+)
+PAYMENTS_OF_CUSTOMER = (
+    select(Payment).options(selectinload(Payment.refunds))
+    .where(Payment.customer_id == _customer_id())
+    .order_by(Payment.created_at.desc(), Payment.id.desc())
+    .limit(100)
+)
+SCHEDULES_OF_CUSTOMER = (
+    select(Schedule).options(selectinload(Schedule.payment))
+    .where(Schedule.customer_id == _customer_id())
+    .order_by(Schedule.schedule_at.desc(), Schedule.id.desc())
+    .limit(100)
+)
+AUDIT_OF_CUSTOMER = (
+    select(AuditEntry).where(AuditEntry.customer_id == _customer_id())
+    .order_by(AuditEntry.id.desc()).limit(100)
+)
+WEBHOOKS_OF_UIDS = (
+    select(WebhookEvent)
+    .where(or_(WebhookEvent.imp_uid.in_(bindparam("imp_uids", expanding=True)),
+               WebhookEvent.merchant_uid.in_(bindparam("merchant_uids", expanding=True))))
+    .order_by(WebhookEvent.received_at.desc(), WebhookEvent.id.desc())
+    .limit(100)
+)
+NOTES_OF_CUSTOMER = (
+    select(CustomerNote).where(CustomerNote.customer_id == _customer_id())
+    .order_by(CustomerNote.id.desc()).limit(100)
+)
+SUBSCRIPTION_WITH_PARTIES = (
+    select(Subscription)
+    .options(joinedload(Subscription.customer), joinedload(Subscription.plan),
+             joinedload(Subscription.next_plan))
+    .where(Subscription.id == _subscription_id())
+)
+SCHEDULES_OF_SUBSCRIPTION = (
+    select(Schedule).options(selectinload(Schedule.payment))
+    .where(Schedule.subscription_id == _subscription_id())
+    .order_by(Schedule.schedule_at.desc(), Schedule.id.desc()).limit(50)
+)
+PAYMENTS_OF_SUBSCRIPTION = (
+    select(Payment).options(selectinload(Payment.refunds))
+    .where(Payment.subscription_id == _subscription_id())
+    .order_by(Payment.created_at.desc(), Payment.id.desc()).limit(50)
+)
+AUDIT_OF_SUBSCRIPTION = (
+    select(AuditEntry)
+    .where(AuditEntry.target_type == "subscription",
+           AuditEntry.target_id == bindparam("target_id"))
+    .order_by(AuditEntry.id.desc()).limit(50)
+)
+PAYMENT_WITH_PARTIES = (
+    select(Payment)
+    .options(joinedload(Payment.customer), joinedload(Payment.subscription),
+             selectinload(Payment.refunds))
+    .where(Payment.id == bindparam("payment_id"))
+)
+WEBHOOKS_OF_PAYMENT = (
+    select(WebhookEvent)
+    .where(or_(WebhookEvent.merchant_uid == bindparam("merchant_uid"),
+               WebhookEvent.imp_uid == bindparam("imp_uid")))
+    .order_by(WebhookEvent.received_at.desc(), WebhookEvent.id.desc()).limit(50)
+)
+AUDIT_OF_PAYMENT = (
+    select(AuditEntry)
+    .where(AuditEntry.target_type == "payment",
+           AuditEntry.target_id.in_([bindparam("merchant_uid"), bindparam("payment_id")]))
+    .order_by(AuditEntry.id.desc()).limit(50)
+)
 
 
 @dataclass
@@ -64,22 +156,13 @@ def customer_or_none(customer_id: int) -> Customer | None:
 
 def customer_subscriptions(customer_id: int) -> list[Subscription]:
     """Return a customer's subscriptions with their plans, newest first."""
-    return list(db.session.scalars(
-        select(Subscription)
-        .options(joinedload(Subscription.plan), joinedload(Subscription.next_plan))
-        .where(Subscription.customer_id == customer_id)
-        .order_by(Subscription.created_at.desc(), Subscription.id.desc())
-    ))
+    return list(db.session.scalars(SUBSCRIPTIONS_OF_CUSTOMER, {"customer_id": customer_id}))
 
 
-def upcoming_schedules(customer_id: int, limit: int = 20) -> list[Schedule]:
-    """Return a customer's waiting schedules, soonest first."""
-    return list(db.session.scalars(
-        select(Schedule)
-        .where(Schedule.customer_id == customer_id, Schedule.schedule_status == "scheduled")
-        .order_by(Schedule.schedule_at.asc(), Schedule.id.asc())
-        .limit(limit)
-    ))
+def upcoming_schedules(customer_id: int) -> list[Schedule]:
+    """Return a customer's waiting schedules (the first ``UPCOMING_LIMIT``), soonest first."""
+    return list(db.session.scalars(UPCOMING_SCHEDULES_OF_CUSTOMER,
+                                   {"customer_id": customer_id}))
 
 
 def customer_detail(customer_id: int) -> CustomerDetail | None:
@@ -87,38 +170,19 @@ def customer_detail(customer_id: int) -> CustomerDetail | None:
     customer = db.session.get(Customer, customer_id)
     if customer is None:
         return None
+    by_customer = {"customer_id": customer_id}
     subscriptions = customer_subscriptions(customer_id)
-    payments = list(db.session.scalars(
-        select(Payment)
-        .options(selectinload(Payment.refunds))
-        .where(Payment.customer_id == customer_id)
-        .order_by(Payment.created_at.desc(), Payment.id.desc())
-        .limit(100)
-    ))
+    payments = list(db.session.scalars(PAYMENTS_OF_CUSTOMER, by_customer))
     upcoming = upcoming_schedules(customer_id)
-    recent_schedules = list(db.session.scalars(
-        select(Schedule).options(selectinload(Schedule.payment))
-        .where(Schedule.customer_id == customer_id)
-        .order_by(Schedule.schedule_at.desc(), Schedule.id.desc())
-        .limit(100)
-    ))
-    audit_entries = list(db.session.scalars(
-        select(AuditEntry)
-        .where(AuditEntry.customer_id == customer_id)
-        .order_by(AuditEntry.id.desc())
-        .limit(100)
-    ))
-    imp_uids = {p.imp_uid for p in payments if p.imp_uid}
-    merchant_uids = {p.merchant_uid for p in payments} | {s.merchant_uid for s in recent_schedules}
+    recent_schedules = list(db.session.scalars(SCHEDULES_OF_CUSTOMER, by_customer))
+    audit_entries = list(db.session.scalars(AUDIT_OF_CUSTOMER, by_customer))
+    imp_uids = sorted({p.imp_uid for p in payments if p.imp_uid})
+    merchant_uids = sorted({p.merchant_uid for p in payments}
+                           | {s.merchant_uid for s in recent_schedules})
     webhook_events: list[WebhookEvent] = []
     if imp_uids or merchant_uids:
         webhook_events = list(db.session.scalars(
-            select(WebhookEvent)
-            .where(or_(WebhookEvent.imp_uid.in_(imp_uids),
-                       WebhookEvent.merchant_uid.in_(merchant_uids)))
-            .order_by(WebhookEvent.received_at.desc(), WebhookEvent.id.desc())
-            .limit(100)
-        ))
+            WEBHOOKS_OF_UIDS, {"imp_uids": imp_uids, "merchant_uids": merchant_uids}))
     return CustomerDetail(
         customer=customer,
         subscriptions=subscriptions,
@@ -129,10 +193,7 @@ def customer_detail(customer_id: int) -> CustomerDetail | None:
         audit_entries=audit_entries,
         webhook_events=webhook_events,
         plans=active_plans(),
-        notes=list(db.session.scalars(
-            select(CustomerNote).where(CustomerNote.customer_id == customer_id)
-            .order_by(CustomerNote.id.desc()).limit(100)
-        )),
+        notes=list(db.session.scalars(NOTES_OF_CUSTOMER, by_customer)),
     )
 
 
@@ -221,30 +282,14 @@ class SubscriptionDetail:
 
 def subscription_detail(subscription_id: int) -> SubscriptionDetail | None:
     """Return a subscription with its schedules, payments and staff actions."""
-    subscription = db.session.scalar(
-        select(Subscription)
-        .options(joinedload(Subscription.customer), joinedload(Subscription.plan),
-                 joinedload(Subscription.next_plan))
-        .where(Subscription.id == subscription_id)
-    )
+    by_subscription = {"subscription_id": subscription_id}
+    subscription = db.session.scalar(SUBSCRIPTION_WITH_PARTIES, by_subscription)
     if subscription is None:
         return None
-    schedules = list(db.session.scalars(
-        select(Schedule).options(selectinload(Schedule.payment))
-        .where(Schedule.subscription_id == subscription_id)
-        .order_by(Schedule.schedule_at.desc(), Schedule.id.desc()).limit(50)
-    ))
-    payments = list(db.session.scalars(
-        select(Payment).options(selectinload(Payment.refunds))
-        .where(Payment.subscription_id == subscription_id)
-        .order_by(Payment.created_at.desc(), Payment.id.desc()).limit(50)
-    ))
-    audit_entries = list(db.session.scalars(
-        select(AuditEntry)
-        .where(AuditEntry.target_type == "subscription",
-               AuditEntry.target_id == str(subscription_id))
-        .order_by(AuditEntry.id.desc()).limit(50)
-    ))
+    schedules = list(db.session.scalars(SCHEDULES_OF_SUBSCRIPTION, by_subscription))
+    payments = list(db.session.scalars(PAYMENTS_OF_SUBSCRIPTION, by_subscription))
+    audit_entries = list(db.session.scalars(AUDIT_OF_SUBSCRIPTION,
+                                            {"target_id": str(subscription_id)}))
     return SubscriptionDetail(subscription, schedules, payments, active_plans(), audit_entries,
                               allowed_actions(subscription), subscription_attention(subscription))
 
@@ -266,12 +311,7 @@ class PaymentDetail:
 
 
 def payment_or_none(payment_id: int) -> Payment | None:
-    return db.session.scalar(
-        select(Payment)
-        .options(joinedload(Payment.customer), joinedload(Payment.subscription),
-                 selectinload(Payment.refunds))
-        .where(Payment.id == payment_id)
-    )
+    return db.session.scalar(PAYMENT_WITH_PARTIES, {"payment_id": payment_id})
 
 
 def payment_detail(payment_id: int) -> PaymentDetail | None:
@@ -279,19 +319,11 @@ def payment_detail(payment_id: int) -> PaymentDetail | None:
     payment = payment_or_none(payment_id)
     if payment is None:
         return None
-    keys = [WebhookEvent.merchant_uid == payment.merchant_uid]
-    if payment.imp_uid:
-        keys.append(WebhookEvent.imp_uid == payment.imp_uid)
-    events = list(db.session.scalars(
-        select(WebhookEvent).where(or_(*keys))
-        .order_by(WebhookEvent.received_at.desc(), WebhookEvent.id.desc()).limit(50)
-    ))
-    audit_entries = list(db.session.scalars(
-        select(AuditEntry)
-        .where(AuditEntry.target_type == "payment",
-               AuditEntry.target_id.in_([payment.merchant_uid, str(payment_id)]))
-        .order_by(AuditEntry.id.desc()).limit(50)
-    ))
+    # A payment without an imp_uid matches on its merchant_uid alone (NULL equals nothing).
+    events = list(db.session.scalars(WEBHOOKS_OF_PAYMENT, {
+        "merchant_uid": payment.merchant_uid, "imp_uid": payment.imp_uid}))
+    audit_entries = list(db.session.scalars(AUDIT_OF_PAYMENT, {
+        "merchant_uid": payment.merchant_uid, "payment_id": str(payment_id)}))
     return PaymentDetail(payment, events, audit_entries, allowed_actions(payment))
 
 

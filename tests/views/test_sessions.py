@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from werkzeug.http import parse_date
@@ -84,7 +84,7 @@ def test_the_cookie_expires_with_the_session_and_pages_leave_it_alone(app, staff
                 if header.startswith("session=")]
     expires = parse_date(re.search(r"Expires=([^;]+)", cookie).group(1))
     lifetime = timedelta(hours=app.config["SESSION_MAX_HOURS"])
-    assert abs(expires - (datetime.now(timezone.utc) + lifetime)) < timedelta(minutes=1)
+    assert abs(expires - (datetime.now(UTC) + lifetime)) < timedelta(minutes=1)
     client.get("/customers")  # takes the sign-in's flashed message out of the session
     page = client.get("/payments")
     assert page.status_code == 200 and "Set-Cookie" not in page.headers
