@@ -422,13 +422,13 @@ def escape_text(value) -> str:
     return _escape_inner(str(value))
 
 
-# The per-row badges of the list tables, as functions (the ``status_badge`` and ``uid`` macros
-# of ``macros/ui.html`` print these): no macro call per cell.
+# Badges and uids, as functions that templates and the list rows call alike: no macro call per
+# cell.
 
 
 def status_badge_html(kind: str, value: str | None, label=label) -> Markup:
-    """Return the ``status_badge`` macro's HTML (``label``: ``label``, or one bound to a
-    page's locale with ``label_in``)."""
+    """Return a status's badge (``label``: ``label``, or one bound to a page's locale with
+    ``label_in``)."""
     if not value:
         return Markup("")
     shown = escape_text(label(kind, value))
@@ -474,7 +474,7 @@ NO_UID = Markup('<span class="muted">—</span>')
 
 
 def uid_html(value: str | None) -> Markup:
-    """Return the ``uid`` macro's HTML."""
+    """Return a uid as code, or a muted dash when there is none."""
     if value:
         return Markup(f'<code class="uid">{escape_text(value)}</code>')
     return NO_UID

@@ -171,7 +171,7 @@ def event_rows(rows, may_reprocess: bool, here: str) -> Markup:
 
 
 def post_button_html(url: str, label_text: str, next_url: str) -> Markup:
-    """Return a one-button form that posts to ``url`` (the ``post_button`` macro prints it)."""
+    """Return a one-button form that posts to ``url``."""
     url = escape_text(url)
     return Markup(
         f'<form method="post" action="{url}" hx-post="{url}" class="inline">\n'
@@ -183,8 +183,7 @@ def post_button_html(url: str, label_text: str, next_url: str) -> Markup:
 
 def open_action_html(url: str, label_text: str, next_url: str, danger: bool = False,
                      apart: bool = False) -> Markup:
-    """Return a button that opens an action's panel and comes back to ``next_url`` (the
-    ``open_action`` macro prints it)."""
+    """Return a button that opens an action's panel and comes back to ``next_url``."""
     href = escape_text(f'{url}{"&" if "?" in url else "?"}next={quote(next_url, safe="/")}')
     classes = "button" + (" danger-outline" if danger else "") + (" apart" if apart else "")
     return Markup(f'<a class="{classes}" href="{href}" hx-get="{href}" '
