@@ -89,7 +89,9 @@ def period_is_unpaid(subscription: Subscription) -> bool:
 
 
 @allowed_actions.register
-def _schedule_actions(schedule: Schedule) -> frozenset[str]:
+def schedule_actions(schedule: Schedule) -> frozenset[str]:
+    """A scheduled payment's actions; the schedules list's plain rows answer the same
+    questions and are registered with this rule too."""
     if schedule.schedule_status == "scheduled":
         return frozenset(("change_time", "revoke"))
     if not (schedule.schedule_status == "revoked" or schedule.payment_status == "failed"):

@@ -9,6 +9,7 @@ from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from .. import formatting
+from ..actions import allowed_actions, schedule_actions
 from ..extensions import db
 from ..models import (
     Customer,
@@ -200,9 +201,78 @@ class ScheduleFilters:
         return self.status == "scheduled"
 
 
-def schedules_query(filters: ScheduleFilters):
-    query = select(Schedule).options(joinedload(Schedule.customer),
-                                     selectinload(Schedule.payment))
+@dataclass(slots=True)
+class ChargeRef:
+    """The charge a scheduled payment made: what its badge needs (a partial refund)."""
+
+    amount: int
+    cancel_amount: int
+
+
+@dataclass(slots=True)
+class PeriodRef:
+    """The subscription a scheduled payment bills: how many periods it has paid."""
+
+    current_period: int
+
+
+@dataclass(slots=True)
+class ScheduleRow:
+    """A scheduled payment as the schedules list prints it, with what ``allowed_actions``
+    reads of it (its subscription's paid periods), so the list's buttons come from the same
+    rule as the detail pages'."""
+
+    id: int
+    schedule_at: datetime
+    customer_id: int
+    subscription_id: int | None
+    merchant_uid: str
+    imp_uid: str | None
+    amount: int
+    period: int | None
+    attempt: int
+    schedule_status: str
+    payment_status: str | None
+    fail_reason: str | None
+    customer: CustomerRef
+    payment: ChargeRef | None
+    subscription: PeriodRef | None
+
+
+SCHEDULE_ROW_COLUMNS = (
+    Schedule.id, Schedule.schedule_at, Schedule.customer_id, Schedule.subscription_id,
+    Schedule.merchant_uid, Schedule.imp_uid, Schedule.amount, Schedule.period, Schedule.attempt,
+    Schedule.schedule_status, Schedule.payment_status, Schedule.fail_reason,
+    Customer.name, Customer.customer_uid, Payment.amount.label("payment_amount"),
+    Payment.cancel_amount, Subscription.current_period,
+)
+
+
+# The list's buttons follow the rule of the detail pages and the POST handlers.
+allowed_actions.register(ScheduleRow, schedule_actions)
+
+
+def schedule_row(row) -> ScheduleRow:
+    (*fields, customer_name, customer_uid, payment_amount, cancel_amount, paid_periods) = row
+    return ScheduleRow(
+        *fields,
+        customer=CustomerRef(fields[2], customer_name, customer_uid),
+        payment=ChargeRef(payment_amount, cancel_amount) if payment_amount is not None else None,
+        subscription=PeriodRef(paid_periods) if paid_periods is not None else None,
+    )
+
+
+def schedules_query(filters: ScheduleFilters, columns=None):
+    """Return the SELECT of schedules (ORM objects, or ``columns`` joined to their customer,
+    charge and subscription)."""
+    if columns is None:
+        query = select(Schedule).options(joinedload(Schedule.customer),
+                                         selectinload(Schedule.payment))
+    else:
+        query = (select(*columns)
+                 .join(Customer, Customer.id == Schedule.customer_id)
+                 .outerjoin(Payment, Payment.merchant_uid == Schedule.merchant_uid)
+                 .outerjoin(Subscription, Subscription.id == Schedule.subscription_id))
     if filters.status == "scheduled":
         query = query.where(Schedule.schedule_status == "scheduled")
     elif filters.status == "revoked":
@@ -220,10 +290,11 @@ def schedules_query(filters: ScheduleFilters):
 
 
 def schedules_page(filters: ScheduleFilters, after: str | None = None,
-                   limit: int = PAGE_SIZE) -> Page[Schedule]:
+                   limit: int = PAGE_SIZE) -> Page[ScheduleRow]:
     """Return one page of schedules (upcoming soonest first, the rest newest first)."""
-    return keyset_page(schedules_query(filters), Schedule.schedule_at, Schedule.id, after=after,
-                       descending=not filters.ascending, limit=limit)
+    return keyset_page(schedules_query(filters, SCHEDULE_ROW_COLUMNS), Schedule.schedule_at,
+                       Schedule.id, after=after, descending=not filters.ascending, limit=limit,
+                       rows_of=schedule_row)
 
 
 def iterate_schedules(filters: ScheduleFilters) -> Iterator[Schedule]:
