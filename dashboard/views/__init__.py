@@ -28,6 +28,7 @@ from .rows import (
     post_button_html,
     schedule_rows,
     subscription_rows,
+    timeline_items,
 )
 
 # Only the pinned htmx file and our own static/app.js may run as script; no inline script or
@@ -97,6 +98,7 @@ def register_console(app: Flask) -> None:
         subscription_rows=subscription_rows,
         event_rows=event_rows,
         schedule_rows=schedule_rows,
+        timeline_items=timeline_items,
         post_button_html=post_button_html,
         open_action_html=open_action_html,
     )

@@ -170,6 +170,37 @@ def event_rows(rows, may_reprocess: bool, here: str) -> Markup:
     return Markup("".join(html))
 
 
+# What each kind of timeline item is called on the customer page.
+TIMELINE_KINDS = {"payment": _l("Charge"), "refund": _l("Refund"), "schedule": _l("Schedule"),
+                  "webhook": _l("Webhook"), "audit": _l("Staff"), "note": _l("Note")}
+
+
+def timeline_items(items) -> Markup:
+    """Return the ``<li>`` of each item of a customer's timeline (a few hundred at most)."""
+    label, zone = page_formats()
+    kinds = {kind: escape_text(name) for kind, name in TIMELINE_KINDS.items()}
+    html = []
+    for item in items:
+        local = item.at.astimezone(zone)
+        title = escape_text(item.title)
+        parts = [f'<li class="tl-{escape_text(item.kind)}">'
+                 f'<time datetime="{local.isoformat(timespec="seconds")}">'
+                 f"{local_time(local, zone=zone)}</time> "
+                 f'<span class="tl-kind">{kinds[item.kind]}</span> '
+                 + (f'<a href="{escape_text(item.link)}">{title}</a>' if item.link else title)]
+        if item.amount is not None:
+            parts.append(f"<strong>{won(item.amount)}</strong>")
+        if item.status:
+            parts.append(f'<span class="badge badge-{escape_text(item.status)}">'
+                         f"{escape_text(label(item.status_kind, item.status))}</span>")
+        if item.actor:
+            parts.append(f'<span class="muted">{escape_text(label("actor", item.actor))}</span>')
+        if item.detail:
+            parts.append(f'<span class="muted detail">{escape_text(item.detail)}</span>')
+        html.append(" ".join(parts) + "</li>\n")
+    return Markup("".join(html))
+
+
 def post_button_html(url: str, label_text: str, next_url: str) -> Markup:
     """Return a one-button form that posts to ``url``."""
     url = escape_text(url)

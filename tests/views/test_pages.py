@@ -11,6 +11,7 @@ from dashboard.htmx import HTMX_INTEGRITY, HTMX_URL
 
 from .conftest import (
     HTMX,
+    add,
     make_customer,
     make_event,
     make_payment,
@@ -204,6 +205,24 @@ def test_list_rows_escape_stored_text(admin_client, app):
     assert "a&lt;b&gt;@example.com" in customers and "010&lt;1&gt;" in customers
     assert f"<div>{escaped} " in customers  # the plan's name beside its badge
     assert ">(이름 없음)</a>" in customers  # a customer without a name
+
+
+def test_the_timeline_escapes_stored_text(admin_client, app):
+    """The customer's timeline is written in Python too: a note and a decline reason stay
+    text, and each item keeps its kind, amount and status."""
+    hostile = '<img src=x onerror="alert(1)">&'
+    with app.app_context():
+        from dashboard.models import CustomerNote
+        customer = make_customer()
+        make_payment(customer, status="failed", fail_reason=hostile, amount=4900)
+        add(CustomerNote(customer_id=customer.id, body=hostile, author_label="상담원<1>"))
+        customer_id = customer.id
+    timeline = admin_client.get(f"/customers/{customer_id}").get_data(as_text=True).split(
+        'class="timeline"')[1].split("</ol>")[0]
+    assert "<img" not in timeline and "상담원<1>" not in timeline
+    assert timeline.count("&lt;img src=x onerror=&#34;alert(1)&#34;&gt;&amp;") == 2
+    assert '<span class="badge badge-failed">결제 실패</span>' in timeline
+    assert "<strong>₩4,900</strong>" in timeline and "상담원&lt;1&gt;" in timeline
 
 
 def test_a_subscription_ending_at_period_end_says_when(admin_client, app):
