@@ -17,13 +17,11 @@ from ..models import (
     Customer,
     CustomerNote,
     Payment,
-    Plan,
     Schedule,
     Subscription,
     WebhookEvent,
     credit_balance,
 )
-from .lists import active_plans
 
 TIMELINE_LIMIT = 200
 UPCOMING_LIMIT = 20
@@ -146,7 +144,6 @@ class CustomerDetail:
     payments: list[Payment]
     audit_entries: list[AuditEntry]
     webhook_events: list[WebhookEvent]
-    plans: list[Plan] = field(default_factory=list)
     notes: list[CustomerNote] = field(default_factory=list)
 
 
@@ -192,7 +189,6 @@ def customer_detail(customer_id: int) -> CustomerDetail | None:
         payments=payments,
         audit_entries=audit_entries,
         webhook_events=webhook_events,
-        plans=active_plans(),
         notes=list(db.session.scalars(NOTES_OF_CUSTOMER, by_customer)),
     )
 
@@ -274,7 +270,6 @@ class SubscriptionDetail:
     subscription: Subscription
     schedules: list[Schedule]
     payments: list[Payment]
-    plans: list[Plan]
     audit_entries: list[AuditEntry]
     actions: frozenset[str] = frozenset()
     attention: list[str] = field(default_factory=list)
@@ -290,7 +285,7 @@ def subscription_detail(subscription_id: int) -> SubscriptionDetail | None:
     payments = list(db.session.scalars(PAYMENTS_OF_SUBSCRIPTION, by_subscription))
     audit_entries = list(db.session.scalars(AUDIT_OF_SUBSCRIPTION,
                                             {"target_id": str(subscription_id)}))
-    return SubscriptionDetail(subscription, schedules, payments, active_plans(), audit_entries,
+    return SubscriptionDetail(subscription, schedules, payments, audit_entries,
                               allowed_actions(subscription), subscription_attention(subscription))
 
 

@@ -95,7 +95,7 @@ def customers_page(filters: CustomerFilters, after: str | None = None,
     by_id = {row.id: row for row in page.rows}
     if by_id:
         plan_names: dict[int, PlanRef] = {}
-        for customer_id, status, plan_id, plan_name in db.session.execute(
+        for customer_id, status, plan_id, plan_name in db.session.connection().execute(
             select(Subscription.customer_id, Subscription.status, Plan.id, Plan.name)
             .join(Plan, Plan.id == Subscription.plan_id)
             .where(Subscription.customer_id.in_(by_id))
@@ -116,9 +116,13 @@ def active_plans() -> list[Plan]:
     return list(db.session.scalars(select(Plan).where(Plan.active.is_(True)).order_by(Plan.name)))
 
 
-def all_plans() -> list[Plan]:
-    """Return every plan, for filters."""
-    return list(db.session.scalars(select(Plan).order_by(Plan.name)))
+# Built once: the customers and subscriptions lists offer every plan as a filter.
+PLAN_CHOICES = select(Plan.id, Plan.name).order_by(Plan.name)
+
+
+def all_plans() -> list:
+    """Return every plan as a row of (``id``, ``name``), for filters."""
+    return db.session.connection().execute(PLAN_CHOICES).all()
 
 
 @dataclass(frozen=True)
