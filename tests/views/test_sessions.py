@@ -27,6 +27,11 @@ def make_app(app):
 
     yield build
     for other in built:
+        # An app built with TESTING off starts its webhook thread at its first request; left
+        # running, it would process the waiting events later tests store.
+        stop = getattr(other.extensions.get("webhook_queue"), "stop", None)
+        if stop is not None:
+            stop()
         with other.app_context():
             db.session.remove()
             db.engine.dispose()
