@@ -21,11 +21,13 @@ from .access import redirect_to_sign_in
 from .common import fixed_url, id_url
 from .errors import error_response, register_error_handlers
 from .rows import (
+    calendar_weeks,
     customer_rows,
     event_rows,
     open_action_html,
     payment_rows,
     post_button_html,
+    revenue_bars,
     schedule_rows,
     subscription_rows,
     timeline_items,
@@ -99,6 +101,8 @@ def register_console(app: Flask) -> None:
         event_rows=event_rows,
         schedule_rows=schedule_rows,
         timeline_items=timeline_items,
+        calendar_weeks=calendar_weeks,
+        revenue_bars=revenue_bars,
         post_button_html=post_button_html,
         open_action_html=open_action_html,
     )

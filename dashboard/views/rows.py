@@ -16,6 +16,7 @@ from urllib.parse import quote
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
+from .. import particles
 from ..actions import allowed_actions
 from ..attention import next_charge_at
 from ..formatting import (
@@ -168,6 +169,65 @@ def event_rows(rows, may_reprocess: bool, here: str) -> Markup:
             f'<td class="muted">{escape_text(webhook_error(e.error))}</td>'
             f'<td class="row-actions">{button}</td></tr>\n')
     return Markup("".join(html))
+
+
+def calendar_weeks(weeks, schedules_url: str, payments_url: str) -> Markup:
+    """Return the ``<tr>`` of each week of the overview's charge calendar: each day links to
+    its schedules and counts what was waiting, paid, failed and refunded."""
+    texts = {kind: str(text) for kind, text in CALENDAR_TEXTS.items()}
+
+    def counted(kind: str, count: int) -> str:
+        # As a template's _(): the catalogue's text is trusted; the count is a number.
+        return particles.attach(texts[kind] % {"count": count})
+
+    html = []
+    for week in weeks:
+        html.append("<tr>")
+        for d in week:
+            classes = ("" if d.in_month else "other-month") + (" today" if d.is_today else "")
+            day = d.day.isoformat()
+            cell = [f'<td class="{classes}"><a class="day" href="{schedules_url}?from={day}'
+                    f'&amp;to={day}">{d.day.day}</a>']
+            if d.scheduled.count:
+                cell.append(f'<span class="cal-scheduled">{counted("scheduled", d.scheduled.count)}'
+                            f"<br>{won(d.scheduled.amount)}</span>")
+            if d.paid.count:
+                cell.append(f'<span class="cal-paid">{counted("paid", d.paid.count)}'
+                            f"<br>{won(d.paid.amount)}</span>")
+            if d.failed.count:
+                cell.append(f'<span class="cal-failed">{counted("failed", d.failed.count)}</span>')
+            if d.refunded.count:
+                cell.append(f'<a class="cal-refunded" href="{payments_url}?refunded_from={day}'
+                            f'&amp;refunded_to={day}">{counted("refunded", d.refunded.count)}'
+                            f"<br>−{won(d.refunded.amount)}</a>")
+            html.append(" ".join(cell) + "</td>")
+        html.append("</tr>\n")
+    return Markup("".join(html))
+
+
+CHARGES = _l("%(count)s charges")
+
+
+def revenue_bars(days, peak: int) -> Markup:
+    """Return the overview chart's bar for each day (``peak``: the tallest day's amount),
+    with the day's date under every fifth bar and the last."""
+    charges = str(CHARGES)
+    html = []
+    for index, bar in enumerate(days):
+        height = round(bar.amount / peak * 100, 1)
+        label = particles.attach(charges % {"count": bar.count})
+        axis = (f'<text x="{index * 24 + 12}" y="122" class="axis">{bar.day:%m-%d}</text>'
+                if index % 5 == 0 or index == len(days) - 1 else "")
+        html.append(
+            f"<g><title>{bar.day.isoformat()}: {won(bar.amount)} ({label})</title>"
+            f'<rect x="{index * 24 + 3}" y="{105 - height}" width="18" '
+            f'height="{height if height > 0 else 0.5}" class="bar"></rect>{axis}</g>\n')
+    return Markup("".join(html))
+
+
+# The calendar's counts per day (translated once per page; the count goes in per day).
+CALENDAR_TEXTS = {"scheduled": _l("%(count)s scheduled"), "paid": _l("%(count)s paid"),
+                  "failed": _l("%(count)s failed"), "refunded": _l("%(count)s refunded")}
 
 
 # What each kind of timeline item is called on the customer page.

@@ -251,6 +251,12 @@ def test_overview_numbers(app, admin_client):
         assert len(numbers.revenue) == 30
     html = admin_client.get("/").get_data(as_text=True)
     assert "50.0%" in html and "100.0%" in html and "<svg" in html
+    # The chart: a bar per day, the tallest full height, a day without charges a sliver.
+    chart = html.split('<svg class="chart"')[1].split("</svg>")[0]
+    assert chart.count('class="bar"') == 30
+    assert 'y="5.0" width="18" height="100.0"' in chart and 'height="0.5"' in chart
+    assert chart.count('class="axis"') == 7  # days 1, 6, ..., 26 and the last
+    assert "₩10,000 (1건)</title>" in chart and "₩0 (0건)</title>" in chart
 
 
 def test_overview_queues_longer_than_their_lists_are_counted_in_full(app):
@@ -294,6 +300,14 @@ def test_charge_calendar_counts_per_korean_day(app, admin_client):
     fragment = admin_client.get("/?month=2026-12", headers={**HTMX, "HX-Target": "calendar"})
     html = fragment.get_data(as_text=True)
     assert "<html" not in html and "₩14,900" in html and "2026-12" in html
+    # Each day links to its schedules and prints its counts (the calendar's cells are written
+    # in Python).
+    cells = {cell.split('">', 1)[0]: cell for cell in html.split('<a class="day" href="')[1:]}
+    fourth = cells["/schedules?from=2026-12-04&amp;to=2026-12-04"]
+    assert '<span class="cal-scheduled">예약 2건<br>₩14,900</span>' in fourth
+    tenth = cells["/schedules?from=2026-12-10&amp;to=2026-12-10"]
+    assert '<span class="cal-paid">완료 1건<br>₩5,000</span>' in tenth
+    assert '<span class="cal-failed">실패 1건</span>' in tenth
 
 
 def test_again_mode_counts_subscriptions_due(app_config):
