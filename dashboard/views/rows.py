@@ -1,5 +1,5 @@
-"""The rows of the payments, customers, subscriptions, schedules and webhook lists, written
-in Python.
+"""The rows of the payments, customers, subscriptions, schedules and webhook lists, the
+customer timeline's items and the overview's calendar days and chart bars, written in Python.
 
 These lists are the console's busiest pages. Through Jinja each of a row's cells cost a
 helper call through the template context and an escape of HTML already escaped, and fifty
@@ -171,6 +171,11 @@ def event_rows(rows, may_reprocess: bool, here: str) -> Markup:
     return Markup("".join(html))
 
 
+# The calendar's counts per day (translated once per page; the count goes in per day).
+CALENDAR_TEXTS = {"scheduled": _l("%(count)s scheduled"), "paid": _l("%(count)s paid"),
+                  "failed": _l("%(count)s failed"), "refunded": _l("%(count)s refunded")}
+
+
 def calendar_weeks(weeks, schedules_url: str, payments_url: str) -> Markup:
     """Return the ``<tr>`` of each week of the overview's charge calendar: each day links to
     its schedules and counts what was waiting, paid, failed and refunded."""
@@ -205,6 +210,7 @@ def calendar_weeks(weeks, schedules_url: str, payments_url: str) -> Markup:
     return Markup("".join(html))
 
 
+# A chart bar's tooltip: the day's charges.
 CHARGES = _l("%(count)s charges")
 
 
@@ -223,11 +229,6 @@ def revenue_bars(days, peak: int) -> Markup:
             f'<rect x="{index * 24 + 3}" y="{105 - height}" width="18" '
             f'height="{height if height > 0 else 0.5}" class="bar"></rect>{axis}</g>\n')
     return Markup("".join(html))
-
-
-# The calendar's counts per day (translated once per page; the count goes in per day).
-CALENDAR_TEXTS = {"scheduled": _l("%(count)s scheduled"), "paid": _l("%(count)s paid"),
-                  "failed": _l("%(count)s failed"), "refunded": _l("%(count)s refunded")}
 
 
 # What each kind of timeline item is called on the customer page.
