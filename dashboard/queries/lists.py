@@ -260,7 +260,7 @@ def schedule_row(row) -> ScheduleRow:
     (*fields, customer_name, customer_uid, payment_amount, cancel_amount, paid_periods) = row
     return ScheduleRow(
         *fields,
-        customer=CustomerRef(fields[2], customer_name, customer_uid),
+        customer=CustomerRef(row.customer_id, customer_name, customer_uid),
         payment=ChargeRef(payment_amount, cancel_amount) if payment_amount is not None else None,
         subscription=PeriodRef(paid_periods) if paid_periods is not None else None,
     )
