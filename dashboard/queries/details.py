@@ -27,42 +27,35 @@ TIMELINE_LIMIT = 200
 UPCOMING_LIMIT = 20
 
 
-def _customer_id():
-    return bindparam("customer_id")
-
-
-def _subscription_id():
-    return bindparam("subscription_id")
-
-
 # The detail pages' statements, built once with their ids as parameters: a customer page runs
 # a dozen, and building each took about as long as running it.
 SUBSCRIPTIONS_OF_CUSTOMER = (
     select(Subscription)
     .options(joinedload(Subscription.plan), joinedload(Subscription.next_plan))
-    .where(Subscription.customer_id == _customer_id())
+    .where(Subscription.customer_id == bindparam("customer_id"))
     .order_by(Subscription.created_at.desc(), Subscription.id.desc())
 )
 UPCOMING_SCHEDULES_OF_CUSTOMER = (
     select(Schedule)
-    .where(Schedule.customer_id == _customer_id(), Schedule.schedule_status == "scheduled")
+    .where(Schedule.customer_id == bindparam("customer_id"),
+           Schedule.schedule_status == "scheduled")
     .order_by(Schedule.schedule_at.asc(), Schedule.id.asc())
     .limit(UPCOMING_LIMIT)
 )
 PAYMENTS_OF_CUSTOMER = (
     select(Payment).options(selectinload(Payment.refunds))
-    .where(Payment.customer_id == _customer_id())
+    .where(Payment.customer_id == bindparam("customer_id"))
     .order_by(Payment.created_at.desc(), Payment.id.desc())
     .limit(100)
 )
 SCHEDULES_OF_CUSTOMER = (
     select(Schedule).options(selectinload(Schedule.payment))
-    .where(Schedule.customer_id == _customer_id())
+    .where(Schedule.customer_id == bindparam("customer_id"))
     .order_by(Schedule.schedule_at.desc(), Schedule.id.desc())
     .limit(100)
 )
 AUDIT_OF_CUSTOMER = (
-    select(AuditEntry).where(AuditEntry.customer_id == _customer_id())
+    select(AuditEntry).where(AuditEntry.customer_id == bindparam("customer_id"))
     .order_by(AuditEntry.id.desc()).limit(100)
 )
 WEBHOOKS_OF_UIDS = (
@@ -73,23 +66,23 @@ WEBHOOKS_OF_UIDS = (
     .limit(100)
 )
 NOTES_OF_CUSTOMER = (
-    select(CustomerNote).where(CustomerNote.customer_id == _customer_id())
+    select(CustomerNote).where(CustomerNote.customer_id == bindparam("customer_id"))
     .order_by(CustomerNote.id.desc()).limit(100)
 )
 SUBSCRIPTION_WITH_PARTIES = (
     select(Subscription)
     .options(joinedload(Subscription.customer), joinedload(Subscription.plan),
              joinedload(Subscription.next_plan))
-    .where(Subscription.id == _subscription_id())
+    .where(Subscription.id == bindparam("subscription_id"))
 )
 SCHEDULES_OF_SUBSCRIPTION = (
     select(Schedule).options(selectinload(Schedule.payment))
-    .where(Schedule.subscription_id == _subscription_id())
+    .where(Schedule.subscription_id == bindparam("subscription_id"))
     .order_by(Schedule.schedule_at.desc(), Schedule.id.desc()).limit(50)
 )
 PAYMENTS_OF_SUBSCRIPTION = (
     select(Payment).options(selectinload(Payment.refunds))
-    .where(Payment.subscription_id == _subscription_id())
+    .where(Payment.subscription_id == bindparam("subscription_id"))
     .order_by(Payment.created_at.desc(), Payment.id.desc()).limit(50)
 )
 AUDIT_OF_SUBSCRIPTION = (
