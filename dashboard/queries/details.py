@@ -1,6 +1,7 @@
 """Detail pages: a customer with one merged timeline, a subscription, a payment."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -186,14 +187,14 @@ def customer_detail(customer_id: int) -> CustomerDetail | None:
     )
 
 
-def customer_timeline(detail: CustomerDetail) -> list[TimelineItem]:
-    """Merge charges, refunds, schedule changes, webhooks and staff actions, newest first."""
-    from flask import url_for
-
+def customer_timeline(detail: CustomerDetail,
+                      payment_url: Callable[[int], str]) -> list[TimelineItem]:
+    """Merge charges, refunds, schedule changes, webhooks and staff actions, newest first;
+    charges and refunds link to ``payment_url(payment id)``."""
     _ = formatting.page_gettext  # a timeline holds a hundred texts: one catalogue per page
     items: list[TimelineItem] = []
     for payment in detail.payments:
-        link = url_for("payments.detail", payment_id=payment.id)
+        link = payment_url(payment.id)
         origin = formatting.label("origin", payment.origin)
         items.append(TimelineItem(
             at=payment.created_at, kind="payment", status=None, amount=payment.amount,

@@ -23,6 +23,7 @@ from .access import current_actor, require_sign_in, role_required
 from .common import (
     csv_header,
     export_url,
+    id_url,
     next_page_url,
     next_url,
     on_refusal,
@@ -89,7 +90,7 @@ def detail(customer_id: int):
     return render_page_or_fragment(
         "customers/detail.html", None,
         detail=detail, customer=detail.customer,
-        timeline=queries.customer_timeline(detail),
+        timeline=queries.customer_timeline(detail, id_url("payments.detail", "payment_id")),
         note_form=NoteForm(formdata=None),
     )
 

@@ -214,15 +214,17 @@ def test_the_timeline_escapes_stored_text(admin_client, app):
     with app.app_context():
         from dashboard.models import CustomerNote
         customer = make_customer()
-        make_payment(customer, status="failed", fail_reason=hostile, amount=4900)
+        payment = make_payment(customer, status="failed", fail_reason=hostile, amount=4900)
         add(CustomerNote(customer_id=customer.id, body=hostile, author_label="상담원<1>"))
-        customer_id = customer.id
+        customer_id, payment_id = customer.id, payment.id
     timeline = admin_client.get(f"/customers/{customer_id}").get_data(as_text=True).split(
         'class="timeline"')[1].split("</ol>")[0]
     assert "<img" not in timeline and "상담원<1>" not in timeline
     assert timeline.count("&lt;img src=x onerror=&#34;alert(1)&#34;&gt;&amp;") == 2
     assert '<span class="badge badge-failed">결제 실패</span>' in timeline
     assert "<strong>₩4,900</strong>" in timeline and "상담원&lt;1&gt;" in timeline
+    # The charge's request and its decline link to the payment.
+    assert timeline.count(f'<a href="/payments/{payment_id}">') == 2
 
 
 def test_a_subscription_ending_at_period_end_says_when(admin_client, app):
