@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from itertools import chain
 
-from sqlalchemy import and_, bindparam, delete, event, exists, inspect, not_, or_, select
+from sqlalchemy import Select, and_, bindparam, delete, event, exists, inspect, not_, or_, select
 from sqlalchemy.orm import Session
 
 from .config import billing_mode
@@ -78,7 +78,7 @@ def next_charge_at(subscription: Subscription):
 
 # The codes of one subscription, per billing mode: built once, as the statement takes longer
 # to build than to run, and every subscription page asks.
-_codes_of_one: dict[str, object] = {}
+_codes_of_one: dict[str, Select] = {}
 
 
 def subscription_attention(subscription: Subscription) -> list[str]:
