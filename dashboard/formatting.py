@@ -7,6 +7,7 @@ Times typed into forms are read in the same zone and handed to billing as aware 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache, partial
 from zoneinfo import ZoneInfo
 
 from flask import current_app, has_request_context, request
@@ -132,6 +133,24 @@ def csv_time_in(zone: ZoneInfo):
         return "" if moment is None else moment.astimezone(zone).isoformat(" ", "minutes")[:16]
 
     return csv_time
+
+
+def csv_minutes_of_stored(zone: ZoneInfo):
+    """Return a formatter, as ``csv_time_in(zone)`` writes times, of times read as SQLite
+    stores them: naive UTC text (``2026-11-27 04:05:09.123456``)."""
+    return partial(_stored_minute_in_zone, zone=zone.key)
+
+
+def _stored_minute_in_zone(stored: str | None, zone: str) -> str | None:
+    # Only the minute is written and zones have whole-minute offsets, so payments of the same
+    # minute (a charge and its payment, seconds apart) share one conversion.
+    return None if stored is None else _local_minute(stored[:16], zone)
+
+
+@lru_cache(maxsize=4096)
+def _local_minute(utc_minute: str, zone: str) -> str:
+    moment = datetime.fromisoformat(utc_minute).replace(tzinfo=UTC)
+    return moment.astimezone(ZoneInfo(zone)).isoformat(" ", "minutes")[:16]
 
 
 def iso_local_in(zone: ZoneInfo):

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import Text, exists, func, or_, select, type_coerce
 from sqlalchemy.orm import joinedload, selectinload
 
 from .. import formatting
@@ -370,15 +370,43 @@ PAYMENT_ROW_COLUMNS = (
     Payment.imp_uid, Payment.amount, Payment.cancel_amount, Payment.status, Payment.origin,
     Payment.attempt, Customer.name.label("customer_name"), Customer.customer_uid,
 )
-# What the CSV export writes of each payment, in its column order.
-PAYMENT_EXPORT_COLUMNS = (
-    Payment.imp_uid, Payment.merchant_uid, Customer.customer_uid, Customer.name,
-    Payment.subscription_id,
-    Payment.period, Payment.attempt, Payment.origin, Payment.name, Payment.amount,
-    Payment.cancel_amount, Payment.status, Payment.card_name, Payment.card_number,
-    Payment.fail_reason, Payment.created_at, Payment.paid_at, Payment.failed_at,
-    Payment.cancelled_at, Payment.receipt_url, Payment.id,
-)
+
+
+def payment_export_columns() -> tuple:
+    """What the CSV export reads of each payment, in its column order: its columns and its
+    customer's, its times as the CSV writes them (``local_minutes``), then the keyset's."""
+    return (
+        Payment.imp_uid, Payment.merchant_uid, Customer.customer_uid, Customer.name,
+        Payment.subscription_id, Payment.period, Payment.attempt, Payment.origin, Payment.name,
+        Payment.amount, Payment.cancel_amount, Payment.status, Payment.card_name,
+        Payment.card_number, Payment.fail_reason,
+        local_minutes(Payment.created_at), local_minutes(Payment.paid_at),
+        local_minutes(Payment.failed_at), local_minutes(Payment.cancelled_at),
+        Payment.receipt_url, Payment.created_at, Payment.id,
+    )
+
+
+def local_minutes(column):
+    """Return SQL for a UTC time as the CSV writes it, with ``export_minutes()`` to finish it.
+
+    PostgreSQL writes ``2026-11-27 13:05`` in the display zone itself: building the driver's
+    aware datetimes cost more than the rest of the row. SQLite knows no zones; its stored
+    text is read as it is, without the ORM type's conversion.
+    """
+    if db.engine.dialect.name == "postgresql":
+        zone = formatting.display_zone().key
+        text = func.to_char(func.timezone(zone, column), "YYYY-MM-DD HH24:MI")
+    else:
+        text = type_coerce(column, Text)
+    # Named apart from the column itself, which the keyset reads.
+    return text.label(f"{column.key}_minutes")
+
+
+def export_minutes():
+    """Return what turns a ``local_minutes`` value into its CSV cell."""
+    if db.engine.dialect.name == "postgresql":
+        return as_is
+    return formatting.csv_minutes_of_stored(formatting.display_zone())
 
 
 def payment_row(row) -> PaymentRow:
@@ -429,14 +457,13 @@ def payments_page(filters: PaymentFilters, after: str | None = None,
 
 
 def iterate_payments(filters: PaymentFilters) -> Iterator:
-    """Yield every matching payment as a row of ``PAYMENT_EXPORT_COLUMNS`` (for CSV export)."""
-    return iterate_all(payments_query(filters, PAYMENT_EXPORT_COLUMNS), Payment.created_at,
+    """Yield every matching payment as a row of ``payment_export_columns()`` (CSV export)."""
+    return iterate_all(payments_query(filters, payment_export_columns()), Payment.created_at,
                        Payment.id, rows_of=as_is)
 
 
 def as_is(row):
     return row
-
 
 
 def iterate_refunds(filters: PaymentFilters) -> Iterator[Refund]:

@@ -64,18 +64,20 @@ def index():
 def export():
     """Download every payment matching the current filters as CSV."""
     _form, filters = read_filters()
-    csv_time = csv_time_in(display_zone())
     header = csv_header([
         "imp_uid", "merchant_uid", "customer_uid", "customer_name", "subscription_id", "period",
         "attempt", "origin", "name", "amount", "cancel_amount", "status", "card_name",
         "card_number", "fail_reason", "created_at", "paid_at", "failed_at", "cancelled_at",
         "receipt_url"])
 
+    minutes = queries.export_minutes()
+
     def rows():
+        # Rows of queries.payment_export_columns(): the header's order up to the four times,
+        # then the receipt (and the keyset's columns, not written).
         for row in queries.iterate_payments(filters):
-            # Plain rows in the header's order, then the four times, the receipt and the id.
             yield [*row[:11], refund_aware_status(row[11], row[9], row[10]), *row[12:15],
-                   csv_time(row[15]), csv_time(row[16]), csv_time(row[17]), csv_time(row[18]),
+                   minutes(row[15]), minutes(row[16]), minutes(row[17]), minutes(row[18]),
                    https_only(row[19])]
 
     return stream_csv("payments.csv", header, rows())
