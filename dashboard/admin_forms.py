@@ -2,7 +2,6 @@
 of changing one's own password."""
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import (
     DateField,
     HiddenField,
@@ -23,7 +22,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from .formatting import ROLE_LABELS
 from .formatting import lazy_gettext as _l
-from .forms import FilterForm, PlainActionForm, choice
+from .forms import ConsoleForm, FilterForm, PlainActionForm, choice
 from .models import API_SCOPES, ROLES
 
 
@@ -38,7 +37,7 @@ SCOPE_LABELS = {
 }
 
 
-class StaffCreateForm(FlaskForm):
+class StaffCreateForm(ConsoleForm):
     email = StringField(
         _l("Email"), filters=[_strip],
         validators=[DataRequired(), Length(max=254),
@@ -48,7 +47,7 @@ class StaffCreateForm(FlaskForm):
     role = SelectField(_l("Role"), choices=ROLE_CHOICES, default="viewer")
 
 
-class PasswordChangeForm(FlaskForm):
+class PasswordChangeForm(ConsoleForm):
     current = PasswordField(_l("Current password"), validators=[DataRequired()])
     new = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=200)])
     repeat = PasswordField(_l("New password again"),
@@ -65,7 +64,7 @@ def at_least_one(form, field):
         raise ValidationError(_l("Choose at least one."))
 
 
-class TokenCreateForm(FlaskForm):
+class TokenCreateForm(ConsoleForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=100)],
                        filters=[_strip])
     scopes = SelectMultipleField(

@@ -6,7 +6,11 @@ are never rendered with a value: the template leaves them empty on every re-rend
 from __future__ import annotations
 
 import re
+from functools import cache
 
+from babel.support import Translations
+from flask import current_app
+from flask_babel import get_locale
 from flask_wtf import FlaskForm
 from wtforms import (
     DateField,
@@ -20,6 +24,7 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.form import Form
+from wtforms.i18n import messages_path
 from wtforms.validators import (
     DataRequired,
     InputRequired,
@@ -62,17 +67,37 @@ def _strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
+# --- the forms that post (CSRF) -----------------------------------------------------------
+
+
+class ConsoleForm(FlaskForm):
+    """A form that posts, with CSRF, whose WTForms messages come in the page's language."""
+
+    class Meta:
+        def get_translations(self, form):
+            if not current_app.config.get("WTF_I18N_ENABLED", True):
+                return super().get_translations(form)
+            return wtforms_messages(str(get_locale()))
+
+
+@cache
+def wtforms_messages(locale: str) -> Translations:
+    """Return WTForms' own messages ("Field cannot be longer than …") in ``locale``, read
+    once per language: Flask-WTF reads the catalogue again on every request with a form."""
+    return Translations.load(messages_path(), [locale], domain="wtforms")
+
+
 # --- sign-in and language ----------------------------------------------------------------
 
 
-class SignInForm(FlaskForm):
+class SignInForm(ConsoleForm):
     email = StringField(_l("Email"), validators=[DataRequired(), Length(max=254)],
                         filters=[_strip])
     password = PasswordField(_l("Password"), validators=[DataRequired()])
     next = HiddenField()
 
 
-class LanguageForm(FlaskForm):
+class LanguageForm(ConsoleForm):
     language = HiddenField(validators=[DataRequired()])
     next = HiddenField()
 
@@ -157,7 +182,7 @@ def reason_field(required: bool = True):
                        filters=[_strip])
 
 
-class ActionForm(FlaskForm):
+class ActionForm(ConsoleForm):
     """A staff action: ``next`` says where to go afterwards, ``confirmed`` marks step two."""
 
     next = HiddenField()

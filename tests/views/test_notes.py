@@ -44,3 +44,37 @@ def test_a_viewer_cannot_add_notes_nor_sees_the_form(app, as_role):
     assert "/notes" not in viewer.get(f"/customers/{customer_id}").get_data(as_text=True)
     with app.app_context():
         assert db.session.scalar(db.select(db.func.count(CustomerNote.id))) == 0
+
+
+def test_a_too_long_note_is_refused_in_the_page_language(app, as_role, monkeypatch):
+    """WTForms' own messages follow the page's language. Each language's catalogue is read
+    once for the process, not again on every request that shows a form."""
+    from dashboard import forms
+
+    forms.wtforms_messages.cache_clear()
+    read = []
+    load = forms.Translations.load
+
+    def counted_load(*args, **options):
+        if options.get("domain") == "wtforms":
+            read.append(args[1])
+        return load(*args, **options)
+
+    monkeypatch.setattr(forms.Translations, "load", counted_load)
+    with app.app_context():
+        customer_id = make_customer().id
+    client = as_role("support")
+
+    def refusal() -> str:
+        response = client.post(f"/customers/{customer_id}/notes", data={"body": "가" * 2001},
+                               headers=HTMX)
+        assert response.status_code == 422
+        return response.get_data(as_text=True)
+
+    assert "이 항목은 2000자 보다 많을 수 없습니다." in refusal()
+    assert "이 항목은 2000자 보다 많을 수 없습니다." in refusal()
+    client.set_cookie("lang", "en")
+    assert "Field cannot be longer than 2000 characters." in refusal()
+    assert read == [["ko"], ["en"]]
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count(CustomerNote.id))) == 0
