@@ -33,7 +33,7 @@ from datetime import date
 from flask import current_app
 from sqlalchemy import (
     Row,
-    and_,
+    bindparam,
     case,
     delete,
     event,
@@ -416,10 +416,14 @@ def rebuild() -> Figures:
     return figures
 
 
+# Built once: the overview reads a range of days on every request.
+DAY_RANGE = select(DayRollup.__table__).where(
+    DayRollup.__table__.c.day >= bindparam("first"),
+    DayRollup.__table__.c.day <= bindparam("last"))
+
+
 def day_range(first: date, last: date) -> dict[date, Row]:
     """Return the stored day rows from ``first`` to ``last`` (missing days are absent), as
     plain rows with the columns of ``DayRollup`` (read-only, so no ORM objects)."""
-    table = DayRollup.__table__
-    rows = db.session.connection().execute(
-        select(table).where(and_(table.c.day >= first, table.c.day <= last)))
+    rows = db.session.connection().execute(DAY_RANGE, {"first": first, "last": last})
     return {row.day: row for row in rows}

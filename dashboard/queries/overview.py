@@ -162,29 +162,65 @@ class QueueSizes:
     stalled: int
 
 
+def _count(model, *conditions):
+    return select(func.count()).select_from(model).where(*conditions).scalar_subquery()
+
+
+# The overview's statements take no parameters but the day range; each is built once, as
+# building a statement and its cache key cost about as much as running it on these small rows.
+QUEUE_SIZES = select(
+    _count(Payment, Payment.status == "pending"),
+    _count(Refund, Refund.status == "pending"),
+    _count(WebhookEvent, WebhookEvent.state == "failed"),
+    _count(WebhookEvent, WebhookEvent.state == "received"),
+    select(func.min(WebhookEvent.received_at))
+    .where(WebhookEvent.state == "received").scalar_subquery(),
+    _count(AttentionItem),
+)
+
+
 def queue_sizes() -> QueueSizes:
     """Count every attention queue in one statement: one round trip, each count served by
     its queue's index."""
-
-    def count(model, *conditions):
-        return select(func.count()).select_from(model).where(*conditions).scalar_subquery()
-
-    waiting = WebhookEvent.state == "received"
-    row = db.session.execute(select(
-        count(Payment, Payment.status == "pending"),
-        count(Refund, Refund.status == "pending"),
-        count(WebhookEvent, WebhookEvent.state == "failed"),
-        count(WebhookEvent, waiting),
-        select(func.min(WebhookEvent.received_at)).where(waiting).scalar_subquery(),
-        count(AttentionItem),
-    )).one()
-    return QueueSizes(*row)
+    return QueueSizes(*db.session.execute(QUEUE_SIZES).one())
 
 
-def first_rows(query, size: int, limit: int = ATTENTION_LIST_LENGTH) -> list:
+def first_rows(query, size: int) -> list:
     """Return the first rows of a queue of ``size`` rows (no query for an empty queue), as
     plain rows read on the session's connection: the overview only prints them."""
-    return db.session.connection().execute(query.limit(limit)).all() if size else []
+    return db.session.connection().execute(query).all() if size else []
+
+
+_SUBSCRIPTION_NAMES = (Customer.name.label("customer_name"), Customer.customer_uid,
+                       Plan.name.label("plan_name"))
+# The first rows of each attention queue, oldest (or most recent failure) first.
+PAST_DUE_FIRST = (
+    select(Subscription.id, *_SUBSCRIPTION_NAMES, Subscription.failed_attempts)
+    .join(Customer, Customer.id == Subscription.customer_id)
+    .join(Plan, Plan.id == Subscription.plan_id)
+    .where(Subscription.status == "past_due")
+    .order_by(Subscription.next_charge_at.asc()).limit(ATTENTION_LIST_LENGTH))
+PENDING_PAYMENTS_FIRST = (
+    select(Payment.id, Payment.merchant_uid, Payment.amount, Payment.created_at)
+    .where(Payment.status == "pending").order_by(Payment.created_at.asc())
+    .limit(ATTENTION_LIST_LENGTH))
+PENDING_REFUNDS_FIRST = (
+    select(Refund.payment_id, Payment.merchant_uid, Refund.amount, Refund.created_at)
+    .join(Payment, Payment.id == Refund.payment_id)
+    .where(Refund.status == "pending").order_by(Refund.created_at.asc())
+    .limit(ATTENTION_LIST_LENGTH))
+FAILED_WEBHOOKS_FIRST = (
+    select(WebhookEvent.imp_uid, WebhookEvent.merchant_uid, WebhookEvent.received_at)
+    .where(WebhookEvent.state == "failed").order_by(WebhookEvent.received_at.desc())
+    .limit(ATTENTION_LIST_LENGTH))
+STALLED_FIRST = (
+    select(Subscription.id, *_SUBSCRIPTION_NAMES,
+           *(getattr(AttentionItem, code) for code in ATTENTION_CODES))
+    .select_from(AttentionItem)
+    .join(Subscription, Subscription.id == AttentionItem.subscription_id)
+    .join(Customer, Customer.id == Subscription.customer_id)
+    .join(Plan, Plan.id == Subscription.plan_id)
+    .order_by(AttentionItem.subscription_id.asc()).limit(ATTENTION_LIST_LENGTH))
 
 
 @dataclass
@@ -241,35 +277,11 @@ def overview() -> Overview:
     failed_total = sum(row.first_failures for row in recent)
     recovered = sum(row.recovered for row in recent)
     queues = queue_sizes()
-    subscription_names = (Customer.name.label("customer_name"), Customer.customer_uid,
-                          Plan.name.label("plan_name"))
-    past_due = first_rows(
-        select(Subscription.id, *subscription_names, Subscription.failed_attempts)
-        .join(Customer, Customer.id == Subscription.customer_id)
-        .join(Plan, Plan.id == Subscription.plan_id)
-        .where(Subscription.status == "past_due")
-        .order_by(Subscription.next_charge_at.asc()), totals.past_due)
-    pending_payments = first_rows(
-        select(Payment.id, Payment.merchant_uid, Payment.amount, Payment.created_at)
-        .where(Payment.status == "pending").order_by(Payment.created_at.asc()),
-        queues.pending_payments)
-    pending_refunds = first_rows(
-        select(Refund.payment_id, Payment.merchant_uid, Refund.amount, Refund.created_at)
-        .join(Payment, Payment.id == Refund.payment_id)
-        .where(Refund.status == "pending").order_by(Refund.created_at.asc()),
-        queues.pending_refunds)
-    failed_webhooks = first_rows(
-        select(WebhookEvent.imp_uid, WebhookEvent.merchant_uid, WebhookEvent.received_at)
-        .where(WebhookEvent.state == "failed").order_by(WebhookEvent.received_at.desc()),
-        queues.failed_webhooks)
-    stalled = first_rows(
-        select(Subscription.id, *subscription_names,
-               *(getattr(AttentionItem, code) for code in ATTENTION_CODES))
-        .select_from(AttentionItem)
-        .join(Subscription, Subscription.id == AttentionItem.subscription_id)
-        .join(Customer, Customer.id == Subscription.customer_id)
-        .join(Plan, Plan.id == Subscription.plan_id)
-        .order_by(AttentionItem.subscription_id.asc()), queues.stalled)
+    past_due = first_rows(PAST_DUE_FIRST, totals.past_due)
+    pending_payments = first_rows(PENDING_PAYMENTS_FIRST, queues.pending_payments)
+    pending_refunds = first_rows(PENDING_REFUNDS_FIRST, queues.pending_refunds)
+    failed_webhooks = first_rows(FAILED_WEBHOOKS_FIRST, queues.failed_webhooks)
+    stalled = first_rows(STALLED_FIRST, queues.stalled)
     return Overview(
         today=today,
         scheduled_today=scheduled_today,
@@ -323,17 +335,18 @@ class SubscriptionTotals:
     mrr: int
 
 
+PLAN_TOTALS = (
+    select(Plan.amount, Plan.interval_unit, Plan.interval_count, PlanRollup.active_count,
+           PlanRollup.past_due_count)
+    .join(Plan, Plan.id == PlanRollup.plan_id))
+
+
 def subscription_totals() -> SubscriptionTotals:
     """Return active and past-due subscriptions and the monthly recurring revenue in KRW,
     from the plan rollups."""
-    rows = db.session.execute(
-        select(Plan.amount, Plan.interval_unit, Plan.interval_count, PlanRollup.active_count,
-               PlanRollup.past_due_count)
-        .join(Plan, Plan.id == PlanRollup.plan_id)
-    ).all()
     active = past_due = 0
     mrr = 0.0
-    for amount, unit, every, subscriptions, behind in rows:
+    for amount, unit, every, subscriptions, behind in db.session.execute(PLAN_TOTALS):
         active += subscriptions
         past_due += behind
         per_month = amount / every if unit == "month" else amount * (365 / 12) / every
