@@ -89,9 +89,11 @@ def customer_row(row) -> CustomerRow:
 def customers_page(filters: CustomerFilters, after: str | None = None,
                    limit: int = PAGE_SIZE) -> Page[CustomerRow]:
     """Return one page of customers, newest first, with their subscriptions."""
-    query = customers_query(filters).with_only_columns(*CUSTOMER_ROW_COLUMNS)
-    page = keyset_page(query, Customer.created_at, Customer.id, after=after, limit=limit,
-                       rows_of=customer_row)
+    # A search's statement holds the customers its exact lookups found: never reused.
+    page = keyset_page(
+        lambda: customers_query(filters).with_only_columns(*CUSTOMER_ROW_COLUMNS),
+        Customer.created_at, Customer.id, after=after, limit=limit, rows_of=customer_row,
+        reuse_as=None if filters.q else ("customers", filters))
     by_id = {row.id: row for row in page.rows}
     if by_id:
         plan_names: dict[int, PlanRef] = {}
@@ -188,8 +190,9 @@ def subscriptions_query(filters: SubscriptionFilters):
 def subscriptions_page(filters: SubscriptionFilters, after: str | None = None,
                        limit: int = PAGE_SIZE) -> Page[SubscriptionRow]:
     """Return one page of subscriptions, newest first, as the columns the list prints."""
-    return keyset_page(subscriptions_query(filters), Subscription.created_at, Subscription.id,
-                       after=after, limit=limit, rows_of=subscription_row)
+    return keyset_page(lambda: subscriptions_query(filters), Subscription.created_at,
+                       Subscription.id, after=after, limit=limit, rows_of=subscription_row,
+                       reuse_as=("subscriptions", filters))
 
 
 @dataclass(frozen=True)
@@ -296,9 +299,10 @@ def schedules_query(filters: ScheduleFilters, columns=None):
 def schedules_page(filters: ScheduleFilters, after: str | None = None,
                    limit: int = PAGE_SIZE) -> Page[ScheduleRow]:
     """Return one page of schedules (upcoming soonest first, the rest newest first)."""
-    return keyset_page(schedules_query(filters, SCHEDULE_ROW_COLUMNS), Schedule.schedule_at,
-                       Schedule.id, after=after, descending=not filters.ascending, limit=limit,
-                       rows_of=schedule_row)
+    return keyset_page(lambda: schedules_query(filters, SCHEDULE_ROW_COLUMNS),
+                       Schedule.schedule_at, Schedule.id, after=after,
+                       descending=not filters.ascending, limit=limit, rows_of=schedule_row,
+                       reuse_as=("schedules", filters))
 
 
 def iterate_schedules(filters: ScheduleFilters) -> Iterator[Schedule]:
@@ -452,8 +456,9 @@ def payments_query(filters: PaymentFilters, columns=None):
 def payments_page(filters: PaymentFilters, after: str | None = None,
                   limit: int = PAGE_SIZE) -> Page[PaymentRow]:
     """Return one page of payments, newest first."""
-    return keyset_page(payments_query(filters, PAYMENT_ROW_COLUMNS), Payment.created_at,
-                       Payment.id, after=after, limit=limit, rows_of=payment_row)
+    return keyset_page(lambda: payments_query(filters, PAYMENT_ROW_COLUMNS), Payment.created_at,
+                       Payment.id, after=after, limit=limit, rows_of=payment_row,
+                       reuse_as=None if filters.uid else ("payments", filters))
 
 
 def iterate_payments(filters: PaymentFilters) -> Iterator:
@@ -497,5 +502,5 @@ def events_query(filters: EventFilters):
 def events_page(filters: EventFilters, after: str | None = None,
                 limit: int = PAGE_SIZE) -> Page[WebhookEvent]:
     """Return one page of received webhooks, newest first."""
-    return keyset_page(events_query(filters), WebhookEvent.received_at, WebhookEvent.id,
-                       after=after, limit=limit)
+    return keyset_page(lambda: events_query(filters), WebhookEvent.received_at,
+                       WebhookEvent.id, after=after, limit=limit, reuse_as=("events", filters))

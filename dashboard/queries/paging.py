@@ -11,13 +11,16 @@ Rules that keep pages fast at millions of rows:
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from threading import Lock
 from typing import Generic, TypeVar
 
 from sqlalchemy import and_, bindparam, or_, select, tuple_, union_all
 
+from .. import formatting
 from ..extensions import db
 from ..models import (
     Customer,
@@ -63,31 +66,37 @@ def decode_cursor(after: str) -> tuple[datetime, int]:
 
 
 def keyset_page(query, time_column, id_column, *, after: str | None, descending: bool = True,
-                limit: int = PAGE_SIZE, time_of=None, rows_of=None) -> Page:
+                limit: int = PAGE_SIZE, time_of=None, rows_of=None, reuse_as=None) -> Page:
     """Run ``query`` for one page after the cursor, ordered by (time, id).
 
     ``query`` selects ORM objects, or, with ``rows_of``, plain columns: each result row is then
     passed to ``rows_of``. Plain columns are read on the session's connection (Core), so pages
     that only print their rows skip the ORM's loading and bookkeeping altogether.
+
+    ``query`` may be a function that builds the statement. With ``reuse_as`` (a key naming the
+    list and its filters) the page's statement is then built once per key, with the cursor as
+    parameters: building a list's statement cost more than running it.
     """
+    cursor = None
     if after:
         try:
-            moment, row_id = decode_cursor(after)
+            cursor = decode_cursor(after)
         except BadCursor:
-            moment = None
-        if moment is not None:
-            key = tuple_(time_column, id_column)
-            bound = tuple_(_bind_time(time_column, moment), row_id)
-            query = query.where(key < bound if descending else key > bound)
-    if descending:
-        query = query.order_by(time_column.desc(), id_column.desc())
-    else:
-        query = query.order_by(time_column.asc(), id_column.asc())
+            cursor = None
+    shape = (cursor is not None, descending, limit)
+    key = None if reuse_as is None else (reuse_as, *shape, _zone_key())
+    statement = None if key is None else _reused_page_statements.get(key)
+    if statement is None:
+        built = query() if callable(query) else query
+        statement = page_statement(built, time_column, id_column, *shape)
+        if key is not None:
+            _reused_page_statements.put(key, statement)
+    parameters = {} if cursor is None else {"after_time": cursor[0], "after_id": cursor[1]}
     if rows_of is not None:
-        result = db.session.connection().execute(query.limit(limit + 1))
+        result = db.session.connection().execute(statement, parameters)
         rows = [rows_of(row) for row in result]
     else:
-        rows = list(db.session.scalars(query.limit(limit + 1)).unique())
+        rows = list(db.session.scalars(statement, parameters).unique())
     next_after = None
     if len(rows) > limit:
         rows = rows[:limit]
@@ -97,10 +106,50 @@ def keyset_page(query, time_column, id_column, *, after: str | None, descending:
     return Page(rows, next_after)
 
 
-def _bind_time(column, moment: datetime):
-    from sqlalchemy import literal
+def page_statement(query, time_column, id_column, with_cursor: bool, descending: bool,
+                   limit: int):
+    """Return ``query`` ordered by (time, id), limited to a page and one row more, after the
+    cursor given as the parameters ``after_time`` and ``after_id`` when ``with_cursor``."""
+    if with_cursor:
+        key = tuple_(time_column, id_column)
+        bound = tuple_(bindparam("after_time", type_=time_column.type), bindparam("after_id"))
+        query = query.where(key < bound if descending else key > bound)
+    if descending:
+        query = query.order_by(time_column.desc(), id_column.desc())
+    else:
+        query = query.order_by(time_column.asc(), id_column.asc())
+    return query.limit(limit + 1)
 
-    return literal(moment, type_=column.type)
+
+class _StatementCache:
+    """The most recently used page statements, at most ``size`` of them (one per list,
+    filters and display zone: filters of typed text are never kept)."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.statements: OrderedDict = OrderedDict()
+        self.lock = Lock()
+
+    def get(self, key):
+        with self.lock:
+            statement = self.statements.get(key)
+            if statement is not None:
+                self.statements.move_to_end(key)
+            return statement
+
+    def put(self, key, statement) -> None:
+        with self.lock:
+            self.statements[key] = statement
+            if len(self.statements) > self.size:
+                self.statements.popitem(last=False)
+
+
+_reused_page_statements = _StatementCache(256)
+
+
+def _zone_key() -> str:
+    # Date filters are turned into UTC bounds in the display zone when the statement is built.
+    return formatting.display_zone().key
 
 
 def iterate_all(query, time_column, id_column, *, descending: bool = True,

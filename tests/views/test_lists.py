@@ -154,6 +154,27 @@ def test_payment_filters(app, admin_client):
     assert listed(customer="no-such-customer") == []
 
 
+
+def test_a_list_read_in_another_display_zone_filters_days_of_that_zone(app, admin_client):
+    """A list's statement is built once per list and filters and then reused; a date filter
+    is a range of UTC times that depends on the display zone, so it is built for each zone."""
+    with app.app_context():
+        # 01:00 on 11-02 in Korea, 16:00 on 11-01 in UTC.
+        make_payment(make_customer(), 9900, created_at=datetime(2026, 11, 1, 16, 0, tzinfo=UTC),
+                     merchant_uid="p-late-night")
+
+    def listed_on_the_second() -> bool:
+        html = admin_client.get("/payments", query_string={"from": "2026-11-02",
+                                                           "to": "2026-11-02"},
+                                headers=HTMX).get_data(as_text=True)
+        return "p-late-night" in html
+
+    assert listed_on_the_second()
+    app.config["DISPLAY_TIMEZONE"] = "UTC"
+    assert not listed_on_the_second()
+    app.config["DISPLAY_TIMEZONE"] = "Asia/Seoul"
+    assert listed_on_the_second()
+
 def test_schedule_status_comes_from_executed_payment_status(app, admin_client):
     with app.app_context():
         customer = make_customer()
