@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Text, exists, func, or_, select, type_coerce
+from sqlalchemy import Text, bindparam, exists, func, or_, select, type_coerce
 from sqlalchemy.orm import joinedload, selectinload
 
 from .. import formatting
@@ -86,6 +86,14 @@ def customer_row(row) -> CustomerRow:
     return CustomerRow(*row, subscriptions=[])
 
 
+# Built once: every customers page reads its customers' subscriptions.
+SUBSCRIPTIONS_OF_CUSTOMERS = (
+    select(Subscription.customer_id, Subscription.status, Plan.id, Plan.name)
+    .join(Plan, Plan.id == Subscription.plan_id)
+    .where(Subscription.customer_id.in_(bindparam("customer_ids", expanding=True)))
+    .order_by(Subscription.id))
+
+
 def customers_page(filters: CustomerFilters, after: str | None = None,
                    limit: int = PAGE_SIZE) -> Page[CustomerRow]:
     """Return one page of customers, newest first, with their subscriptions."""
@@ -98,10 +106,7 @@ def customers_page(filters: CustomerFilters, after: str | None = None,
     if by_id:
         plan_names: dict[int, PlanRef] = {}
         for customer_id, status, plan_id, plan_name in db.session.connection().execute(
-            select(Subscription.customer_id, Subscription.status, Plan.id, Plan.name)
-            .join(Plan, Plan.id == Subscription.plan_id)
-            .where(Subscription.customer_id.in_(by_id))
-            .order_by(Subscription.id)
+            SUBSCRIPTIONS_OF_CUSTOMERS, {"customer_ids": list(by_id)}
         ):
             plan = plan_names.setdefault(plan_id, PlanRef(plan_name))
             by_id[customer_id].subscriptions.append(SubscriptionRef(status, plan))
