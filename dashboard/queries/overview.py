@@ -166,8 +166,8 @@ def _count(model, *conditions):
     return select(func.count()).select_from(model).where(*conditions).scalar_subquery()
 
 
-# The overview's statements take no parameters but the day range; each is built once, as
-# building a statement and its cache key cost about as much as running it on these small rows.
+# The overview's statements are built once (the day range's in ``rollups``, with the days as
+# parameters): building a statement and its cache key cost as much as running it here.
 QUEUE_SIZES = select(
     _count(Payment, Payment.status == "pending"),
     _count(Refund, Refund.status == "pending"),

@@ -77,12 +77,10 @@ def keyset_page(query, time_column, id_column, *, after: str | None, descending:
     list and its filters) the page's statement is then built once per key, with the cursor as
     parameters: building a list's statement cost more than running it.
     """
-    cursor = None
-    if after:
-        try:
-            cursor = decode_cursor(after)
-        except BadCursor:
-            cursor = None
+    try:
+        cursor = decode_cursor(after) if after else None
+    except BadCursor:  # a cursor this console did not issue reads the first page
+        cursor = None
     shape = (cursor is not None, descending, limit)
     key = None if reuse_as is None else (reuse_as, *shape, _zone_key())
     statement = None if key is None else _reused_page_statements.get(key)
