@@ -54,7 +54,6 @@ def test_payments_csv_matches_the_filters_and_pages_through_everything(app, admi
     assert list(rows[0])[:4] == ["imp_uid", "merchant_uid", "customer_uid", "Customer name"]
 
 
-
 def test_payments_csv_converts_each_time_at_its_own_offset(app, admin_client):
     """The database or Python writes the times (by driver); either way each moment gets the
     zone's offset at that moment. New York's clocks jump from 02:00 to 03:00 at 07:00 UTC on
@@ -74,6 +73,7 @@ def test_payments_csv_converts_each_time_at_its_own_offset(app, admin_client):
         "2026-03-08 01:59", "", "2026-03-08 01:59", ""]
     assert [rows["after"][column] for column in times] == [
         "2026-03-08 03:00", "2026-03-08 03:00", "", "2026-07-01 12:00"]
+
 
 def test_export_link_carries_the_filters_but_not_the_page(app, admin_client):
     html = admin_client.get("/payments?status=paid&after=20261101T030000000000.5").get_data(

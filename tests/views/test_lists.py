@@ -154,7 +154,6 @@ def test_payment_filters(app, admin_client):
     assert listed(customer="no-such-customer") == []
 
 
-
 def test_a_list_read_in_another_display_zone_filters_days_of_that_zone(app, admin_client):
     """A list's statement is built once per list and filters and then reused; a date filter
     is a range of UTC times that depends on the display zone, so it is built for each zone."""
@@ -174,6 +173,7 @@ def test_a_list_read_in_another_display_zone_filters_days_of_that_zone(app, admi
     assert not listed_on_the_second()
     app.config["DISPLAY_TIMEZONE"] = "Asia/Seoul"
     assert listed_on_the_second()
+
 
 def test_schedule_status_comes_from_executed_payment_status(app, admin_client):
     with app.app_context():
