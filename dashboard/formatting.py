@@ -149,8 +149,7 @@ def _stored_minute_in_zone(stored: str | None, zone: str) -> str | None:
 
 @lru_cache(maxsize=4096)
 def _local_minute(utc_minute: str, zone: str) -> str:
-    moment = datetime.fromisoformat(utc_minute).replace(tzinfo=UTC)
-    return moment.astimezone(ZoneInfo(zone)).isoformat(" ", "minutes")[:16]
+    return csv_time_in(ZoneInfo(zone))(datetime.fromisoformat(utc_minute).replace(tzinfo=UTC))
 
 
 def iso_local_in(zone: ZoneInfo):
