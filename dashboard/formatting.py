@@ -142,9 +142,28 @@ def csv_minutes_of_stored(zone: ZoneInfo):
 
 
 def _stored_minute_in_zone(stored: str | None, zone: str) -> str | None:
-    # Only the minute is written and zones have whole-minute offsets, so payments of the same
-    # minute (a charge and its payment, seconds apart) share one conversion.
-    return None if stored is None else _local_minute(stored[:16], zone)
+    # Most hours of most zones are a whole number of hours away from UTC for the whole hour:
+    # their minutes keep their digits, and one conversion per hour serves every time in it
+    # (an export's rows each held a new minute, and converting each was most of the row).
+    if stored is None:
+        return None
+    local_hour = _local_hour(stored[:13], zone)
+    if local_hour is None:
+        return _local_minute(stored[:16], zone)
+    return local_hour + stored[13:16]
+
+
+@lru_cache(maxsize=4096)
+def _local_hour(utc_hour: str, zone: str) -> str | None:
+    """Return ``2026-11-27 13`` for the UTC hour ``2026-11-27 04``, or None when the zone's
+    offset is not whole hours or changes within that hour (then each minute is converted)."""
+    local = ZoneInfo(zone)
+    start = datetime.fromisoformat(utc_hour + ":00").replace(tzinfo=UTC)
+    offset = start.astimezone(local).utcoffset()
+    end_offset = (start + timedelta(minutes=59)).astimezone(local).utcoffset()
+    if offset != end_offset or offset % timedelta(hours=1):
+        return None
+    return csv_time_in(local)(start)[:13]
 
 
 @lru_cache(maxsize=4096)

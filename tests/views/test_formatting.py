@@ -54,6 +54,33 @@ def test_other_display_zone(app_config):
         assert formatting.local_time(moment) == "2026-07-01 12:00 EDT"
 
 
+@pytest.mark.parametrize("zone", [
+    "Asia/Seoul", "America/New_York", "Europe/London", "Asia/Kolkata", "Asia/Kathmandu",
+    "Australia/Lord_Howe", "America/Goose_Bay",
+])
+def test_csv_minutes_of_stored_text_match_the_zone_at_every_minute(zone):
+    """SQLite's stored UTC text becomes the same cell as the time itself would, minute by
+    minute through 2026's clock changes. Seoul, New York and London are whole hours from UTC
+    (and change at whole UTC hours); Kolkata and Kathmandu are not; Lord Howe's clocks move
+    by half an hour, at half past a UTC hour; Goose Bay's moved an hour at one minute past
+    one in 1990."""
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    stored_minutes = formatting.csv_minutes_of_stored(ZoneInfo(zone))
+    csv_time = formatting.csv_time_in(ZoneInfo(zone))
+    days = [datetime(2026, 3, 8, tzinfo=UTC), datetime(2026, 3, 29, tzinfo=UTC),
+            datetime(2026, 4, 4, tzinfo=UTC), datetime(2026, 10, 3, tzinfo=UTC),
+            datetime(2026, 10, 25, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC),
+            datetime(1990, 4, 1, tzinfo=UTC), datetime(1990, 10, 28, tzinfo=UTC)]
+    for day in days:
+        for minute in range(24 * 60):
+            moment = day + timedelta(minutes=minute, seconds=41, microseconds=7)
+            stored = moment.replace(tzinfo=None).isoformat(" ")  # as SQLite keeps it
+            assert stored_minutes(stored) == csv_time(moment), (zone, stored)
+    assert stored_minutes(None) is None
+
+
 def test_pages_show_won_and_kst(app, admin_client):
     from .conftest import make_customer, make_payment
 
