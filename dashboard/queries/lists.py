@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
-from sqlalchemy import Text, bindparam, exists, func, or_, select, type_coerce
+from sqlalchemy import Text, bindparam, cast, exists, func, or_, select, type_coerce
 from sqlalchemy.orm import joinedload, selectinload
 
 from .. import formatting
@@ -391,7 +391,7 @@ def payment_export_columns() -> tuple:
         Payment.card_number, Payment.fail_reason,
         local_minutes(Payment.created_at), local_minutes(Payment.paid_at),
         local_minutes(Payment.failed_at), local_minutes(Payment.cancelled_at),
-        Payment.receipt_url, Payment.created_at, Payment.id,
+        Payment.receipt_url, utc_text(Payment.created_at), Payment.id,
     )
 
 
@@ -409,6 +409,16 @@ def local_minutes(column):
         text = type_coerce(column, Text)
     # Named apart from the column itself, which the keyset reads.
     return text.label(f"{column.key}_minutes")
+
+
+def utc_text(column):
+    """Return SQL for a UTC time as text, ``2026-11-27 04:05:09.123456``: the keyset needs only
+    the last row's time, and building every row's datetime cost a quarter of the fetch."""
+    if db.engine.dialect.name == "postgresql":
+        text = cast(func.timezone("UTC", column), Text)
+    else:
+        text = type_coerce(column, Text)
+    return text.label(f"{column.key}_utc")
 
 
 def export_minutes():
@@ -469,7 +479,11 @@ def payments_page(filters: PaymentFilters, after: str | None = None,
 def iterate_payments(filters: PaymentFilters) -> Iterator:
     """Yield every matching payment as a row of ``payment_export_columns()`` (CSV export)."""
     return iterate_all(payments_query(filters, payment_export_columns()), Payment.created_at,
-                       Payment.id, rows_of=as_is)
+                       Payment.id, rows_of=as_is, time_of=created_at_of_export_row)
+
+
+def created_at_of_export_row(row) -> datetime:
+    return datetime.fromisoformat(row.created_at_utc).replace(tzinfo=UTC)
 
 
 def as_is(row):

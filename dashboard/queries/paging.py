@@ -151,7 +151,7 @@ def _zone_key() -> str:
 
 
 def iterate_all(query, time_column, id_column, *, descending: bool = True,
-                batch: int | None = None, rows_of=None) -> Iterator:
+                batch: int | None = None, rows_of=None, time_of=None) -> Iterator:
     """Yield every row of ``query`` page by page (exports: no cap, bounded memory).
 
     Plain rows (``rows_of``) are small, so they come in batches four times larger.
@@ -160,7 +160,8 @@ def iterate_all(query, time_column, id_column, *, descending: bool = True,
     after = None
     while True:
         page = keyset_page(query, time_column, id_column, after=after,
-                           descending=descending, limit=batch, rows_of=rows_of)
+                           descending=descending, limit=batch, rows_of=rows_of,
+                           time_of=time_of)
         yield from page.rows
         if rows_of is None:
             db.session.expunge_all()

@@ -75,6 +75,21 @@ def test_payments_csv_converts_each_time_at_its_own_offset(app, admin_client):
         "2026-03-08 03:00", "2026-03-08 03:00", "", "2026-07-01 12:00"]
 
 
+def test_payments_csv_pages_through_times_microseconds_apart(app, admin_client, monkeypatch):
+    """Each batch starts after the previous one's last row, read back from the time as text:
+    payments a microsecond apart, and payments of the very same time, each come once."""
+    from dashboard import queries
+
+    monkeypatch.setattr(queries.paging, "EXPORT_BATCH", 2)  # batches of 8 rows
+    with app.app_context():
+        customer = make_customer()
+        for n in range(30):
+            make_payment(customer, 1000, "paid", merchant_uid=f"m-{n:03d}",
+                         created_at=BASE + timedelta(microseconds=n // 3))
+    rows = read_csv(english(admin_client).get("/payments.csv"))
+    assert [row["merchant_uid"] for row in rows] == [f"m-{n:03d}" for n in reversed(range(30))]
+
+
 def test_export_link_carries_the_filters_but_not_the_page(app, admin_client):
     html = admin_client.get("/payments?status=paid&after=20261101T030000000000.5").get_data(
         as_text=True)
