@@ -484,6 +484,25 @@ def payment_status_html(payment, label=label) -> Markup:
     return status_badge_html("payment", payment.status, label)
 
 
+def payment_badge_html(payment, label=label) -> Markup:
+    """Return a payment's status badge on the detail pages: as in a list, and a partial refund
+    shows the amount refunded (iamport marks a payment cancelled after any refund, partial or
+    full)."""
+    if 0 < payment.cancel_amount < payment.amount:
+        shown = escape_text(label("payment_refund_badge", "partially_refunded"))
+        return Markup(f'<span class="badge badge-partial">{shown} {won(payment.cancel_amount)}'
+                      "</span>")
+    return payment_status_html(payment, label)
+
+
+def refund_badge_html(refund, payment_amount: int, label=label) -> Markup:
+    """Return a refund's badge: a refund that went through for less than its payment's amount
+    is a partial refund."""
+    if refund.status == "succeeded" and refund.amount < payment_amount:
+        return status_badge_html("refund", "partially_refunded", label)
+    return status_badge_html("refund", refund.status, label)
+
+
 def schedule_result_html(schedule, label=label) -> Markup:
     """Return a scheduled charge's badge: its state until it ran, then its payment's (a charge
     refunded in part reads so, with the amount; never "refunded")."""

@@ -22,6 +22,7 @@ from .common import fixed_url, id_url
 from .errors import error_response, register_error_handlers
 from .rows import (
     calendar_weeks,
+    customer_payment_rows,
     customer_rows,
     event_rows,
     open_action_html,
@@ -90,12 +91,15 @@ def register_console(app: Flask) -> None:
         cancel_reasons=CANCEL_REASONS,
         status_badge_html=formatting.status_badge_html,
         payment_status_html=formatting.payment_status_html,
+        payment_badge_html=formatting.payment_badge_html,
+        refund_badge_html=formatting.refund_badge_html,
         subscription_badge_html=formatting.subscription_badge_html,
         schedule_result_html=formatting.schedule_result_html,
         uid_html=formatting.uid_html,
         id_url=id_url,
         fixed_url=fixed_url,
         payment_rows=payment_rows,
+        customer_payment_rows=customer_payment_rows,
         customer_rows=customer_rows,
         subscription_rows=subscription_rows,
         event_rows=event_rows,

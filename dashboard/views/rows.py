@@ -26,7 +26,9 @@ from ..formatting import (
     local_date,
     local_time,
     page_locale,
+    payment_badge_html,
     payment_status_html,
+    refund_badge_html,
     schedule_result_html,
     status_badge_html,
     subscription_badge_html,
@@ -63,6 +65,43 @@ def payment_rows(rows) -> Markup:
             f"<td>{won(p.amount)}</td><td>{won(p.cancel_amount)}</td>"
             f"<td>{payment_status_html(p, label)}</td>"
             f'<td>{escape_text(label("origin", p.origin))} · {p.attempt}</td></tr>\n')
+    return Markup("".join(html))
+
+
+# A customer's payment: how it was charged, and the word on its refunds' rows and buttons.
+ATTEMPT = _l("attempt %(n)s")
+REFUND = _l("Refund")
+
+
+def customer_payment_rows(payments, may_refund: bool, here: str) -> Markup:
+    """Return the ``<tr>`` of each of a customer's payments, each of its refunds on a row
+    under it; with ``may_refund``, a refund button on each payment that allows one."""
+    label, zone = page_formats()
+    payment_url = id_url("payments.detail", "payment_id")
+    refund_url = id_url("payments.refund", "payment_id")
+    attempt, refund = str(ATTEMPT), str(REFUND)
+    html = []
+    for p in payments:
+        reason = (f'<br><span class="muted">{escape_text(p.fail_reason)}</span>'
+                  if p.fail_reason else "")
+        button = (open_action_html(refund_url(p.id), refund, here)
+                  if may_refund and "refund" in allowed_actions(p) else "")
+        html.append(
+            f'<tr data-payment="{escape_text(p.merchant_uid)}">'
+            f"<td>{local_time(p.created_at, zone=zone)}<br>"
+            f'<span class="muted">{escape_text(label("origin", p.origin))} · '
+            f'{particles.attach(attempt % {"n": p.attempt})}</span></td>'
+            f'<td><a href="{payment_url(p.id)}">{escape_text(p.name or p.merchant_uid)}</a><br>'
+            f"{uid_html(p.merchant_uid)} {uid_html(p.imp_uid)}</td>"
+            f'<td>{won(p.amount)}</td><td class="refunded">{won(p.cancel_amount)}</td>'
+            f"<td>{payment_badge_html(p, label)}{reason}</td>"
+            f'<td class="row-actions">{button}</td></tr>\n')
+        for r in p.refunds:
+            html.append(
+                f'<tr class="sub-row"><td>{local_time(r.cancelled_at or r.created_at, zone=zone)}'
+                f'</td><td colspan="2">↳ {escape_text(refund)}: {escape_text(r.reason)}</td>'
+                f"<td>{won(r.amount)}</td><td>{refund_badge_html(r, p.amount, label)}</td>"
+                "<td></td></tr>\n")
     return Markup("".join(html))
 
 

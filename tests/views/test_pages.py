@@ -227,6 +227,46 @@ def test_the_timeline_escapes_stored_text(admin_client, app):
     assert timeline.count(f'<a href="/payments/{payment_id}">') == 2
 
 
+def test_the_customer_pages_payment_rows(admin_client, viewer_client, app):
+    """A customer's payments are written in Python: stored text stays text, each refund is a
+    row under its payment, a partial refund shows its amount, and only a payment that can
+    still be refunded has the button, for staff who may refund."""
+    hostile = '<img src=x onerror="alert(1)">&'
+    with app.app_context():
+        customer = make_customer()
+        partial = make_payment(customer, 10000, name=hostile, merchant_uid='m<"1">',
+                               created_at=datetime(2026, 11, 27, 4, 5, tzinfo=UTC))
+        make_refund(partial, 3000, reason=hostile)
+        make_refund(partial, 1000, status="rejected", reason="")
+        full = make_payment(customer, 5000, status="cancelled", merchant_uid="m-full")
+        make_refund(full, 5000)
+        make_payment(customer, 4900, status="failed", merchant_uid="m-failed",
+                     fail_reason="한도초과")
+        empty_id, customer_id, partial_id = make_customer().id, customer.id, partial.id
+    html = admin_client.get(f"/customers/{customer_id}").get_data(as_text=True)
+    table = html.split('id="payments"')[1].split("</table>")[0]
+    escaped = "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;&amp;"
+    assert "<img" not in table and 'data-payment="m&lt;&#34;1&#34;&gt;"' in table
+    assert f'<a href="/payments/{partial_id}">{escaped}</a>' in table
+    assert "2026-11-27 13:05 KST" in table and "예약결제 · 1회차 시도" in table
+    assert '<span class="badge badge-partial">부분환불 ₩3,000</span>' in table
+    assert '<span class="badge badge-cancelled">전액 환불</span>' in table
+    assert table.count('class="sub-row"') == 3
+    assert f"↳ 환불: {escaped}</td>" in table and "↳ 환불: </td>" in table
+    assert '<span class="badge badge-partially_refunded">' in table  # ₩3,000 of ₩10,000
+    assert '<span class="badge badge-succeeded">' in table  # ₩5,000 of ₩5,000
+    assert '<span class="badge badge-rejected">' in table
+    assert "한도초과" in table
+    # Only the partly refunded payment can be refunded again.
+    assert table.count(">환불</a>") == 1
+    assert f'href="/payments/{partial_id}/refund?next=/customers/{customer_id}"' in table
+    viewer_table = viewer_client.get(f"/customers/{customer_id}").get_data(
+        as_text=True).split('id="payments"')[1].split("</table>")[0]
+    assert ">환불</a>" not in viewer_table and viewer_table.count('class="sub-row"') == 3
+    empty = admin_client.get(f"/customers/{empty_id}").get_data(as_text=True)
+    assert '<td colspan="6" class="empty">결제 내역이 없습니다.</td>' in empty
+
+
 def test_a_subscription_ending_at_period_end_says_when(admin_client, app):
     with app.app_context():
         subscription = make_subscription(
