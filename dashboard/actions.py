@@ -120,7 +120,9 @@ def another_live_schedule(schedule: Schedule) -> bool:
 
 
 @allowed_actions.register
-def _payment_actions(payment: Payment) -> frozenset[str]:
+def payment_actions(payment: Payment) -> frozenset[str]:
+    """A payment's actions; the customer page's payments, read as plain rows, are registered
+    with this rule too."""
     if payment.imp_uid is None or payment.refundable_amount <= 0:
         return frozenset()
     if has_pending_refund(payment):

@@ -407,7 +407,12 @@ class Payment(Timestamps, db.Model):
 
     @property
     def refundable_amount(self) -> int:
-        return self.amount - self.cancel_amount if self.status in ("paid", "cancelled") else 0
+        return refundable_amount(self.status, self.amount, self.cancel_amount)
+
+
+def refundable_amount(status: str, amount: int, cancel_amount: int) -> int:
+    """Return what can still be refunded of a payment: what was paid and is not refunded yet."""
+    return amount - cancel_amount if status in ("paid", "cancelled") else 0
 
 
 REFUND_STATUSES = ("pending", "succeeded", "rejected")

@@ -242,6 +242,7 @@ def test_the_customer_pages_payment_rows(admin_client, viewer_client, app):
         make_refund(full, 5000)
         make_payment(customer, 4900, status="failed", merchant_uid="m-failed",
                      fail_reason="한도초과")
+        make_refund(make_payment(customer, 7000, merchant_uid="m-asked"), 2000, status="pending")
         empty_id, customer_id, partial_id = make_customer().id, customer.id, partial.id
     html = admin_client.get(f"/customers/{customer_id}").get_data(as_text=True)
     table = html.split('id="payments"')[1].split("</table>")[0]
@@ -251,18 +252,19 @@ def test_the_customer_pages_payment_rows(admin_client, viewer_client, app):
     assert "2026-11-27 13:05 KST" in table and "예약결제 · 1회차 시도" in table
     assert '<span class="badge badge-partial">부분환불 ₩3,000</span>' in table
     assert '<span class="badge badge-cancelled">전액 환불</span>' in table
-    assert table.count('class="sub-row"') == 3
+    assert table.count('class="sub-row"') == 4
     assert f"↳ 환불: {escaped}</td>" in table and "↳ 환불: </td>" in table
     assert '<span class="badge badge-partially_refunded">' in table  # ₩3,000 of ₩10,000
     assert '<span class="badge badge-succeeded">' in table  # ₩5,000 of ₩5,000
     assert '<span class="badge badge-rejected">' in table
     assert "한도초과" in table
-    # Only the partly refunded payment can be refunded again.
+    # Only the partly refunded payment can be refunded again: not the one refunded in full,
+    # nor the one whose refund waits for iamport's answer, nor the declined one.
     assert table.count(">환불</a>") == 1
     assert f'href="/payments/{partial_id}/refund?next=/customers/{customer_id}"' in table
     viewer_table = viewer_client.get(f"/customers/{customer_id}").get_data(
         as_text=True).split('id="payments"')[1].split("</table>")[0]
-    assert ">환불</a>" not in viewer_table and viewer_table.count('class="sub-row"') == 3
+    assert ">환불</a>" not in viewer_table and viewer_table.count('class="sub-row"') == 4
     empty = admin_client.get(f"/customers/{empty_id}").get_data(as_text=True)
     assert '<td colspan="6" class="empty">결제 내역이 없습니다.</td>' in empty
 
