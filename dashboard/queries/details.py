@@ -93,7 +93,8 @@ SCHEDULES_OF_SUBSCRIPTION = (
     .order_by(Schedule.schedule_at.desc(), Schedule.id.desc()).limit(50)
 )
 PAYMENTS_OF_SUBSCRIPTION = (
-    select(Payment).options(selectinload(Payment.refunds))
+    select(Payment.id, Payment.created_at, Payment.period, Payment.attempt, Payment.merchant_uid,
+           Payment.amount, Payment.cancel_amount, Payment.status)
     .where(Payment.subscription_id == bindparam("subscription_id"))
     .order_by(Payment.created_at.desc(), Payment.id.desc()).limit(50)
 )
@@ -327,7 +328,7 @@ def customer_timeline(detail: CustomerDetail,
 class SubscriptionDetail:
     subscription: Subscription
     schedules: list[Schedule]
-    payments: list[Payment]
+    payments: list  # rows of PAYMENTS_OF_SUBSCRIPTION: the page only prints them
     audit_entries: list[AuditEntry]
     actions: frozenset[str] = frozenset()
     attention: list[str] = field(default_factory=list)
@@ -340,7 +341,7 @@ def subscription_detail(subscription_id: int) -> SubscriptionDetail | None:
     if subscription is None:
         return None
     schedules = list(db.session.scalars(SCHEDULES_OF_SUBSCRIPTION, by_subscription))
-    payments = list(db.session.scalars(PAYMENTS_OF_SUBSCRIPTION, by_subscription))
+    payments = db.session.connection().execute(PAYMENTS_OF_SUBSCRIPTION, by_subscription).all()
     audit_entries = list(db.session.scalars(AUDIT_OF_SUBSCRIPTION,
                                             {"target_id": str(subscription_id)}))
     return SubscriptionDetail(subscription, schedules, payments, audit_entries,

@@ -30,6 +30,7 @@ from .rows import (
     post_button_html,
     revenue_bars,
     schedule_rows,
+    subscription_payment_rows,
     subscription_rows,
     timeline_items,
 )
@@ -102,6 +103,7 @@ def register_console(app: Flask) -> None:
         customer_payment_rows=customer_payment_rows,
         customer_rows=customer_rows,
         subscription_rows=subscription_rows,
+        subscription_payment_rows=subscription_payment_rows,
         event_rows=event_rows,
         schedule_rows=schedule_rows,
         timeline_items=timeline_items,

@@ -105,6 +105,20 @@ def customer_payment_rows(payments, may_refund: bool, here: str) -> Markup:
     return Markup("".join(html))
 
 
+def subscription_payment_rows(payments) -> Markup:
+    """Return the ``<tr>`` of each payment of a subscription's page."""
+    label, zone = page_formats()
+    payment_url = id_url("payments.detail", "payment_id")
+    html = []
+    for p in payments:
+        html.append(
+            f'<tr><td><a href="{payment_url(p.id)}">{local_time(p.created_at, zone=zone)}</a></td>'
+            f"<td>{escape_text(p.period)} / {p.attempt}</td><td>{uid_html(p.merchant_uid)}</td>"
+            f"<td>{won(p.amount)}</td><td>{won(p.cancel_amount)}</td>"
+            f"<td>{payment_badge_html(p, label)}</td></tr>\n")
+    return Markup("".join(html))
+
+
 NO_NAME = _l("(no name)")
 
 

@@ -269,6 +269,31 @@ def test_the_customer_pages_payment_rows(admin_client, viewer_client, app):
     assert '<td colspan="6" class="empty">결제 내역이 없습니다.</td>' in empty
 
 
+def test_the_subscription_pages_payment_rows(admin_client, app):
+    """A subscription's payments are read as plain rows and written in Python: each links to
+    its payment, with its period and attempt, and a partial refund shows its amount."""
+    with app.app_context():
+        customer, plan = make_customer(), make_plan()
+        subscription = make_subscription(customer, plan)
+        partly = make_payment(customer, 9900, subscription_id=subscription.id, period=3,
+                              attempt=2, merchant_uid="m<3>",
+                              created_at=datetime(2026, 11, 27, 4, 5, tzinfo=UTC))
+        make_refund(partly, 3000)
+        make_payment(customer, 9900, status="failed", subscription_id=subscription.id, period=4)
+        make_payment(customer, 5000, merchant_uid="m-other")  # not this subscription's
+        subscription_id, partly_id = subscription.id, partly.id
+        empty_id = make_subscription(make_customer(), plan).id
+    html = admin_client.get(f"/subscriptions/{subscription_id}").get_data(as_text=True)
+    table = html.split("<h2>결제 내역</h2>")[1].split("</table>")[0]
+    assert (f'<tr><td><a href="/payments/{partly_id}">2026-11-27 13:05 KST</a></td>'
+            '<td>3 / 2</td><td><code class="uid">m&lt;3&gt;</code></td>'
+            "<td>₩9,900</td><td>₩3,000</td>"
+            '<td><span class="badge badge-partial">부분환불 ₩3,000</span></td></tr>') in table
+    assert table.count("<tr><td><a") == 2 and "badge-failed" in table and "m-other" not in table
+    empty = admin_client.get(f"/subscriptions/{empty_id}").get_data(as_text=True)
+    assert '<td colspan="6" class="empty">결제 내역이 없습니다.</td>' in empty
+
+
 def test_a_subscription_ending_at_period_end_says_when(admin_client, app):
     with app.app_context():
         subscription = make_subscription(
