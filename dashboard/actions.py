@@ -136,7 +136,9 @@ def has_pending_refund(payment: Payment) -> bool:
 
 
 @allowed_actions.register
-def _event_actions(event: WebhookEvent) -> frozenset[str]:
+def event_actions(event: WebhookEvent) -> frozenset[str]:
+    """A received webhook's actions; the webhook list's plain rows are registered with this
+    rule too."""
     if event.imp_uid is not None and event.state in ("received", "failed", "ignored"):
         return frozenset(("reprocess",))
     return frozenset()

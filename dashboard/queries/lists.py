@@ -9,7 +9,7 @@ from sqlalchemy import Text, bindparam, cast, exists, func, or_, select, type_co
 from sqlalchemy.orm import joinedload, selectinload
 
 from .. import formatting
-from ..actions import allowed_actions, schedule_actions
+from ..actions import allowed_actions, event_actions, schedule_actions
 from ..extensions import db
 from ..models import (
     Customer,
@@ -511,15 +511,44 @@ class EventFilters:
     state: str = ""
 
 
+@dataclass(slots=True)
+class EventRow:
+    """A received webhook as the webhook list prints it (never its body, up to 64 KiB)."""
+
+    id: int
+    received_at: datetime
+    remote_addr: str | None
+    imp_uid: str | None
+    merchant_uid: str | None
+    status: str | None
+    state: str
+    attempts: int
+    error: str | None
+
+
+allowed_actions.register(EventRow, event_actions)
+
+EVENT_ROW_COLUMNS = (
+    WebhookEvent.id, WebhookEvent.received_at, WebhookEvent.remote_addr, WebhookEvent.imp_uid,
+    WebhookEvent.merchant_uid, WebhookEvent.status, WebhookEvent.state, WebhookEvent.attempts,
+    WebhookEvent.error,
+)
+
+
+def event_row(row) -> EventRow:
+    return EventRow(*row)
+
+
 def events_query(filters: EventFilters):
-    query = select(WebhookEvent)
+    query = select(*EVENT_ROW_COLUMNS)
     if filters.state:
         query = query.where(WebhookEvent.state == filters.state)
     return query
 
 
 def events_page(filters: EventFilters, after: str | None = None,
-                limit: int = PAGE_SIZE) -> Page[WebhookEvent]:
-    """Return one page of received webhooks, newest first."""
+                limit: int = PAGE_SIZE) -> Page[EventRow]:
+    """Return one page of received webhooks, newest first, as the columns the list prints."""
     return keyset_page(lambda: events_query(filters), WebhookEvent.received_at,
-                       WebhookEvent.id, after=after, limit=limit, reuse_as=("events", filters))
+                       WebhookEvent.id, after=after, limit=limit, rows_of=event_row,
+                       reuse_as=("events", filters))
