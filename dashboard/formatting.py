@@ -69,6 +69,14 @@ def display_zone() -> ZoneInfo:
     return once_per_request("display_zone", configured_zone)
 
 
+def zone_label(zone: ZoneInfo) -> str:
+    """Return how a column of times names its zone: the zone's abbreviation when it keeps one
+    all year (``KST``), else its name (``America/New_York``: its times are EST and EDT)."""
+    year = datetime.now(UTC).year
+    names = {datetime(year, month, 1, tzinfo=UTC).astimezone(zone).tzname() for month in (1, 7)}
+    return names.pop() if len(names) == 1 else zone.key
+
+
 def configured_zone() -> ZoneInfo:
     return ZoneInfo(current_app.config.get("DISPLAY_TIMEZONE") or "Asia/Seoul")
 

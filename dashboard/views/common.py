@@ -9,8 +9,8 @@ from flask import Response, abort, request, stream_with_context, url_for
 from flask_babel import gettext as _
 
 from .. import exports
+from ..formatting import display_zone, local_time, zone_label
 from ..formatting import lazy_gettext as _l
-from ..formatting import local_time
 from ..htmx import render_page_or_fragment, safe_next
 from ..models import MAX_ROW_ID
 from .access import current_actor
@@ -82,7 +82,8 @@ def or_404(value):
     return value
 
 
-# CSV column titles, in the page's language; iamport's own field names stay as they are.
+# CSV column titles, in the page's language; iamport's own field names stay as they are. The
+# times' titles name the display zone they are written in.
 CSV_COLUMNS = {
     "customer_name": _l("Customer name"),
     "subscription_id": _l("Subscription"),
@@ -96,21 +97,21 @@ CSV_COLUMNS = {
     "card_name": _l("Card"),
     "card_number": _l("Card number"),
     "fail_reason": _l("Failure reason"),
-    "created_at": _l("Requested at (KST)"),
-    "paid_at": _l("Paid at (KST)"),
-    "failed_at": _l("Failed at (KST)"),
-    "cancelled_at": _l("Refunded at (KST)"),
+    "created_at": _l("Requested at (%(zone)s)"),
+    "paid_at": _l("Paid at (%(zone)s)"),
+    "failed_at": _l("Failed at (%(zone)s)"),
+    "cancelled_at": _l("Refunded at (%(zone)s)"),
     "receipt_url": _l("Receipt"),
     "email": _l("Email"),
     "phone": _l("Phone"),
     "billing_key_status": _l("Billing key"),
     "subscriptions": _l("Subscriptions"),
-    "schedule_at": _l("Charge time (KST)"),
+    "schedule_at": _l("Charge time (%(zone)s)"),
     "schedule_status": _l("Schedule status"),
     "payment_status": _l("Charge result"),
-    "executed_at": _l("Executed at (KST)"),
-    "revoked_at": _l("Revoked at (KST)"),
-    "refunded_at": _l("Refunded at (KST)"),
+    "executed_at": _l("Executed at (%(zone)s)"),
+    "revoked_at": _l("Revoked at (%(zone)s)"),
+    "refunded_at": _l("Refunded at (%(zone)s)"),
     "payment_amount": _l("Payment amount"),
     "refund_amount": _l("Refund amount"),
     "reason": _l("Reason"),
@@ -120,7 +121,9 @@ CSV_COLUMNS = {
 
 def csv_header(columns: list[str]) -> list[str]:
     """Return the CSV header for ``columns`` in the page's language."""
-    return [str(CSV_COLUMNS.get(column, column)) for column in columns]
+    zone = {"zone": zone_label(display_zone())}
+    return [str(CSV_COLUMNS[column]) % zone if column in CSV_COLUMNS else column
+            for column in columns]
 
 
 # Rows written per chunk of the streamed response.

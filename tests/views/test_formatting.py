@@ -81,6 +81,17 @@ def test_csv_minutes_of_stored_text_match_the_zone_at_every_minute(zone):
     assert stored_minutes(None) is None
 
 
+@pytest.mark.parametrize(("zone", "named"), [
+    ("Asia/Seoul", "KST"), ("Asia/Kolkata", "IST"), ("UTC", "UTC"),
+    ("America/New_York", "America/New_York"), ("Europe/London", "Europe/London"),
+])
+def test_a_column_of_times_names_its_zone(zone, named):
+    """By the abbreviation a zone keeps all year; a zone whose clocks change, by its name."""
+    from zoneinfo import ZoneInfo
+
+    assert formatting.zone_label(ZoneInfo(zone)) == named
+
+
 def test_pages_show_won_and_kst(app, admin_client):
     from .conftest import make_customer, make_payment
 
