@@ -201,7 +201,8 @@ PAST_DUE_FIRST = (
     .where(Subscription.status == "past_due")
     .order_by(Subscription.next_charge_at.asc()).limit(ATTENTION_LIST_LENGTH))
 PENDING_PAYMENTS_FIRST = (
-    select(Payment.id, Payment.merchant_uid, Payment.amount, Payment.created_at)
+    select(Payment.id.label("payment_id"), Payment.merchant_uid, Payment.amount,
+           Payment.created_at)
     .where(Payment.status == "pending").order_by(Payment.created_at.asc())
     .limit(ATTENTION_LIST_LENGTH))
 PENDING_REFUNDS_FIRST = (

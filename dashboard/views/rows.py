@@ -224,6 +224,54 @@ def event_rows(rows, may_reprocess: bool, here: str) -> Markup:
     return Markup("".join(html))
 
 
+# An item of the overview's past-due list: how many times its charge failed.
+FAILED_TIMES = _l("%(count)s failed")
+
+
+def past_due_items(rows) -> Markup:
+    """Return the ``<li>`` of each past-due subscription of the overview."""
+    subscription_url = id_url("subscriptions.detail", "subscription_id")
+    failed = str(FAILED_TIMES)
+    return Markup("".join(
+        f'<li><a href="{subscription_url(s.id)}">{escape_text(s.customer_name or s.customer_uid)}'
+        f"</a> · {escape_text(s.plan_name)} · "
+        f'{particles.attach(failed % {"count": s.failed_attempts})}</li>\n' for s in rows))
+
+
+def stalled_items(rows) -> Markup:
+    """Return the ``<li>`` of each subscription the overview lists as one nothing will charge,
+    with the reasons (``(row, codes)`` pairs)."""
+    label, _zone = page_formats()
+    subscription_url = id_url("subscriptions.detail", "subscription_id")
+    html = []
+    for s, codes in rows:
+        reasons = "; ".join(f'<span data-code="{escape_text(code)}">'
+                            f'{escape_text(label("attention", code))}</span>' for code in codes)
+        html.append(f'<li><a href="{subscription_url(s.id)}">'
+                    f"{escape_text(s.customer_name or s.customer_uid)}</a> · "
+                    f"{escape_text(s.plan_name)} · {reasons}</li>\n")
+    return Markup("".join(html))
+
+
+def pending_items(rows) -> Markup:
+    """Return the ``<li>`` of each charge or refund whose outcome is unknown, linking to its
+    payment (rows of ``payment_id``, ``merchant_uid``, ``amount`` and ``created_at``)."""
+    _label, zone = page_formats()
+    payment_url = id_url("payments.detail", "payment_id")
+    return Markup("".join(
+        f'<li><a href="{payment_url(row.payment_id)}">'
+        f"{uid_html(row.merchant_uid)}</a> {won(row.amount)} · "
+        f"{local_time(row.created_at, zone=zone)}</li>\n" for row in rows))
+
+
+def failed_webhook_items(rows) -> Markup:
+    """Return the ``<li>`` of each webhook whose processing failed."""
+    _label, zone = page_formats()
+    return Markup("".join(
+        f"<li>{uid_html(e.imp_uid or e.merchant_uid)} · {local_time(e.received_at, zone=zone)}"
+        "</li>\n" for e in rows))
+
+
 # The calendar's counts per day (translated once per page; the count goes in per day).
 CALENDAR_TEXTS = {"scheduled": _l("%(count)s scheduled"), "paid": _l("%(count)s paid"),
                   "failed": _l("%(count)s failed"), "refunded": _l("%(count)s refunded")}

@@ -14,6 +14,7 @@ from .conftest import (
     make_event,
     make_payment,
     make_plan,
+    make_refund,
     make_schedule,
     make_subscription,
 )
@@ -278,6 +279,36 @@ def test_overview_numbers(app, admin_client):
     assert 'y="5.0" width="18" height="100.0"' in chart and 'height="0.5"' in chart
     assert chart.count('class="axis"') == 7  # days 1, 6, ..., 26 and the last
     assert "₩10,000 (1건)</title>" in chart and "₩0 (0건)</title>" in chart
+
+
+def test_the_overview_queues_link_their_records_and_keep_stored_text_as_text(app,
+                                                                           admin_client):
+    """The overview's queues are written in Python: each item links to its record and shows
+    what the template showed, and names and uids stay text."""
+    moment = datetime(2026, 11, 27, 4, 5, tzinfo=UTC)
+    with app.app_context():
+        past_due = make_subscription(make_customer(name="<b>&"),
+                                     make_plan("p1", name="p<1>"), status="past_due",
+                                     failed_attempts=2)
+        stalled = make_subscription(make_customer(name="", customer_uid="cust<x>"),
+                                    make_plan("ps", name="plan-s"))
+        pending = make_payment(make_customer(), 7000, "pending", merchant_uid="m<p>",
+                               created_at=moment)
+        refunded = make_payment(make_customer(), 9000, merchant_uid="m<r>")
+        make_refund(refunded, 4000, status="pending")
+        make_event(state="failed", imp_uid="imp<f>", received_at=moment)
+        ids = past_due.id, stalled.id, pending.id, refunded.id
+    html = admin_client.get("/").get_data(as_text=True)
+    assert (f'<li><a href="/subscriptions/{ids[0]}">&lt;b&gt;&amp;</a> · p&lt;1&gt; · '
+            "실패 2건</li>") in html
+    assert (f'<li><a href="/subscriptions/{ids[1]}">cust&lt;x&gt;</a> · plan-s · '
+            '<span data-code="not_scheduled">') in html
+    assert (f'<li><a href="/payments/{ids[2]}"><code class="uid">m&lt;p&gt;</code></a> ₩7,000 · '
+            "2026-11-27 13:05 KST</li>") in html
+    assert (f'<li><a href="/payments/{ids[3]}"><code class="uid">m&lt;r&gt;</code></a> '
+            "₩4,000 · ") in html
+    assert '<li><code class="uid">imp&lt;f&gt;</code> · 2026-11-27 13:05 KST</li>' in html
+    assert "<b>" not in html.split('id="attention-title"')[1].split("</section>")[0]
 
 
 def test_overview_queues_longer_than_their_lists_are_counted_in_full(app):
