@@ -18,6 +18,7 @@ from flask_login import current_user
 from markupsafe import Markup, escape
 
 from . import particles
+from .clock import now
 
 LANGUAGE_COOKIE = "lang"
 LANGUAGE_COOKIE_MAX_AGE = 365 * 24 * 3600
@@ -72,7 +73,7 @@ def display_zone() -> ZoneInfo:
 def zone_label(zone: ZoneInfo) -> str:
     """Return how a column of times names its zone: the zone's abbreviation when it keeps one
     all year (``KST``), else its name (``America/New_York``: its times are EST and EDT)."""
-    year = datetime.now(UTC).year
+    year = now().year
     names = {datetime(year, month, 1, tzinfo=UTC).astimezone(zone).tzname() for month in (1, 7)}
     return names.pop() if len(names) == 1 else zone.key
 

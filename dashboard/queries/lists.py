@@ -383,7 +383,8 @@ PAYMENT_ROW_COLUMNS = (
 
 def payment_export_columns() -> tuple:
     """What the CSV export reads of each payment, in its column order: its columns and its
-    customer's, its times as the CSV writes them (``local_minutes``), then the keyset's."""
+    customer's, its times as the CSV writes them (``local_minutes``), then the keyset's (its
+    time as UTC text, ``utc_text``)."""
     return (
         Payment.imp_uid, Payment.merchant_uid, Customer.customer_uid, Customer.name,
         Payment.subscription_id, Payment.period, Payment.attempt, Payment.origin, Payment.name,
@@ -483,6 +484,7 @@ def iterate_payments(filters: PaymentFilters) -> Iterator:
 
 
 def created_at_of_export_row(row) -> datetime:
+    """Return an export row's keyset time (``utc_text``) as an aware datetime."""
     return datetime.fromisoformat(row.created_at_utc).replace(tzinfo=UTC)
 
 

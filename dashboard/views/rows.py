@@ -224,14 +224,14 @@ def event_rows(rows, may_reprocess: bool, here: str) -> Markup:
     return Markup("".join(html))
 
 
-# An item of the overview's past-due list: how many times its charge failed.
-FAILED_TIMES = _l("%(count)s failed")
+# Failed charges counted: a past-due subscription's, and a calendar day's.
+FAILED_COUNT = _l("%(count)s failed")
 
 
 def past_due_items(rows) -> Markup:
     """Return the ``<li>`` of each past-due subscription of the overview."""
     subscription_url = id_url("subscriptions.detail", "subscription_id")
-    failed = str(FAILED_TIMES)
+    failed = str(FAILED_COUNT)
     return Markup("".join(
         f'<li><a href="{subscription_url(s.id)}">{escape_text(s.customer_name or s.customer_uid)}'
         f"</a> · {escape_text(s.plan_name)} · "
@@ -274,7 +274,7 @@ def failed_webhook_items(rows) -> Markup:
 
 # The calendar's counts per day (translated once per page; the count goes in per day).
 CALENDAR_TEXTS = {"scheduled": _l("%(count)s scheduled"), "paid": _l("%(count)s paid"),
-                  "failed": _l("%(count)s failed"), "refunded": _l("%(count)s refunded")}
+                  "failed": FAILED_COUNT, "refunded": _l("%(count)s refunded")}
 
 
 def calendar_weeks(weeks, schedules_url: str, payments_url: str) -> Markup:
