@@ -482,8 +482,8 @@ def status_badge_html(kind: str, value: str | None, label=label) -> Markup:
 
 
 def payment_status_html(payment, label=label) -> Markup:
-    """Return a payment's status badge in a list (a partial refund shows as such; the
-    ``payment_status`` macro of the detail pages adds the refunded amount)."""
+    """Return a payment's status badge in a list (a partial refund shows as such; the detail
+    pages' ``payment_badge_html`` adds the refunded amount)."""
     if 0 < payment.cancel_amount < payment.amount:
         shown = escape_text(label("payment_refund_badge", "partially_refunded"))
         return Markup(f'<span class="badge badge-partial">{shown}</span>')
