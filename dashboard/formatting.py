@@ -498,10 +498,14 @@ def payment_badge_html(payment, label=label) -> Markup:
     shows the amount refunded (iamport marks a payment cancelled after any refund, partial or
     full)."""
     if 0 < payment.cancel_amount < payment.amount:
-        shown = escape_text(label("payment_refund_badge", "partially_refunded"))
-        return Markup(f'<span class="badge badge-partial">{shown} {won(payment.cancel_amount)}'
-                      "</span>")
+        return partial_refund_badge_html(payment.cancel_amount, label)
     return payment_status_html(payment, label)
+
+
+def partial_refund_badge_html(refunded: int, label=label) -> Markup:
+    """Return the badge of a charge refunded in part, with the amount refunded."""
+    shown = escape_text(label("payment_refund_badge", "partially_refunded"))
+    return Markup(f'<span class="badge badge-partial">{shown} {won(refunded)}</span>')
 
 
 def refund_badge_html(refund, payment_amount: int, label=label) -> Markup:
@@ -519,9 +523,7 @@ def schedule_result_html(schedule, label=label) -> Markup:
         return status_badge_html("schedule", schedule.schedule_status, label)
     payment = schedule.payment
     if payment and 0 < payment.cancel_amount < payment.amount:
-        shown = escape_text(label("payment_refund_badge", "partially_refunded"))
-        return Markup(f'<span class="badge badge-partial">{shown} {won(payment.cancel_amount)}'
-                      "</span>")
+        return partial_refund_badge_html(payment.cancel_amount, label)
     return status_badge_html("schedule_payment", schedule.payment_status, label)
 
 

@@ -208,8 +208,8 @@ def upcoming_schedules(customer_id: int) -> list[Schedule]:
 
 def customer_payments(customer_id: int) -> list[CustomerPayment]:
     """Return a customer's last 100 payments, newest first, each with its refunds, as plain
-    rows: the page only prints them, and loading them as ORM objects cost more than the
-    rest of its statements together."""
+    rows: the page only prints them, and loading them as ORM objects (their refunds in a
+    second load) was the page's costliest statement."""
     connection = db.session.connection()
     payments = [CustomerPayment(*row)
                 for row in connection.execute(PAYMENTS_OF_CUSTOMER, {"customer_id": customer_id})]
