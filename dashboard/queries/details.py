@@ -25,6 +25,7 @@ from ..models import (
     credit_balance,
     refundable_amount,
 )
+from .lists import SCHEDULE_ROW_COLUMNS, ScheduleFilters, ScheduleRow, schedule_row, schedules_query
 
 TIMELINE_LIMIT = 200
 UPCOMING_LIMIT = 20
@@ -38,10 +39,10 @@ SUBSCRIPTIONS_OF_CUSTOMER = (
     .where(Subscription.customer_id == bindparam("customer_id"))
     .order_by(Subscription.created_at.desc(), Subscription.id.desc())
 )
+# A customer's schedules are the schedules list's rows (the same buttons, by the same rule).
 UPCOMING_SCHEDULES_OF_CUSTOMER = (
-    select(Schedule)
-    .where(Schedule.customer_id == bindparam("customer_id"),
-           Schedule.schedule_status == "scheduled")
+    schedules_query(ScheduleFilters(status="scheduled"), SCHEDULE_ROW_COLUMNS)
+    .where(Schedule.customer_id == bindparam("customer_id"))
     .order_by(Schedule.schedule_at.asc(), Schedule.id.asc())
     .limit(UPCOMING_LIMIT)
 )
@@ -61,7 +62,8 @@ REFUNDS_OF_PAYMENTS = (
     .order_by(Refund.id)
 )
 SCHEDULES_OF_CUSTOMER = (
-    select(Schedule).options(selectinload(Schedule.payment))
+    schedules_query(ScheduleFilters(), SCHEDULE_ROW_COLUMNS)
+    .add_columns(Schedule.created_at, Schedule.executed_at, Schedule.revoked_at)
     .where(Schedule.customer_id == bindparam("customer_id"))
     .order_by(Schedule.schedule_at.desc(), Schedule.id.desc())
     .limit(100)
@@ -178,13 +180,29 @@ class CustomerPayment:
 allowed_actions.register(CustomerPayment, payment_actions)
 
 
+@dataclass(slots=True)
+class CustomerSchedule(ScheduleRow):
+    """A scheduled payment as a customer's page shows it: the schedules list's row, with the
+    times its timeline prints."""
+
+    created_at: datetime
+    executed_at: datetime | None
+    revoked_at: datetime | None
+
+
+def customer_schedule(row) -> CustomerSchedule:
+    *listed, created_at, executed_at, revoked_at = row
+    return schedule_row(listed, CustomerSchedule, created_at=created_at,
+                        executed_at=executed_at, revoked_at=revoked_at)
+
+
 @dataclass
 class CustomerDetail:
     customer: Customer
     subscriptions: list[Subscription]
     credit_balance: int
-    upcoming_schedules: list[Schedule]
-    recent_schedules: list[Schedule]
+    upcoming_schedules: list[ScheduleRow]
+    recent_schedules: list[CustomerSchedule]
     payments: list[CustomerPayment]
     audit_entries: list[AuditEntry]
     webhook_events: list[WebhookEvent]
@@ -200,10 +218,17 @@ def customer_subscriptions(customer_id: int) -> list[Subscription]:
     return list(db.session.scalars(SUBSCRIPTIONS_OF_CUSTOMER, {"customer_id": customer_id}))
 
 
-def upcoming_schedules(customer_id: int) -> list[Schedule]:
+def upcoming_schedules(customer_id: int) -> list[ScheduleRow]:
     """Return a customer's waiting schedules (the first ``UPCOMING_LIMIT``), soonest first."""
-    return list(db.session.scalars(UPCOMING_SCHEDULES_OF_CUSTOMER,
-                                   {"customer_id": customer_id}))
+    rows = db.session.connection().execute(UPCOMING_SCHEDULES_OF_CUSTOMER,
+                                           {"customer_id": customer_id})
+    return [schedule_row(row) for row in rows]
+
+
+def customer_schedules(customer_id: int) -> list[CustomerSchedule]:
+    """Return a customer's last 100 schedules, latest charge time first."""
+    rows = db.session.connection().execute(SCHEDULES_OF_CUSTOMER, {"customer_id": customer_id})
+    return [customer_schedule(row) for row in rows]
 
 
 def customer_payments(customer_id: int) -> list[CustomerPayment]:
@@ -230,7 +255,7 @@ def customer_detail(customer_id: int) -> CustomerDetail | None:
     subscriptions = customer_subscriptions(customer_id)
     payments = customer_payments(customer_id)
     upcoming = upcoming_schedules(customer_id)
-    recent_schedules = list(db.session.scalars(SCHEDULES_OF_CUSTOMER, by_customer))
+    recent_schedules = customer_schedules(customer_id)
     audit_entries = list(db.session.scalars(AUDIT_OF_CUSTOMER, by_customer))
     imp_uids = sorted({p.imp_uid for p in payments if p.imp_uid})
     merchant_uids = sorted({p.merchant_uid for p in payments}

@@ -264,13 +264,16 @@ SCHEDULE_ROW_COLUMNS = (
 allowed_actions.register(ScheduleRow, schedule_actions)
 
 
-def schedule_row(row) -> ScheduleRow:
+def schedule_row(row, row_type: type[ScheduleRow] = ScheduleRow, **more) -> ScheduleRow:
+    """Return a row of ``SCHEDULE_ROW_COLUMNS`` as a ``row_type`` (``more``: its own fields)."""
     (*fields, customer_name, customer_uid, payment_amount, cancel_amount, paid_periods) = row
-    return ScheduleRow(
+    customer_id = fields[2]  # SCHEDULE_ROW_COLUMNS' third
+    return row_type(
         *fields,
-        customer=CustomerRef(row.customer_id, customer_name, customer_uid),
+        customer=CustomerRef(customer_id, customer_name, customer_uid),
         payment=ChargeRef(payment_amount, cancel_amount) if payment_amount is not None else None,
         subscription=PeriodRef(paid_periods) if paid_periods is not None else None,
+        **more,
     )
 
 

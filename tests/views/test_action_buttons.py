@@ -155,7 +155,8 @@ def test_schedule_buttons_are_the_allowed_actions(app, admin_client, state):
         schedule_id = make_schedule_in(state)
         row = db.session.get(Schedule, schedule_id)
         allowed = allowed_actions(row)
-        pages = [f"/subscriptions/{row.subscription_id}", "/schedules?status="]
+        pages = [f"/subscriptions/{row.subscription_id}", f"/customers/{row.customer_id}",
+                 "/schedules?status="]
     for page in pages:
         html = admin_client.get(page).get_data(as_text=True)
         assert shown(html, "schedules", schedule_id, SCHEDULE_BUTTONS) == allowed, page
