@@ -19,6 +19,7 @@ from .details import (
     payment_or_none,
     schedule_or_none,
     subscription_detail,
+    subscription_or_none,
     unresolved_refund_total,
     upcoming_schedules,
 )
@@ -119,6 +120,7 @@ __all__ = [
     "schedules_page",
     "search",
     "subscription_detail",
+    "subscription_or_none",
     "subscriptions_page",
     "unresolved_refund_total",
     "upcoming_schedules",

@@ -90,7 +90,7 @@ SUBSCRIPTION_WITH_PARTIES = (
     .where(Subscription.id == bindparam("subscription_id"))
 )
 SCHEDULES_OF_SUBSCRIPTION = (
-    select(Schedule).options(selectinload(Schedule.payment))
+    schedules_query(ScheduleFilters(), SCHEDULE_ROW_COLUMNS)
     .where(Schedule.subscription_id == bindparam("subscription_id"))
     .order_by(Schedule.schedule_at.desc(), Schedule.id.desc()).limit(50)
 )
@@ -352,21 +352,28 @@ def customer_timeline(detail: CustomerDetail,
 @dataclass
 class SubscriptionDetail:
     subscription: Subscription
-    schedules: list[Schedule]
+    schedules: list[ScheduleRow]
     payments: list  # rows of PAYMENTS_OF_SUBSCRIPTION: the page only prints them
     audit_entries: list[AuditEntry]
     actions: frozenset[str] = frozenset()
     attention: list[str] = field(default_factory=list)
 
 
+def subscription_or_none(subscription_id: int) -> Subscription | None:
+    """Return a subscription with its customer and plans (what its forms print)."""
+    return db.session.scalar(SUBSCRIPTION_WITH_PARTIES, {"subscription_id": subscription_id})
+
+
 def subscription_detail(subscription_id: int) -> SubscriptionDetail | None:
     """Return a subscription with its schedules, payments and staff actions."""
     by_subscription = {"subscription_id": subscription_id}
-    subscription = db.session.scalar(SUBSCRIPTION_WITH_PARTIES, by_subscription)
+    subscription = subscription_or_none(subscription_id)
     if subscription is None:
         return None
-    schedules = list(db.session.scalars(SCHEDULES_OF_SUBSCRIPTION, by_subscription))
-    payments = db.session.connection().execute(PAYMENTS_OF_SUBSCRIPTION, by_subscription).all()
+    connection = db.session.connection()
+    schedules = [schedule_row(row)
+                 for row in connection.execute(SCHEDULES_OF_SUBSCRIPTION, by_subscription)]
+    payments = connection.execute(PAYMENTS_OF_SUBSCRIPTION, by_subscription).all()
     audit_entries = list(db.session.scalars(AUDIT_OF_SUBSCRIPTION,
                                             {"target_id": str(subscription_id)}))
     return SubscriptionDetail(subscription, schedules, payments, audit_entries,

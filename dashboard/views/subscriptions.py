@@ -71,8 +71,7 @@ def subscription_url(subscription_id: int) -> str:
 
 
 def load(subscription_id: int):
-    detail = or_404(queries.subscription_detail(subscription_id))
-    return detail.subscription
+    return or_404(queries.subscription_or_none(subscription_id))
 
 
 def render_form(template, title, subscription, form, status=200, error=None, error_detail=None,
