@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    bindparam,
     func,
     text,
 )
@@ -540,14 +541,16 @@ class AuditEntry(db.Model):
     actor: Mapped[AdminUser | None] = relationship()
 
 
+# Built once: the customer page asks for it on every view.
+CREDIT_BALANCE = (
+    db.select(func.coalesce(func.sum(CreditEntry.delta), 0))
+    .where(CreditEntry.customer_id == bindparam("customer_id"))
+)
+
+
 def credit_balance(customer_id: int) -> int:
     """Return a customer's credit balance: the sum of its ledger."""
-    total = db.session.scalar(
-        db.select(func.coalesce(func.sum(CreditEntry.delta), 0)).where(
-            CreditEntry.customer_id == customer_id
-        )
-    )
-    return int(total)
+    return int(db.session.scalar(CREDIT_BALANCE, {"customer_id": customer_id}))
 
 
 class WebhookRefusal(db.Model):

@@ -208,6 +208,11 @@ class CustomerDetail:
     webhook_events: list[WebhookEvent]
     notes: list[CustomerNote] = field(default_factory=list)
 
+    @property
+    def done_schedules(self) -> list[CustomerSchedule]:
+        """The recent schedules no longer waiting (run, or revoked), latest first."""
+        return [s for s in self.recent_schedules if s.schedule_status != "scheduled"]
+
 
 def customer_or_none(customer_id: int) -> Customer | None:
     return db.session.get(Customer, customer_id)
