@@ -5,7 +5,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import Row, bindparam, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from .. import formatting
@@ -68,19 +68,26 @@ SCHEDULES_OF_CUSTOMER = (
     .order_by(Schedule.schedule_at.desc(), Schedule.id.desc())
     .limit(100)
 )
+# What the pages print of staff actions, webhooks and notes: plain rows, no ORM objects.
+AUDIT_COLUMNS = (AuditEntry.created_at, AuditEntry.actor_label, AuditEntry.action,
+                 AuditEntry.reason, AuditEntry.outcome)
+WEBHOOK_COLUMNS = (WebhookEvent.received_at, WebhookEvent.status, WebhookEvent.state,
+                   WebhookEvent.error, WebhookEvent.imp_uid, WebhookEvent.merchant_uid)
+NOTE_COLUMNS = (CustomerNote.created_at, CustomerNote.body, CustomerNote.author_label)
+
 AUDIT_OF_CUSTOMER = (
-    select(AuditEntry).where(AuditEntry.customer_id == bindparam("customer_id"))
+    select(*AUDIT_COLUMNS).where(AuditEntry.customer_id == bindparam("customer_id"))
     .order_by(AuditEntry.id.desc()).limit(100)
 )
 WEBHOOKS_OF_UIDS = (
-    select(WebhookEvent)
+    select(*WEBHOOK_COLUMNS)
     .where(or_(WebhookEvent.imp_uid.in_(bindparam("imp_uids", expanding=True)),
                WebhookEvent.merchant_uid.in_(bindparam("merchant_uids", expanding=True))))
     .order_by(WebhookEvent.received_at.desc(), WebhookEvent.id.desc())
     .limit(100)
 )
 NOTES_OF_CUSTOMER = (
-    select(CustomerNote).where(CustomerNote.customer_id == bindparam("customer_id"))
+    select(*NOTE_COLUMNS).where(CustomerNote.customer_id == bindparam("customer_id"))
     .order_by(CustomerNote.id.desc()).limit(100)
 )
 SUBSCRIPTION_WITH_PARTIES = (
@@ -101,7 +108,7 @@ PAYMENTS_OF_SUBSCRIPTION = (
     .order_by(Payment.created_at.desc(), Payment.id.desc()).limit(50)
 )
 AUDIT_OF_SUBSCRIPTION = (
-    select(AuditEntry)
+    select(*AUDIT_COLUMNS)
     .where(AuditEntry.target_type == "subscription",
            AuditEntry.target_id == bindparam("target_id"))
     .order_by(AuditEntry.id.desc()).limit(50)
@@ -113,13 +120,13 @@ PAYMENT_WITH_PARTIES = (
     .where(Payment.id == bindparam("payment_id"))
 )
 WEBHOOKS_OF_PAYMENT = (
-    select(WebhookEvent)
+    select(*WEBHOOK_COLUMNS)
     .where(or_(WebhookEvent.merchant_uid == bindparam("merchant_uid"),
                WebhookEvent.imp_uid == bindparam("imp_uid")))
     .order_by(WebhookEvent.received_at.desc(), WebhookEvent.id.desc()).limit(50)
 )
 AUDIT_OF_PAYMENT = (
-    select(AuditEntry)
+    select(*AUDIT_COLUMNS)
     .where(AuditEntry.target_type == "payment",
            AuditEntry.target_id.in_([bindparam("merchant_uid"), bindparam("payment_id")]))
     .order_by(AuditEntry.id.desc()).limit(50)
@@ -204,9 +211,9 @@ class CustomerDetail:
     upcoming_schedules: list[ScheduleRow]
     recent_schedules: list[CustomerSchedule]
     payments: list[CustomerPayment]
-    audit_entries: list[AuditEntry]
-    webhook_events: list[WebhookEvent]
-    notes: list[CustomerNote] = field(default_factory=list)
+    audit_entries: list[Row]  # of AUDIT_COLUMNS
+    webhook_events: list[Row]  # of WEBHOOK_COLUMNS
+    notes: list[Row] = field(default_factory=list)  # of NOTE_COLUMNS
 
     @property
     def done_schedules(self) -> list[CustomerSchedule]:
@@ -261,14 +268,15 @@ def customer_detail(customer_id: int) -> CustomerDetail | None:
     payments = customer_payments(customer_id)
     upcoming = upcoming_schedules(customer_id)
     recent_schedules = customer_schedules(customer_id)
-    audit_entries = list(db.session.scalars(AUDIT_OF_CUSTOMER, by_customer))
+    connection = db.session.connection()
+    audit_entries = connection.execute(AUDIT_OF_CUSTOMER, by_customer).all()
     imp_uids = sorted({p.imp_uid for p in payments if p.imp_uid})
     merchant_uids = sorted({p.merchant_uid for p in payments}
                            | {s.merchant_uid for s in recent_schedules})
-    webhook_events: list[WebhookEvent] = []
+    webhook_events: list[Row] = []
     if imp_uids or merchant_uids:
-        webhook_events = list(db.session.scalars(
-            WEBHOOKS_OF_UIDS, {"imp_uids": imp_uids, "merchant_uids": merchant_uids}))
+        webhook_events = connection.execute(
+            WEBHOOKS_OF_UIDS, {"imp_uids": imp_uids, "merchant_uids": merchant_uids}).all()
     return CustomerDetail(
         customer=customer,
         subscriptions=subscriptions,
@@ -278,7 +286,7 @@ def customer_detail(customer_id: int) -> CustomerDetail | None:
         payments=payments,
         audit_entries=audit_entries,
         webhook_events=webhook_events,
-        notes=list(db.session.scalars(NOTES_OF_CUSTOMER, by_customer)),
+        notes=connection.execute(NOTES_OF_CUSTOMER, by_customer).all(),
     )
 
 
@@ -358,8 +366,8 @@ def customer_timeline(detail: CustomerDetail,
 class SubscriptionDetail:
     subscription: Subscription
     schedules: list[ScheduleRow]
-    payments: list  # rows of PAYMENTS_OF_SUBSCRIPTION: the page only prints them
-    audit_entries: list[AuditEntry]
+    payments: list[Row]  # of PAYMENTS_OF_SUBSCRIPTION: the page only prints them
+    audit_entries: list[Row]  # of AUDIT_COLUMNS
     actions: frozenset[str] = frozenset()
     attention: list[str] = field(default_factory=list)
 
@@ -379,8 +387,8 @@ def subscription_detail(subscription_id: int) -> SubscriptionDetail | None:
     schedules = [schedule_row(row)
                  for row in connection.execute(SCHEDULES_OF_SUBSCRIPTION, by_subscription)]
     payments = connection.execute(PAYMENTS_OF_SUBSCRIPTION, by_subscription).all()
-    audit_entries = list(db.session.scalars(AUDIT_OF_SUBSCRIPTION,
-                                            {"target_id": str(subscription_id)}))
+    audit_entries = connection.execute(AUDIT_OF_SUBSCRIPTION,
+                                       {"target_id": str(subscription_id)}).all()
     return SubscriptionDetail(subscription, schedules, payments, audit_entries,
                               allowed_actions(subscription), subscription_attention(subscription))
 
@@ -396,8 +404,8 @@ def schedule_or_none(schedule_id: int) -> Schedule | None:
 @dataclass
 class PaymentDetail:
     payment: Payment
-    webhook_events: list[WebhookEvent]
-    audit_entries: list[AuditEntry]
+    webhook_events: list[Row]  # of WEBHOOK_COLUMNS
+    audit_entries: list[Row]  # of AUDIT_COLUMNS
     actions: frozenset[str] = frozenset()
 
 
@@ -411,10 +419,11 @@ def payment_detail(payment_id: int) -> PaymentDetail | None:
     if payment is None:
         return None
     # A payment without an imp_uid matches on its merchant_uid alone (NULL equals nothing).
-    events = list(db.session.scalars(WEBHOOKS_OF_PAYMENT, {
-        "merchant_uid": payment.merchant_uid, "imp_uid": payment.imp_uid}))
-    audit_entries = list(db.session.scalars(AUDIT_OF_PAYMENT, {
-        "merchant_uid": payment.merchant_uid, "payment_id": str(payment_id)}))
+    connection = db.session.connection()
+    events = connection.execute(WEBHOOKS_OF_PAYMENT, {
+        "merchant_uid": payment.merchant_uid, "imp_uid": payment.imp_uid}).all()
+    audit_entries = connection.execute(AUDIT_OF_PAYMENT, {
+        "merchant_uid": payment.merchant_uid, "payment_id": str(payment_id)}).all()
     return PaymentDetail(payment, events, audit_entries, allowed_actions(payment))
 
 
