@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 
 from sqlalchemy import Text, bindparam, cast, exists, func, or_, select, type_coerce
@@ -20,7 +20,15 @@ from ..models import (
     Subscription,
     WebhookEvent,
 )
-from .paging import PAGE_SIZE, Page, customer_search_condition, iterate_all, keyset_page
+from .paging import (
+    PAGE_SIZE,
+    Page,
+    SearchShape,
+    customer_search,
+    customer_search_condition,
+    iterate_all,
+    keyset_page,
+)
 
 
 @dataclass(frozen=True)
@@ -30,13 +38,15 @@ class CustomerFilters:
     plan_id: int | None = None
 
 
-def customers_query(filters: CustomerFilters):
-    """Return the SELECT for the customer list with the filters applied."""
+def customers_query(filters: CustomerFilters, search: SearchShape | None = None):
+    """Return the SELECT for the customer list with the filters applied; a search box's text
+    (``filters.q``) is matched as ``search`` (its values are ``customer_search``'s
+    parameters)."""
     query = select(Customer).options(
         selectinload(Customer.subscriptions).selectinload(Subscription.plan)
     )
-    if filters.q:
-        query = query.where(customer_search_condition(filters.q))
+    if search is not None:
+        query = query.where(customer_search_condition(search))
     if filters.status or filters.plan_id:
         subscription = select(Subscription.id).where(Subscription.customer_id == Customer.id)
         if filters.status:
@@ -97,11 +107,12 @@ SUBSCRIPTIONS_OF_CUSTOMERS = (
 def customers_page(filters: CustomerFilters, after: str | None = None,
                    limit: int = PAGE_SIZE) -> Page[CustomerRow]:
     """Return one page of customers, newest first, with their subscriptions."""
-    # A search's statement holds the customers its exact lookups found: never reused.
+    search, parameters = customer_search(filters.q) if filters.q else (None, {})
+    # One statement per search shape and other filters: the typed text is only parameters.
     page = keyset_page(
-        lambda: customers_query(filters).with_only_columns(*CUSTOMER_ROW_COLUMNS),
+        lambda: customers_query(filters, search).with_only_columns(*CUSTOMER_ROW_COLUMNS),
         Customer.created_at, Customer.id, after=after, limit=limit, rows_of=customer_row,
-        reuse_as=None if filters.q else ("customers", filters))
+        reuse_as=("customers", search, replace(filters, q="")), parameters=parameters)
     by_id = {row.id: row for row in page.rows}
     if by_id:
         plan_names: dict[int, PlanRef] = {}
@@ -115,7 +126,9 @@ def customers_page(filters: CustomerFilters, after: str | None = None,
 
 def iterate_customers(filters: CustomerFilters) -> Iterator[Customer]:
     """Yield every customer matching the filters (for CSV export)."""
-    return iterate_all(customers_query(filters), Customer.created_at, Customer.id)
+    search, parameters = customer_search(filters.q) if filters.q else (None, {})
+    return iterate_all(customers_query(filters, search), Customer.created_at, Customer.id,
+                       parameters=parameters)
 
 
 def active_plans() -> list[Plan]:

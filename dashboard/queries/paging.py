@@ -66,7 +66,8 @@ def decode_cursor(after: str) -> tuple[datetime, int]:
 
 
 def keyset_page(query, time_column, id_column, *, after: str | None, descending: bool = True,
-                limit: int = PAGE_SIZE, time_of=None, rows_of=None, reuse_as=None) -> Page:
+                limit: int = PAGE_SIZE, time_of=None, rows_of=None, reuse_as=None,
+                parameters: dict | None = None) -> Page:
     """Run ``query`` for one page after the cursor, ordered by (time, id).
 
     ``query`` selects ORM objects, or, with ``rows_of``, plain columns: each result row is then
@@ -75,7 +76,8 @@ def keyset_page(query, time_column, id_column, *, after: str | None, descending:
 
     ``query`` may be a function that builds the statement. With ``reuse_as`` (a key naming the
     list and its filters) the page's statement is then built once per key, with the cursor as
-    parameters: building a list's statement cost more than running it.
+    parameters: building a list's statement cost more than running it. ``parameters`` are the
+    statement's own (a search's values).
     """
     try:
         cursor = decode_cursor(after) if after else None
@@ -89,7 +91,9 @@ def keyset_page(query, time_column, id_column, *, after: str | None, descending:
         statement = page_statement(built, time_column, id_column, *shape)
         if key is not None:
             _reused_page_statements.put(key, statement)
-    parameters = {} if cursor is None else {"after_time": cursor[0], "after_id": cursor[1]}
+    parameters = dict(parameters or {})
+    if cursor is not None:
+        parameters.update(after_time=cursor[0], after_id=cursor[1])
     if rows_of is not None:
         result = db.session.connection().execute(statement, parameters)
         rows = [rows_of(row) for row in result]
@@ -151,7 +155,8 @@ def _zone_key() -> str:
 
 
 def iterate_all(query, time_column, id_column, *, descending: bool = True,
-                batch: int | None = None, rows_of=None, time_of=None) -> Iterator:
+                batch: int | None = None, rows_of=None, time_of=None,
+                parameters: dict | None = None) -> Iterator:
     """Yield every row of ``query`` page by page (exports: no cap, bounded memory).
 
     Plain rows (``rows_of``) are small, so they come in batches four times larger.
@@ -161,7 +166,7 @@ def iterate_all(query, time_column, id_column, *, descending: bool = True,
     while True:
         page = keyset_page(query, time_column, id_column, after=after,
                            descending=descending, limit=batch, rows_of=rows_of,
-                           time_of=time_of)
+                           time_of=time_of, parameters=parameters)
         yield from page.rows
         if rows_of is None:
             db.session.expunge_all()
@@ -170,10 +175,21 @@ def iterate_all(query, time_column, id_column, *, descending: bool = True,
         after = page.next_after
 
 
+def prefix_bounds(prefix: str) -> tuple[str, str]:
+    """Return the range of values starting with ``prefix``: from it, up to (not including)
+    the prefix with its last character one higher."""
+    return prefix, prefix[:-1] + chr(min(ord(prefix[-1]) + 1, 0x10FFFF))  # U+10FFFF: no 500
+
+
 def prefix_range(column, prefix: str):
     """Match values starting with ``prefix`` as a range the column's index can serve."""
-    upper = prefix[:-1] + chr(min(ord(prefix[-1]) + 1, 0x10FFFF))  # U+10FFFF: no 500
-    return and_(column >= prefix, column < upper)
+    low, high = prefix_bounds(prefix)
+    return and_(column >= low, column < high)
+
+
+def bound_prefix_range(column, name: str):
+    """``prefix_range`` with its bounds as the parameters ``{name}_from`` and ``{name}_to``."""
+    return and_(column >= bindparam(f"{name}_from"), column < bindparam(f"{name}_to"))
 
 
 # Built once, one statement of four unique-index lookups: every search of the customers list
@@ -192,18 +208,44 @@ def exact_customer_ids(q: str) -> set[int]:
             if value is not None}
 
 
-def customer_search_condition(q: str):
-    """Return the WHERE condition for the customer search box."""
+@dataclass(frozen=True)
+class SearchShape:
+    """Which lookups the customer search box's text takes part in: a statement is built once
+    per shape, and the text's values are its parameters."""
+
+    exact: bool  # a customer_uid, or a payment's or schedule's uid, matched
+    phone: bool  # it reads as the start of a phone number
+    tail: bool  # it reads as a phone number's last digits
+
+
+def customer_search(q: str) -> tuple[SearchShape, dict]:
+    """Return the search's shape and the parameters of ``customer_search_condition``."""
+    exact_ids = sorted(exact_customer_ids(q))
+    shape = SearchShape(exact=bool(exact_ids), phone=looks_like_phone(q), tail=is_last_digits(q))
+    parameters = {}
+    if shape.exact:
+        parameters["exact_ids"] = exact_ids
+    for name, prefix in (("name", q), ("email", q.lower())):  # emails are stored lowercased
+        parameters[f"{name}_from"], parameters[f"{name}_to"] = prefix_bounds(prefix)
+    if shape.phone:
+        parameters["phone_from"], parameters["phone_to"] = prefix_bounds(phone_digits(q))
+    if shape.tail:
+        parameters["phone_tail"] = q
+    return shape, parameters
+
+
+def customer_search_condition(shape: SearchShape):
+    """Return the WHERE condition for the customer search box, for the parameters that
+    ``customer_search`` gives."""
     conditions = []
-    exact_ids = exact_customer_ids(q)
-    if exact_ids:
-        conditions.append(Customer.id.in_(exact_ids))
-    conditions.append(prefix_range(Customer.name, q))
-    conditions.append(prefix_range(Customer.email, q.lower()))  # emails are stored lowercased
-    if looks_like_phone(q):
-        conditions.append(prefix_range(Customer.phone, phone_digits(q)))
-    if is_last_digits(q):
-        conditions.append(Customer.phone_tail == q)
+    if shape.exact:
+        conditions.append(Customer.id.in_(bindparam("exact_ids", expanding=True)))
+    conditions.append(bound_prefix_range(Customer.name, "name"))
+    conditions.append(bound_prefix_range(Customer.email, "email"))
+    if shape.phone:
+        conditions.append(bound_prefix_range(Customer.phone, "phone"))
+    if shape.tail:
+        conditions.append(Customer.phone_tail == bindparam("phone_tail"))
     return or_(*conditions)
 
 

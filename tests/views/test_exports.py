@@ -109,6 +109,8 @@ def test_customers_csv(app, admin_client):
     assert [(r["Customer name"], r["Phone"], r["Subscriptions"]) for r in rows] == [
         ("김민수", "01012345678", "basic:past_due")]
     assert len(read_csv(admin_client.get("/customers.csv"))) == 2
+    searched = read_csv(english(admin_client).get("/customers.csv", query_string={"q": "이서"}))
+    assert [r["Customer name"] for r in searched] == ["이서연"]
 
 
 def test_schedules_csv(app, admin_client):

@@ -238,7 +238,9 @@ def test_list_queries_use_indexes_not_scans(app):
         page = queries.payments_query(queries.PaymentFilters()).order_by(
             db.text("payment.created_at DESC, payment.id DESC")).limit(51)
         assert "ix_payment_time" in plan_of(page)
-        search = db.select(Customer.id).where(queries.customer_search_condition("김민"))
+        shape, parameters = queries.customer_search("김민")
+        search = (db.select(Customer.id).where(queries.customer_search_condition(shape))
+                  .params(parameters))
         plan = plan_of(search)
         assert "ix_customer_name" in plan and "ix_customer_email" in plan
         assert "payment" not in plan
