@@ -207,6 +207,21 @@ def test_list_rows_escape_stored_text(admin_client, app):
     assert ">(이름 없음)</a>" in customers  # a customer without a name
 
 
+def test_translated_sentences_escape_the_names_put_in_them(admin_client, app):
+    """A template's ``_()`` escapes the values it is given: here a plan's name in "then
+    %(plan)s" on the customer and subscription pages."""
+    hostile = '<img src=x onerror="alert(1)">&'
+    with app.app_context():
+        customer = make_customer()
+        following = make_plan("next", hostile, 19900)
+        subscription = make_subscription(customer, make_plan(), next_plan_id=following.id)
+        pages = [f"/customers/{customer.id}", f"/subscriptions/{subscription.id}"]
+    for page in pages:
+        html = admin_client.get(page).get_data(as_text=True)
+        assert "<img" not in html, page
+        assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;&amp;" in html, page
+
+
 def test_the_timeline_escapes_stored_text(admin_client, app):
     """The customer's timeline is written in Python too: a note and a decline reason stay
     text, and each item keeps its kind, amount and status."""
