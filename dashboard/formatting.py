@@ -481,10 +481,16 @@ def status_badge_html(kind: str, value: str | None, label=label) -> Markup:
     return Markup(f'<span class="badge badge-{escape_text(value)}">{shown}</span>')
 
 
+def partly_refunded(charge) -> bool:
+    """Return whether some of a charge, not all of it, was refunded (iamport marks a payment
+    cancelled after any refund, partial or full)."""
+    return 0 < charge.cancel_amount < charge.amount
+
+
 def payment_status_html(payment, label=label) -> Markup:
     """Return a payment's status badge in a list (a partial refund shows as such; the detail
     pages' ``payment_badge_html`` adds the refunded amount)."""
-    if 0 < payment.cancel_amount < payment.amount:
+    if partly_refunded(payment):
         shown = escape_text(label("payment_refund_badge", "partially_refunded"))
         return Markup(f'<span class="badge badge-partial">{shown}</span>')
     if payment.status == "cancelled":
@@ -495,9 +501,8 @@ def payment_status_html(payment, label=label) -> Markup:
 
 def payment_badge_html(payment, label=label) -> Markup:
     """Return a payment's status badge on the detail pages: as in a list, and a partial refund
-    shows the amount refunded (iamport marks a payment cancelled after any refund, partial or
-    full)."""
-    if 0 < payment.cancel_amount < payment.amount:
+    shows the amount refunded."""
+    if partly_refunded(payment):
         return partial_refund_badge_html(payment.cancel_amount, label)
     return payment_status_html(payment, label)
 
@@ -522,7 +527,7 @@ def schedule_result_html(schedule, label=label) -> Markup:
     if schedule.schedule_status != "executed":
         return status_badge_html("schedule", schedule.schedule_status, label)
     payment = schedule.payment
-    if payment and 0 < payment.cancel_amount < payment.amount:
+    if payment and partly_refunded(payment):
         return partial_refund_badge_html(payment.cancel_amount, label)
     return status_badge_html("schedule_payment", schedule.payment_status, label)
 
