@@ -103,12 +103,17 @@ class WebhookBacklog:
         return self.oldest_seconds is not None and self.oldest_seconds > STALLED_BACKLOG_SECONDS
 
 
+# Built once, as columns: the webhooks list and the health check read both on every request.
+WEBHOOK_BACKLOG = (select(func.count(WebhookEvent.id), func.min(WebhookEvent.received_at))
+                   .where(WebhookEvent.state == "received"))
+WEBHOOK_REFUSALS = (
+    select(WebhookRefusal.reason, WebhookRefusal.refusals, WebhookRefusal.last_refused_at)
+    .order_by(WebhookRefusal.refusals.desc(), WebhookRefusal.reason))
+
+
 def webhook_backlog() -> WebhookBacklog:
     """Return how many webhooks wait for processing and the age of the oldest."""
-    count, oldest = db.session.execute(
-        select(func.count(WebhookEvent.id), func.min(WebhookEvent.received_at))
-        .where(WebhookEvent.state == "received")
-    ).one()
+    count, oldest = db.session.connection().execute(WEBHOOK_BACKLOG).one()
     return backlog_of(count, oldest)
 
 
@@ -117,11 +122,10 @@ def backlog_of(count: int | None, oldest: datetime | None) -> WebhookBacklog:
     return WebhookBacklog(int(count or 0), age)
 
 
-def webhook_refusals() -> list[WebhookRefusal]:
-    """Return the refused-webhook counters, most refused first."""
-    return list(db.session.scalars(
-        select(WebhookRefusal).order_by(WebhookRefusal.refusals.desc(), WebhookRefusal.reason)
-    ))
+def webhook_refusals() -> list[Row]:
+    """Return the refused-webhook counters, most refused first: rows of (``reason``,
+    ``refusals``, ``last_refused_at``)."""
+    return db.session.connection().execute(WEBHOOK_REFUSALS).all()
 
 
 def upcoming_tally(since: datetime, until: datetime) -> Tally:
