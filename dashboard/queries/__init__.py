@@ -5,12 +5,12 @@ from ``clock`` and which actions a record offers from ``actions``.
 """
 from __future__ import annotations
 
+from ..models import credit_balance
 from .details import (
     CustomerDetail,
     PaymentDetail,
     SubscriptionDetail,
     TimelineItem,
-    credit_balance,
     customer_detail,
     customer_or_none,
     customer_subscriptions,

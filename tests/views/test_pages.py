@@ -163,6 +163,23 @@ def test_customer_page_shows_everything_on_one_screen(admin_client, seeded, app)
         assert kind in html
 
 
+def test_the_customer_page_shows_the_credit_balance_of_its_own_ledger(admin_client, app):
+    """The Credits card sums the customer's ledger, not another customer's; no entries read
+    as 0."""
+    with app.app_context():
+        from dashboard.models import CreditEntry
+        customer, other, empty = make_customer(), make_customer(), make_customer()
+        for owner, delta in ((customer, 1200), (customer, -300), (customer, 45), (other, 7000)):
+            add(CreditEntry(customer_id=owner.id, delta=delta, reason="manual"))
+        ids = customer.id, empty.id
+
+    def balance(customer_id):
+        html = admin_client.get(f"/customers/{customer_id}").get_data(as_text=True)
+        return html.split('<p class="big">')[1].split("</p>")[0]
+
+    assert [balance(customer_id) for customer_id in ids] == ["945", "0"]
+
+
 def test_webhooks_of_a_payment_are_found_by_either_uid(admin_client, app):
     """A notification that names only the imp_uid, or only the merchant_uid, belongs to the
     payment on its page and in its customer's timeline; another payment's does not."""
