@@ -127,18 +127,25 @@ def customer_rows(rows) -> Markup:
     label, zone = page_formats()
     customer_url = id_url("customers.detail", "customer_id")
     no_name = str(NO_NAME)
+    # A page's customers share a few plans and states: each plan's line is written once.
+    plan_lines: dict[tuple[str, str], str] = {}
     html = []
     for c in rows:
-        plans = "".join(
-            f"<div>{escape_text(s.plan.name)} {status_badge_html('subscription', s.status, label)}"
-            "</div>" for s in c.subscriptions)
+        plans = []
+        for s in c.subscriptions:
+            line = plan_lines.get((s.plan.name, s.status))
+            if line is None:
+                line = plan_lines[s.plan.name, s.status] = (
+                    f"<div>{escape_text(s.plan.name)} "
+                    f"{status_badge_html('subscription', s.status, label)}</div>")
+            plans.append(line)
         html.append(
             f'<tr><td><a href="{customer_url(c.id)}">{escape_text(c.name or no_name)}</a></td>'
             f'<td>{escape_text(c.email)}<br><span class="muted">{escape_text(c.phone)}</span></td>'
             f"<td>{uid_html(c.customer_uid)}</td>"
             f'<td>{escape_text(c.card_name or "")} {escape_text(c.card_number or "")}<br>'
             f'{status_badge_html("billing_key", c.billing_key_status, label)}</td>'
-            f"<td>{plans}</td>"
+            f"<td>{''.join(plans)}</td>"
             f"<td>{local_time(c.created_at, zone=zone)}</td></tr>\n")
     return Markup("".join(html))
 
