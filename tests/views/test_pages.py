@@ -224,6 +224,19 @@ def test_list_rows_escape_stored_text(admin_client, app):
     assert ">(이름 없음)</a>" in customers  # a customer without a name
 
 
+def test_the_customers_list_shows_each_subscriptions_own_state(admin_client, app):
+    """Customers on the same plan in different states: each row shows its own badge."""
+    with app.app_context():
+        plan = make_plan(name="공유 요금제")
+        states = ("active", "paused", "past_due", "cancelled")
+        for state in states:
+            make_subscription(make_customer(name=f"고객 {state}"), plan, status=state)
+    html = admin_client.get("/customers").get_data(as_text=True)
+    for state in states:
+        row = html.split(f">고객 {state}</a>")[1].split("</tr>")[0]
+        assert f'<div>공유 요금제 <span class="badge badge-{state}">' in row, state
+
+
 def test_translated_sentences_escape_the_names_put_in_them(admin_client, app):
     """A template's ``_()`` escapes the values it is given: here a plan's name in "then
     %(plan)s" on the customer and subscription pages."""
