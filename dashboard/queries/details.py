@@ -56,7 +56,7 @@ PAYMENTS_OF_CUSTOMER = (
     .limit(100)
 )
 # The customer page's statements join what it shows together: on PostgreSQL each statement is
-# a round trip and a plan, and they were most of the page's time.
+# a round trip and a plan, and by the profile they took about half of the page's time.
 CUSTOMER_WITH_CREDIT = (
     select(Customer, CREDIT_BALANCE.scalar_subquery())
     .where(Customer.id == bindparam("customer_id"))
@@ -279,7 +279,7 @@ def upcoming_and_recent_schedules(
     for *row, is_upcoming in db.session.connection().execute(
             UPCOMING_AND_RECENT_SCHEDULES, {"customer_id": customer_id}):
         if is_upcoming:
-            upcoming.append(schedule_row(row[:-3]))
+            upcoming.append(schedule_row(row[:-3]))  # the three times are the timeline's
         else:
             recent.append(customer_schedule(row))
     upcoming.sort(key=lambda schedule: (schedule.schedule_at, schedule.id))

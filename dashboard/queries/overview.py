@@ -103,7 +103,8 @@ class WebhookBacklog:
         return self.oldest_seconds is not None and self.oldest_seconds > STALLED_BACKLOG_SECONDS
 
 
-# Built once, as columns: the webhooks list and the health check read both on every request.
+# Built once, as columns: the webhooks list reads both on every request (the health check the
+# backlog).
 WEBHOOK_BACKLOG = (select(func.count(WebhookEvent.id), func.min(WebhookEvent.received_at))
                    .where(WebhookEvent.state == "received"))
 WEBHOOK_REFUSALS = (
