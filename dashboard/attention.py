@@ -76,8 +76,19 @@ def next_charge_at(subscription: Subscription):
     return subscription.next_attempt_at
 
 
+def attention_columns() -> tuple:
+    """Return, for a statement that selects subscriptions, one true-or-false column per code
+    of ``ATTENTION_CODES`` (in the billing mode's terms; ``codes_of`` reads them)."""
+    return and_(_expects_charges(), _key_missing()), _unscheduled(), _charge_pending()
+
+
+def codes_of(flags) -> list[str]:
+    """Return the codes whose ``attention_columns`` value is true."""
+    return [code for code, present in zip(ATTENTION_CODES, flags, strict=True) if present]
+
+
 # The codes of one subscription, per billing mode: built once, as the statement takes longer
-# to build than to run, and every subscription page asks.
+# to build than to run.
 _codes_of_one: dict[str, Select] = {}
 
 
@@ -86,15 +97,10 @@ def subscription_attention(subscription: Subscription) -> list[str]:
     mode = billing_mode()
     query = _codes_of_one.get(mode)
     if query is None:
-        query = _codes_of_one[mode] = select(
-            and_(_expects_charges(), _key_missing()),
-            _unscheduled(),
-            _charge_pending(),
-        ).where(Subscription.id == bindparam("subscription_id"))
+        query = _codes_of_one[mode] = select(*attention_columns()).where(
+            Subscription.id == bindparam("subscription_id"))
     found = db.session.execute(query, {"subscription_id": subscription.id}).one_or_none()
-    if found is None:
-        return []
-    return [code for code, present in zip(ATTENTION_CODES, found, strict=True) if present]
+    return [] if found is None else codes_of(found)
 
 
 # --- the attention_item table ----------------------------------------------------------------

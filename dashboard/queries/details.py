@@ -5,12 +5,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Row, bindparam, literal, or_, select, union_all
+from sqlalchemy import Row, Select, bindparam, literal, or_, select, union_all
 from sqlalchemy.orm import joinedload, selectinload
 
 from .. import formatting
 from ..actions import allowed_actions, payment_actions
-from ..attention import subscription_attention
+from ..attention import attention_columns, codes_of
+from ..config import billing_mode
 from ..extensions import db
 from ..messages import webhook_error
 from ..models import (
@@ -406,12 +407,23 @@ def subscription_or_none(subscription_id: int) -> Subscription | None:
     return db.session.scalar(SUBSCRIPTION_WITH_PARTIES, {"subscription_id": subscription_id})
 
 
+# The subscription page's subscription with its attention codes, per billing mode: one
+# statement, built once.
+_subscription_pages: dict[str, Select] = {}
+
+
 def subscription_detail(subscription_id: int) -> SubscriptionDetail | None:
     """Return a subscription with its schedules, payments and staff actions."""
     by_subscription = {"subscription_id": subscription_id}
-    subscription = subscription_or_none(subscription_id)
-    if subscription is None:
+    mode = billing_mode()
+    query = _subscription_pages.get(mode)
+    if query is None:
+        query = _subscription_pages[mode] = SUBSCRIPTION_WITH_PARTIES.add_columns(
+            *attention_columns())
+    found = db.session.execute(query, by_subscription).one_or_none()
+    if found is None:
         return None
+    subscription, *attention_flags = found
     connection = db.session.connection()
     schedules = [schedule_row(row)
                  for row in connection.execute(SCHEDULES_OF_SUBSCRIPTION, by_subscription)]
@@ -419,7 +431,7 @@ def subscription_detail(subscription_id: int) -> SubscriptionDetail | None:
     audit_entries = connection.execute(AUDIT_OF_SUBSCRIPTION,
                                        {"target_id": str(subscription_id)}).all()
     return SubscriptionDetail(subscription, schedules, payments, audit_entries,
-                              allowed_actions(subscription), subscription_attention(subscription))
+                              allowed_actions(subscription), codes_of(attention_flags))
 
 
 def schedule_or_none(schedule_id: int) -> Schedule | None:
