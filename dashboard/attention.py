@@ -1,11 +1,12 @@
 """Why a subscription needs staff attention: the one place that decides it.
 
 A subscription that is supposed to be billed but will not be (its billing key is gone, nothing
-is scheduled, or a charge's outcome is unknown) must never look healthy. The API and the
-subscription page ask ``subscription_attention``. The overview reads ``attention_item``: a row
-for each subscription that needs attention, kept current by session hooks in the transaction
-of every change that can move it (so it lists and counts them without reading every
-subscription), and checked against the rules by ``repair`` at each ``sync``.
+is scheduled, or a charge's outcome is unknown) must never look healthy. The API asks
+``subscription_attention``; the subscription page reads the same ``attention_columns`` with
+its subscription. The overview reads ``attention_item``: a row for each subscription that
+needs attention, kept current by session hooks in the transaction of every change that can
+move it (so it lists and counts them without reading every subscription), and checked
+against the rules by ``repair`` at each ``sync``.
 
 It reads the models only, so both the write side and the read side can ask it.
 """
