@@ -70,9 +70,11 @@ PAYMENTS_WITH_REFUNDS = (
     .order_by(LATEST_PAYMENTS.c.created_at.desc(), LATEST_PAYMENTS.c.id.desc(), Refund.id)
 )
 PAYMENT_FIELDS = len(PAYMENTS_OF_CUSTOMER.selected_columns)
+# The times a customer's timeline prints of a schedule (``CustomerSchedule``'s own fields).
+TIMELINE_TIMES = (Schedule.created_at, Schedule.executed_at, Schedule.revoked_at)
 SCHEDULES_OF_CUSTOMER = (
     schedules_query(ScheduleFilters(), SCHEDULE_ROW_COLUMNS)
-    .add_columns(Schedule.created_at, Schedule.executed_at, Schedule.revoked_at)
+    .add_columns(*TIMELINE_TIMES)
     .where(Schedule.customer_id == bindparam("customer_id"))
     .order_by(Schedule.schedule_at.desc(), Schedule.id.desc())
     .limit(100)
@@ -81,9 +83,7 @@ SCHEDULES_OF_CUSTOMER = (
 # ``upcoming`` tells the two parts apart, and each part is put back in its order in Python.
 UPCOMING_AND_RECENT_SCHEDULES = union_all(
     select(UPCOMING_SCHEDULES_OF_CUSTOMER
-           .add_columns(Schedule.created_at, Schedule.executed_at, Schedule.revoked_at,
-                        literal(True).label("upcoming"))
-           .subquery()),
+           .add_columns(*TIMELINE_TIMES, literal(True).label("upcoming")).subquery()),
     select(SCHEDULES_OF_CUSTOMER.add_columns(literal(False).label("upcoming")).subquery()),
 )
 # What the pages print of staff actions, webhooks and notes: plain rows, no ORM objects.
@@ -226,7 +226,7 @@ class CustomerDetail:
     customer: Customer
     subscriptions: list[Subscription]
     credit_balance: int
-    upcoming_schedules: list[ScheduleRow]
+    upcoming_schedules: list[CustomerSchedule]
     recent_schedules: list[CustomerSchedule]
     payments: list[CustomerPayment]
     audit_entries: list[Row]  # of AUDIT_COLUMNS
@@ -272,17 +272,14 @@ def customer_payments(customer_id: int) -> list[CustomerPayment]:
 
 
 def upcoming_and_recent_schedules(
-        customer_id: int) -> tuple[list[ScheduleRow], list[CustomerSchedule]]:
+        customer_id: int) -> tuple[list[CustomerSchedule], list[CustomerSchedule]]:
     """Return a customer's waiting schedules (the first ``UPCOMING_LIMIT``, soonest first)
     and its last 100 schedules (latest charge time first)."""
-    upcoming: list[ScheduleRow] = []
+    upcoming: list[CustomerSchedule] = []
     recent: list[CustomerSchedule] = []
     for *row, is_upcoming in db.session.connection().execute(
             UPCOMING_AND_RECENT_SCHEDULES, {"customer_id": customer_id}):
-        if is_upcoming:
-            upcoming.append(schedule_row(row[:-3]))  # the three times are the timeline's
-        else:
-            recent.append(customer_schedule(row))
+        (upcoming if is_upcoming else recent).append(customer_schedule(row))
     upcoming.sort(key=lambda schedule: (schedule.schedule_at, schedule.id))
     recent.sort(key=lambda schedule: (schedule.schedule_at, schedule.id), reverse=True)
     return upcoming, recent
