@@ -192,10 +192,13 @@ class Customer(Timestamps, db.Model):
     __tablename__ = "customer"
     __table_args__ = (
         CheckConstraint(one_of("billing_key_status", BILLING_KEY_STATES), name="billing_key"),
-        Index("ix_customer_name", "name"),
-        Index("ix_customer_email", "email"),
-        Index("ix_customer_phone", "phone"),
-        Index("ix_customer_phone_tail", "phone_tail"),
+        # Each search field's index carries the list's order (created_at, id): SQLite places
+        # a match in the page's order from the index and reads the table only for the rows
+        # that may make the page (a surname matches a fifth of all customers).
+        Index("ix_customer_name_created", "name", "created_at", "id"),
+        Index("ix_customer_email_created", "email", "created_at", "id"),
+        Index("ix_customer_phone_created", "phone", "created_at", "id"),
+        Index("ix_customer_phone_tail_created", "phone_tail", "created_at", "id"),
         Index("ix_customer_created", "created_at", "id"),
     )
 

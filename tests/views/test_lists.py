@@ -86,6 +86,48 @@ def test_customer_filters_by_subscription_status_and_plan(app, admin_client):
     assert len(listed()) == 4
 
 
+def test_a_search_pages_its_matches_across_every_lookup_in_order(app):
+    """A search's lookups (name, email, phone, last four digits, an exact uid) together list
+    every match once, newest first, page after page, within the other filters."""
+    with app.app_context():
+        other_phone = "01099990000"
+
+        def customer(minutes, **fields):
+            fields.setdefault("phone", other_phone)
+            return make_customer(created_at=BASE + timedelta(minutes=minutes), **fields)
+
+        oldest = customer(1, name="5678 상사")
+        customer(2, name="박서준", email="5678shop@example.com")
+        customer(3, name="최유나", phone="01011115678")  # the last four digits
+        customer(4, name="정하늘", customer_uid="5678")  # exact
+        customer(5, name="5678마트", email="5678mart@example.com", phone="01022225678")
+        tied = [customer(6, name="5678 가"), customer(6, name="5678 나")]
+        customer(7, name="567 아님")  # a shorter prefix matches nothing
+        customer(8, name="김민수")
+        basic = make_plan()
+        make_subscription(tied[0], basic, status="active")
+        make_subscription(oldest, basic, status="past_due")
+        make_subscription(customer(9, name="5678 연체", phone="01033335678"), basic,
+                          status="past_due")
+
+        def every_page(filters):
+            names, after = [], None
+            for _ in range(10):  # a cursor that never moves on must fail, not loop
+                page = queries.customers_page(filters, after=after, limit=2)
+                names.extend(c.name for c in page.rows)
+                if page.next_after is None:
+                    return names
+                after = page.next_after
+            raise AssertionError(f"still paging after {names}")
+
+        assert every_page(queries.CustomerFilters(q="5678")) == [
+            "5678 연체", "5678 나", "5678 가", "5678마트", "정하늘", "최유나", "박서준",
+            "5678 상사"]
+        # The newest name matches are not overdue: the status filter holds for every lookup.
+        assert every_page(queries.CustomerFilters(q="5678", status="past_due")) == [
+            "5678 연체", "5678 상사"]
+
+
 def test_keyset_paging_stays_correct_while_rows_arrive(app):
     with app.app_context():
         for n in range(7):
@@ -242,7 +284,7 @@ def test_list_queries_use_indexes_not_scans(app):
         search = (db.select(Customer.id).where(queries.customer_search_condition(shape))
                   .params(parameters))
         plan = plan_of(search)
-        assert "ix_customer_name" in plan and "ix_customer_email" in plan
+        assert "ix_customer_name_created" in plan and "ix_customer_email_created" in plan
         assert "payment" not in plan
         db.session.rollback()
 
