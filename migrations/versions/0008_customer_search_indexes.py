@@ -8,6 +8,9 @@ Create Date: 2026-12-07 09:20:00
 The customers list shows a search's newest matches first: with the list's order in each
 field's index, a match's place in that order is read from the index, and the table only for
 the rows that may make the page.
+
+On PostgreSQL the indexes are built and dropped ``CONCURRENTLY``: customers can still be
+added and changed (a webhook, a billing key) while they build.
 """
 from alembic import op
 
@@ -20,14 +23,29 @@ depends_on = None
 FIELDS = ("name", "email", "phone", "phone_tail")
 
 
+def replace_indexes(create: dict[str, list[str]], drop: list[str]) -> None:
+    postgres = op.get_bind().dialect.name == "postgresql"
+
+    def run():
+        for name, columns in create.items():
+            op.create_index(name, "customer", columns, unique=False,
+                            postgresql_concurrently=postgres)
+        for name in drop:
+            op.drop_index(name, table_name="customer", postgresql_concurrently=postgres)
+
+    if postgres:  # CONCURRENTLY cannot run inside a transaction
+        with op.get_context().autocommit_block():
+            run()
+    else:
+        run()
+
+
 def upgrade():
-    for field in FIELDS:
-        op.create_index(f"ix_customer_{field}_created", "customer",
-                        [field, "created_at", "id"], unique=False)
-        op.drop_index(f"ix_customer_{field}", table_name="customer")
+    replace_indexes({f"ix_customer_{field}_created": [field, "created_at", "id"]
+                     for field in FIELDS},
+                    [f"ix_customer_{field}" for field in FIELDS])
 
 
 def downgrade():
-    for field in FIELDS:
-        op.create_index(f"ix_customer_{field}", "customer", [field], unique=False)
-        op.drop_index(f"ix_customer_{field}_created", table_name="customer")
+    replace_indexes({f"ix_customer_{field}": [field] for field in FIELDS},
+                    [f"ix_customer_{field}_created" for field in FIELDS])
