@@ -123,7 +123,8 @@ def test_a_search_pages_its_matches_across_every_lookup_in_order(app):
         assert every_page(queries.CustomerFilters(q="5678")) == [
             "5678 연체", "5678 나", "5678 가", "5678마트", "정하늘", "최유나", "박서준",
             "5678 상사"]
-        # The newest name matches are not overdue: the status filter holds for every lookup.
+        # With a status filter, only the overdue matches, still newest first (the newest
+        # name matches are not overdue).
         assert every_page(queries.CustomerFilters(q="5678", status="past_due")) == [
             "5678 연체", "5678 상사"]
 
