@@ -12,6 +12,8 @@ the rows that may make the page.
 On PostgreSQL the indexes are built and dropped ``CONCURRENTLY``: customers can still be
 added and changed (a webhook, a billing key) while they build.
 """
+from contextlib import nullcontext
+
 from alembic import op
 
 # revision identifiers, used by Alembic.
@@ -24,20 +26,15 @@ FIELDS = ("name", "email", "phone", "phone_tail")
 
 
 def replace_indexes(create: dict[str, list[str]], drop: list[str]) -> None:
+    """Build the new indexes first, so searches always have one, then drop the old."""
     postgres = op.get_bind().dialect.name == "postgresql"
-
-    def run():
+    # CONCURRENTLY cannot run inside a transaction.
+    with op.get_context().autocommit_block() if postgres else nullcontext():
         for name, columns in create.items():
             op.create_index(name, "customer", columns, unique=False,
                             postgresql_concurrently=postgres)
         for name in drop:
             op.drop_index(name, table_name="customer", postgresql_concurrently=postgres)
-
-    if postgres:  # CONCURRENTLY cannot run inside a transaction
-        with op.get_context().autocommit_block():
-            run()
-    else:
-        run()
 
 
 def upgrade():
