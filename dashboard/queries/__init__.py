@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from ..models import credit_balance
 from .details import (
+    HISTORY_LIMIT,
+    PAYMENTS_ON_PAGE,
+    TIMELINE_LIMIT,
+    TIMELINE_ON_PAGE,
     CustomerDetail,
     PaymentDetail,
     SubscriptionDetail,
@@ -75,7 +79,11 @@ from .search import (
 
 __all__ = [
     "EXPORT_BATCH",
+    "HISTORY_LIMIT",
     "PAGE_SIZE",
+    "PAYMENTS_ON_PAGE",
+    "TIMELINE_LIMIT",
+    "TIMELINE_ON_PAGE",
     "BadCursor",
     "CustomerDetail",
     "CustomerFilters",

@@ -28,8 +28,15 @@ from ..models import (
 )
 from .lists import SCHEDULE_ROW_COLUMNS, ScheduleFilters, ScheduleRow, schedule_row, schedules_query
 
-TIMELINE_LIMIT = 200
 UPCOMING_LIMIT = 20
+# A customer's history (payments, schedules, webhooks, staff actions, notes) is read newest
+# first, a number of rows of each kind: the customer page reads 50 of each and shows the
+# newest 50 events and 20 payments; the customer's timeline page reads 100 and shows 200.
+HISTORY_ON_PAGE = 50
+TIMELINE_ON_PAGE = 50
+PAYMENTS_ON_PAGE = 20
+HISTORY_LIMIT = 100
+TIMELINE_LIMIT = 200
 
 
 # The detail pages' statements, built once with their ids as parameters: a customer page runs
@@ -54,7 +61,7 @@ PAYMENTS_OF_CUSTOMER = (
            Payment.fail_reason)
     .where(Payment.customer_id == bindparam("customer_id"))
     .order_by(Payment.created_at.desc(), Payment.id.desc())
-    .limit(100)
+    .limit(bindparam("history"))
 )
 # The customer page's statements join what it shows together: on PostgreSQL each statement is
 # a round trip and a plan, and by the profile they took about half of the page's time.
@@ -77,9 +84,9 @@ SCHEDULES_OF_CUSTOMER = (
     .add_columns(*TIMELINE_TIMES)
     .where(Schedule.customer_id == bindparam("customer_id"))
     .order_by(Schedule.schedule_at.desc(), Schedule.id.desc())
-    .limit(100)
+    .limit(bindparam("history"))
 )
-# The waiting schedules (soonest first) and the last 100 (latest first), in one statement:
+# The waiting schedules (soonest first) and the latest (latest first), in one statement:
 # ``upcoming`` tells the two parts apart, and each part is put back in its order in Python.
 UPCOMING_AND_RECENT_SCHEDULES = union_all(
     select(UPCOMING_SCHEDULES_OF_CUSTOMER
@@ -95,18 +102,18 @@ NOTE_COLUMNS = (CustomerNote.created_at, CustomerNote.body, CustomerNote.author_
 
 AUDIT_OF_CUSTOMER = (
     select(*AUDIT_COLUMNS).where(AuditEntry.customer_id == bindparam("customer_id"))
-    .order_by(AuditEntry.id.desc()).limit(100)
+    .order_by(AuditEntry.id.desc()).limit(bindparam("history"))
 )
 WEBHOOKS_OF_UIDS = (
     select(*WEBHOOK_COLUMNS)
     .where(or_(WebhookEvent.imp_uid.in_(bindparam("imp_uids", expanding=True)),
                WebhookEvent.merchant_uid.in_(bindparam("merchant_uids", expanding=True))))
     .order_by(WebhookEvent.received_at.desc(), WebhookEvent.id.desc())
-    .limit(100)
+    .limit(bindparam("history"))
 )
 NOTES_OF_CUSTOMER = (
     select(*NOTE_COLUMNS).where(CustomerNote.customer_id == bindparam("customer_id"))
-    .order_by(CustomerNote.id.desc()).limit(100)
+    .order_by(CustomerNote.id.desc()).limit(bindparam("history"))
 )
 SUBSCRIPTION_WITH_PARTIES = (
     select(Subscription)
@@ -255,13 +262,13 @@ def upcoming_schedules(customer_id: int) -> list[ScheduleRow]:
     return [schedule_row(row) for row in rows]
 
 
-def customer_payments(customer_id: int) -> list[CustomerPayment]:
-    """Return a customer's last 100 payments, newest first, each with its refunds, as plain
-    rows: the page only prints them, and loading them as ORM objects (their refunds in a
-    second load) was the page's costliest statement."""
+def customer_payments(customer_id: int, history: int) -> list[CustomerPayment]:
+    """Return a customer's last ``history`` payments, newest first, each with its refunds, as
+    plain rows: the page only prints them, and loading them as ORM objects (their refunds in
+    a second load) was the page's costliest statement."""
     payments: list[CustomerPayment] = []
-    for row in db.session.connection().execute(PAYMENTS_WITH_REFUNDS,
-                                               {"customer_id": customer_id}):
+    for row in db.session.connection().execute(
+            PAYMENTS_WITH_REFUNDS, {"customer_id": customer_id, "history": history}):
         # One row per refund (or one row with no refund), a payment's rows together.
         if not payments or payments[-1].id != row[0]:
             payments.append(CustomerPayment(*row[:PAYMENT_FIELDS]))
@@ -272,29 +279,30 @@ def customer_payments(customer_id: int) -> list[CustomerPayment]:
 
 
 def upcoming_and_recent_schedules(
-        customer_id: int) -> tuple[list[CustomerSchedule], list[CustomerSchedule]]:
+        customer_id: int, history: int) -> tuple[list[CustomerSchedule], list[CustomerSchedule]]:
     """Return a customer's waiting schedules (the first ``UPCOMING_LIMIT``, soonest first)
-    and its last 100 schedules (latest charge time first)."""
+    and its last ``history`` schedules (latest charge time first)."""
     upcoming: list[CustomerSchedule] = []
     recent: list[CustomerSchedule] = []
     for *row, is_upcoming in db.session.connection().execute(
-            UPCOMING_AND_RECENT_SCHEDULES, {"customer_id": customer_id}):
+            UPCOMING_AND_RECENT_SCHEDULES, {"customer_id": customer_id, "history": history}):
         (upcoming if is_upcoming else recent).append(customer_schedule(row))
     upcoming.sort(key=lambda schedule: (schedule.schedule_at, schedule.id))
     recent.sort(key=lambda schedule: (schedule.schedule_at, schedule.id), reverse=True)
     return upcoming, recent
 
 
-def customer_detail(customer_id: int) -> CustomerDetail | None:
-    """Return everything the customer page shows, in a fixed number of queries."""
+def customer_detail(customer_id: int, history: int = HISTORY_ON_PAGE) -> CustomerDetail | None:
+    """Return everything the customer page shows, in a fixed number of queries, with the
+    last ``history`` rows of each kind of the customer's history."""
     found = db.session.execute(CUSTOMER_WITH_CREDIT, {"customer_id": customer_id}).one_or_none()
     if found is None:
         return None
     customer, credit = found
-    by_customer = {"customer_id": customer_id}
+    by_customer = {"customer_id": customer_id, "history": history}
     subscriptions = customer_subscriptions(customer_id)
-    payments = customer_payments(customer_id)
-    upcoming, recent_schedules = upcoming_and_recent_schedules(customer_id)
+    payments = customer_payments(customer_id, history)
+    upcoming, recent_schedules = upcoming_and_recent_schedules(customer_id, history)
     connection = db.session.connection()
     audit_entries = connection.execute(AUDIT_OF_CUSTOMER, by_customer).all()
     imp_uids = sorted({p.imp_uid for p in payments if p.imp_uid})
@@ -303,7 +311,8 @@ def customer_detail(customer_id: int) -> CustomerDetail | None:
     webhook_events: list[Row] = []
     if imp_uids or merchant_uids:
         webhook_events = connection.execute(
-            WEBHOOKS_OF_UIDS, {"imp_uids": imp_uids, "merchant_uids": merchant_uids}).all()
+            WEBHOOKS_OF_UIDS,
+            {"imp_uids": imp_uids, "merchant_uids": merchant_uids, "history": history}).all()
     return CustomerDetail(
         customer=customer,
         subscriptions=subscriptions,
@@ -317,10 +326,10 @@ def customer_detail(customer_id: int) -> CustomerDetail | None:
     )
 
 
-def customer_timeline(detail: CustomerDetail,
-                      payment_url: Callable[[int], str]) -> list[TimelineItem]:
-    """Merge charges, refunds, schedule changes, webhooks and staff actions, newest first;
-    charges and refunds link to ``payment_url(payment id)``."""
+def customer_timeline(detail: CustomerDetail, payment_url: Callable[[int], str],
+                      limit: int = TIMELINE_ON_PAGE) -> list[TimelineItem]:
+    """Merge charges, refunds, schedule changes, webhooks and staff actions: the newest
+    ``limit``, newest first; charges and refunds link to ``payment_url(payment id)``."""
     _ = formatting.page_gettext  # a timeline holds a hundred texts: one catalogue per page
     items: list[TimelineItem] = []
     for payment in detail.payments:
@@ -386,7 +395,7 @@ def customer_timeline(detail: CustomerDetail,
         items.append(TimelineItem(at=note.created_at, kind="note", title=_("Note"),
                                   detail=note.body, actor=note.author_label))
     items.sort(key=lambda item: item.at, reverse=True)
-    return items[:TIMELINE_LIMIT]
+    return items[:limit]
 
 
 @dataclass

@@ -85,13 +85,32 @@ def export():
 
 @bp.get("/customers/<int:customer_id>")
 def detail(customer_id: int):
-    """Show one customer: profile, card, subscriptions, credits, schedules, payments, timeline."""
+    """Show one customer: profile, card, subscriptions, credits, schedules, their latest
+    payments and the newest events of their timeline."""
     detail = or_404(queries.customer_detail(customer_id))
+    # One event more than the page shows tells whether the full timeline has more.
+    timeline = queries.customer_timeline(detail, id_url("payments.detail", "payment_id"),
+                                         limit=queries.TIMELINE_ON_PAGE + 1)
     return render_page_or_fragment(
         "customers/detail.html", None,
         detail=detail, customer=detail.customer,
-        timeline=queries.customer_timeline(detail, id_url("payments.detail", "payment_id")),
+        payments=detail.payments[:queries.PAYMENTS_ON_PAGE],
+        timeline=timeline[:queries.TIMELINE_ON_PAGE],
+        more_events=len(timeline) > queries.TIMELINE_ON_PAGE,
         note_form=NoteForm(formdata=None),
+    )
+
+
+@bp.get("/customers/<int:customer_id>/timeline")
+def timeline(customer_id: int):
+    """Show a customer's timeline: charges, refunds, schedules, webhooks, staff actions and
+    notes, the newest ``TIMELINE_LIMIT``."""
+    detail = or_404(queries.customer_detail(customer_id, history=queries.HISTORY_LIMIT))
+    return render_page_or_fragment(
+        "customers/timeline.html", None,
+        customer=detail.customer, limit=queries.TIMELINE_LIMIT,
+        timeline=queries.customer_timeline(detail, id_url("payments.detail", "payment_id"),
+                                           limit=queries.TIMELINE_LIMIT),
     )
 
 

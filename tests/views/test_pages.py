@@ -1,7 +1,7 @@
 """Every console page renders as a full page and as its htmx fragment, behind sign-in."""
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from html import unescape
 
 import pytest
@@ -270,6 +270,66 @@ def test_the_timeline_escapes_stored_text(admin_client, app):
     assert "<strong>₩4,900</strong>" in timeline and "상담원&lt;1&gt;" in timeline
     # The charge's request and its decline link to the payment.
     assert timeline.count(f'<a href="/payments/{payment_id}">') == 2
+
+
+def test_the_customer_page_shows_the_latest_payments_and_events_and_links_the_rest(
+        admin_client, app):
+    """The page lists the newest 20 payments and the newest 50 events; the customer's timeline
+    page holds every event (up to 200), newest first, and a short history gets no links."""
+    from dashboard.models import CustomerNote
+    base = datetime(2026, 11, 1, 3, 0, tzinfo=UTC)
+    with app.app_context():
+        customer = make_customer()
+        add(CustomerNote(customer_id=customer.id, body="첫 상담 기록", author_label="상담원",
+                         created_at=base - timedelta(days=1)))
+        orders = [make_payment(customer, created_at=base + timedelta(days=day),
+                               merchant_uid=f"order_day{day:02d}").merchant_uid
+                  for day in range(30)]
+        quiet = make_customer()
+        make_payment(quiet, created_at=base, merchant_uid="order_quiet")
+        customer_id, quiet_id = customer.id, quiet.id
+
+    def section(html, start, end="</section>"):
+        return html.split(start)[1].split(end)[0]
+
+    page = admin_client.get(f"/customers/{customer_id}").get_data(as_text=True)
+    payments = section(page, 'id="payments"')
+    assert [uid for uid in orders if f">{uid}<" in payments] == orders[10:]
+    assert "최근 결제 20건입니다." in payments
+    timeline = section(page, 'class="timeline"', "</ol>")
+    # Each charge is two events (requested, paid): the newest 50 are the last 25 charges'.
+    assert timeline.count("<li ") == 50
+    assert "order_day05" in timeline and "order_day04" not in timeline
+    assert "첫 상담 기록" not in timeline
+    full_url = f"/customers/{customer_id}/timeline"
+    assert f'href="{full_url}"' in page
+
+    full = admin_client.get(full_url).get_data(as_text=True)
+    events = section(full, 'class="timeline"', "</ol>")
+    assert events.count("<li ") == 61 and "첫 상담 기록" in events
+    times = [item.split('"')[0] for item in events.split('<time datetime="')[1:]]
+    assert times == sorted(times, reverse=True)
+    assert "최근 기록" not in full  # all 61 are shown
+
+    quiet_page = admin_client.get(f"/customers/{quiet_id}").get_data(as_text=True)
+    assert "/timeline" not in quiet_page and "최근 결제" not in quiet_page
+    assert admin_client.get("/customers/999999/timeline").status_code == 404
+
+
+def test_a_long_timeline_page_shows_the_newest_200_events_and_says_so(admin_client, app):
+    base = datetime(2026, 1, 1, 3, 0, tzinfo=UTC)
+    with app.app_context():
+        customer = make_customer()
+        for day in range(101):
+            make_payment(customer, created_at=base + timedelta(days=day),
+                         merchant_uid=f"order_long{day:03d}")
+        customer_id = customer.id
+    full = admin_client.get(f"/customers/{customer_id}/timeline").get_data(as_text=True)
+    events = full.split('class="timeline"')[1].split("</ol>")[0]
+    # The newest 100 charges, two events each; the oldest charge is left out.
+    assert events.count("<li ") == 200
+    assert "order_long001" in events and "order_long000" not in events
+    assert "최근 기록 200건입니다." in full
 
 
 def test_the_customer_pages_payment_rows(admin_client, viewer_client, app):
