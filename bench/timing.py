@@ -72,15 +72,21 @@ def percentile(samples: list[float], rank: float) -> float:
     return ordered[index]
 
 
+# The rounds a fast page's repetitions are spread over (a slow page's are spread by time).
+ROUNDS = 12
+
+
 def interleave(calls: dict[str, Callable[[], object]], budget: Budget,
                on_done: Callable[[str, list[float]], None] | None = None,
                cpu: dict[str, list[float]] | None = None) -> dict[str, list[float]]:
     """Time every call in rounds and return each one's durations in milliseconds (and, into
     ``cpu``, the process CPU time of each repetition).
 
-    The machine may be busy with other work; spreading each page's repetitions over the whole
-    run, round after round, lets such load fall on every page alike, so ratios stay fair. In
-    each round a call repeats until it has used its slice of the budget (at least once).
+    The machine may be busy with other work, or change speed; spreading each page's
+    repetitions over the whole run, round after round, lets such load fall on every page
+    alike, so ratios stay fair. In each round a call repeats until it has used its slice of
+    the budget or made its share of ``ROUNDS`` (at least once): a fast page's repetitions
+    would otherwise all fall in its first slice.
     """
     for call in calls.values():
         for _ in range(budget.warmup):
@@ -91,10 +97,11 @@ def interleave(calls: dict[str, Callable[[], object]], budget: Budget,
         cpu[key] = []
     spent = dict.fromkeys(calls, 0.0)
     time_slice = budget.seconds / max(budget.min_reps, 1)
+    reps_per_round = max(1, math.ceil(budget.max_reps / ROUNDS))
     active = list(calls)
     while active:
         for key in list(active):
-            call, used = calls[key], 0.0
+            call, used, reps = calls[key], 0.0, 0
             while True:
                 started, cpu_started = time.perf_counter(), time.process_time()
                 call()
@@ -102,10 +109,11 @@ def interleave(calls: dict[str, Callable[[], object]], budget: Budget,
                 samples[key].append(elapsed * 1000)
                 cpu[key].append((time.process_time() - cpu_started) * 1000)
                 used += elapsed
+                reps += 1
                 done = len(samples[key]) >= budget.max_reps or (
                     len(samples[key]) >= budget.min_reps and spent[key] + used >= budget.seconds
                 )
-                if done or used >= time_slice:
+                if done or used >= time_slice or reps >= reps_per_round:
                     break
             spent[key] += used
             if done:
