@@ -86,8 +86,9 @@ SCHEDULES_OF_CUSTOMER = (
     .order_by(Schedule.schedule_at.desc(), Schedule.id.desc())
     .limit(bindparam("history"))
 )
-# The waiting schedules (soonest first) and the latest (latest first), in one statement:
-# ``upcoming`` tells the two parts apart, and each part is put back in its order in Python.
+# The waiting schedules (soonest first) and the latest ``history`` (latest first), in one
+# statement: ``upcoming`` tells the two parts apart, and each part is put back in its order
+# in Python.
 UPCOMING_AND_RECENT_SCHEDULES = union_all(
     select(UPCOMING_SCHEDULES_OF_CUSTOMER
            .add_columns(*TIMELINE_TIMES, literal(True).label("upcoming")).subquery()),
