@@ -5,7 +5,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Row, Select, bindparam, literal, or_, select, union_all
+from sqlalchemy import Row, Select, bindparam, literal, or_, select, union, union_all
 from sqlalchemy.orm import joinedload, selectinload
 
 from .. import formatting
@@ -105,11 +105,18 @@ AUDIT_OF_CUSTOMER = (
     select(*AUDIT_COLUMNS).where(AuditEntry.customer_id == bindparam("customer_id"))
     .order_by(AuditEntry.id.desc()).limit(bindparam("history"))
 )
+# The webhooks of a customer's uids: one lookup per uid index, united (a webhook matched by
+# both is one row). As one ``OR`` of the two lists, PostgreSQL read a small table whole and
+# compared every row with every uid (at 300k payments, 0.60 ms of execution against 0.05).
+WEBHOOKS_OF_UIDS_UNITED = union(
+    select(WebhookEvent.id, *WEBHOOK_COLUMNS)
+    .where(WebhookEvent.imp_uid.in_(bindparam("imp_uids", expanding=True))),
+    select(WebhookEvent.id, *WEBHOOK_COLUMNS)
+    .where(WebhookEvent.merchant_uid.in_(bindparam("merchant_uids", expanding=True))),
+).subquery("webhooks")
 WEBHOOKS_OF_UIDS = (
-    select(*WEBHOOK_COLUMNS)
-    .where(or_(WebhookEvent.imp_uid.in_(bindparam("imp_uids", expanding=True)),
-               WebhookEvent.merchant_uid.in_(bindparam("merchant_uids", expanding=True))))
-    .order_by(WebhookEvent.received_at.desc(), WebhookEvent.id.desc())
+    select(*(WEBHOOKS_OF_UIDS_UNITED.c[column.key] for column in WEBHOOK_COLUMNS))
+    .order_by(WEBHOOKS_OF_UIDS_UNITED.c.received_at.desc(), WEBHOOKS_OF_UIDS_UNITED.c.id.desc())
     .limit(bindparam("history"))
 )
 NOTES_OF_CUSTOMER = (

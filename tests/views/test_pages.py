@@ -182,21 +182,23 @@ def test_the_customer_page_shows_the_credit_balance_of_its_own_ledger(admin_clie
 
 def test_webhooks_of_a_payment_are_found_by_either_uid(admin_client, app):
     """A notification that names only the imp_uid, or only the merchant_uid, belongs to the
-    payment on its page and in its customer's timeline; another payment's does not."""
+    payment on its page and in its customer's timeline; one that names both is one line;
+    another payment's does not."""
     with app.app_context():
         customer = make_customer(name="웹훅 고객")
         payment = make_payment(customer, merchant_uid="order_hook", imp_uid="imp_hook")
         make_event(imp_uid="imp_hook", status="paid")
         make_event(merchant_uid="order_hook", status="failed")
+        make_event(imp_uid="imp_hook", merchant_uid="order_hook", status="cancelled")
         make_event(imp_uid="imp_other", merchant_uid="order_other", status="cancelled")
         customer_id, payment_id = customer.id, payment.id
     payment_page = admin_client.get(f"/payments/{payment_id}").get_data(as_text=True)
     timeline = admin_client.get(f"/customers/{customer_id}").get_data(as_text=True).split(
         'class="timeline"')[1]
-    assert timeline.count("tl-webhook") == 2 and "imp_other" not in timeline
+    assert timeline.count("tl-webhook") == 3 and "imp_other" not in timeline
     # Each notification is one line: its status as iamport sent it.
     assert "웹훅 결제 완료" in payment_page and "웹훅 결제 실패" in payment_page
-    assert payment_page.count("· 웹훅 ") == 2
+    assert payment_page.count("· 웹훅 ") == 3
 
 
 def test_list_rows_escape_stored_text(admin_client, app):
