@@ -49,6 +49,7 @@ BARE_PAIRS = [
     Pair("Customer detail", "customer_detail", "bare_first"),
     Pair("Payment detail", "payment_detail", "bare_first"),
     Pair("Subscription detail", "subscription_detail", "bare_first"),
+    Pair("Signed-in page, no records", "signed_in_least", "bare_first"),
 ]
 
 
