@@ -7,15 +7,16 @@ from __future__ import annotations
 
 from ..models import credit_balance
 from .details import (
-    HISTORY_LIMIT,
     PAYMENTS_ON_PAGE,
     TIMELINE_LIMIT,
     TIMELINE_ON_PAGE,
     CustomerDetail,
+    CustomerHistory,
     PaymentDetail,
     SubscriptionDetail,
     TimelineItem,
     customer_detail,
+    customer_history,
     customer_or_none,
     customer_subscriptions,
     customer_timeline,
@@ -79,13 +80,13 @@ from .search import (
 
 __all__ = [
     "EXPORT_BATCH",
-    "HISTORY_LIMIT",
     "PAGE_SIZE",
     "PAYMENTS_ON_PAGE",
     "TIMELINE_LIMIT",
     "TIMELINE_ON_PAGE",
     "BadCursor",
     "CustomerDetail",
+    "CustomerHistory",
     "CustomerFilters",
     "EventFilters",
     "Overview",
@@ -105,6 +106,7 @@ __all__ = [
     "credit_balance",
     "current_period_payment",
     "customer_detail",
+    "customer_history",
     "customer_id_for",
     "customer_or_none",
     "customer_search",

@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import Row, Select, bindparam, literal, or_, select, union, union_all
 from sqlalchemy.orm import joinedload, selectinload
@@ -237,21 +238,33 @@ def customer_schedule(row) -> CustomerSchedule:
 
 
 @dataclass
-class CustomerDetail:
+class CustomerHistory:
+    """A customer and the latest rows of each kind of their history: what their timeline is
+    made of."""
+
     customer: Customer
-    subscriptions: list[Subscription]
-    credit_balance: int
     upcoming_schedules: list[CustomerSchedule]
     recent_schedules: list[CustomerSchedule]
     payments: list[CustomerPayment]
     audit_entries: list[Row]  # of AUDIT_COLUMNS
     webhook_events: list[Row]  # of WEBHOOK_COLUMNS
-    notes: list[Row] = field(default_factory=list)  # of NOTE_COLUMNS
+    notes: list[Row]  # of NOTE_COLUMNS
 
     @property
     def done_schedules(self) -> list[CustomerSchedule]:
         """The recent schedules no longer waiting (run, or revoked), latest first."""
         return [s for s in self.recent_schedules if s.schedule_status != "scheduled"]
+
+
+History = TypeVar("History", bound=CustomerHistory)
+
+
+@dataclass
+class CustomerDetail(CustomerHistory):
+    """What the customer page shows: the history, the subscriptions and the credit balance."""
+
+    subscriptions: list[Subscription]
+    credit_balance: int
 
 
 def customer_or_none(customer_id: int) -> Customer | None:
@@ -307,10 +320,24 @@ def customer_detail(customer_id: int, history: int = HISTORY_ON_PAGE) -> Custome
     if found is None:
         return None
     customer, credit = found
-    by_customer = {"customer_id": customer_id, "history": history}
-    subscriptions = customer_subscriptions(customer_id)
-    payments = customer_payments(customer_id, history)
-    upcoming, recent_schedules = upcoming_and_recent_schedules(customer_id, history)
+    return read_history(CustomerDetail, customer, history,
+                        subscriptions=customer_subscriptions(customer_id),
+                        credit_balance=int(credit))
+
+
+def customer_history(customer_id: int, history: int = HISTORY_LIMIT) -> CustomerHistory | None:
+    """Return a customer with the last ``history`` rows of each kind of their history (the
+    timeline page: no subscriptions, no credit balance)."""
+    customer = customer_or_none(customer_id)
+    return None if customer is None else read_history(CustomerHistory, customer, history)
+
+
+def read_history(kind: type[History], customer: Customer, history: int, **more) -> History:
+    """Return ``kind`` for ``customer`` with the last ``history`` rows of each kind of their
+    history, and the ``more`` fields ``kind`` has besides."""
+    by_customer = {"customer_id": customer.id, "history": history}
+    payments = customer_payments(customer.id, history)
+    upcoming, recent_schedules = upcoming_and_recent_schedules(customer.id, history)
     connection = db.session.connection()
     audit_entries = connection.execute(AUDIT_OF_CUSTOMER, by_customer).all()
     imp_uids = sorted({p.imp_uid for p in payments if p.imp_uid})
@@ -321,20 +348,19 @@ def customer_detail(customer_id: int, history: int = HISTORY_ON_PAGE) -> Custome
         webhook_events = connection.execute(
             WEBHOOKS_OF_UIDS,
             {"imp_uids": imp_uids, "merchant_uids": merchant_uids, "history": history}).all()
-    return CustomerDetail(
+    return kind(
         customer=customer,
-        subscriptions=subscriptions,
-        credit_balance=int(credit),
         upcoming_schedules=upcoming,
         recent_schedules=recent_schedules,
         payments=payments,
         audit_entries=audit_entries,
         webhook_events=webhook_events,
         notes=connection.execute(NOTES_OF_CUSTOMER, by_customer).all(),
+        **more,
     )
 
 
-def customer_timeline(detail: CustomerDetail, payment_url: Callable[[int], str],
+def customer_timeline(detail: CustomerHistory, payment_url: Callable[[int], str],
                       limit: int = TIMELINE_ON_PAGE) -> list[TimelineItem]:
     """Merge charges, refunds, schedule changes, webhooks and staff actions: the newest
     ``limit``, newest first; charges and refunds link to ``payment_url(payment id)``."""

@@ -105,11 +105,11 @@ def detail(customer_id: int):
 def timeline(customer_id: int):
     """Show a customer's timeline: charges, refunds, schedules, webhooks, staff actions and
     notes, the newest ``TIMELINE_LIMIT``."""
-    detail = or_404(queries.customer_detail(customer_id, history=queries.HISTORY_LIMIT))
+    history = or_404(queries.customer_history(customer_id))
     return render_page_or_fragment(
         "customers/timeline.html", None,
-        customer=detail.customer, limit=queries.TIMELINE_LIMIT,
-        timeline=queries.customer_timeline(detail, id_url("payments.detail", "payment_id"),
+        customer=history.customer, limit=queries.TIMELINE_LIMIT,
+        timeline=queries.customer_timeline(history, id_url("payments.detail", "payment_id"),
                                            limit=queries.TIMELINE_LIMIT),
     )
 
