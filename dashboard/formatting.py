@@ -351,7 +351,8 @@ ATTENTION_LABELS = {
     "not_scheduled": _l("Nothing will charge it next: sync after fixing the cause"),
     "charge_outcome_unknown": _l("A charge has an unknown outcome: run sync"),
 }
-# What each audited action is called on the customer's timeline.
+# What each audited action is called on the customer's timeline; the audit log offers these
+# as its action filter's choices. Every action the console records has one.
 ACTION_LABELS = {
     "charge.duplicate_period": _l("Duplicate charge found"),
     "charge.manual": _l("Manual charge"),
@@ -376,6 +377,7 @@ ACTION_LABELS = {
     "subscription.reinstate": _l("Subscription reinstated"),
     "subscription.replan": _l("Next charge planned again"),
     "subscription.resume": _l("Subscription resumed"),
+    "plan.create": _l("Plan created"),
     "sync.run": _l("Sync run"),
     "webhook.reprocess": _l("Webhook reprocessed"),
     "staff.sign_in": _l("Signed in"),

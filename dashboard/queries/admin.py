@@ -108,24 +108,32 @@ def iterate_audit(filters: AuditFilters):
     return iterate_all(audit_query(filters), AuditEntry.created_at, AuditEntry.id)
 
 
-def audit_actions() -> list[str]:
-    """Return the distinct recorded actions, for the filter's choices."""
-    return list(db.session.scalars(
-        db.select(AuditEntry.action).distinct().order_by(AuditEntry.action)))
+@dataclass(frozen=True)
+class LastWebhook:
+    """When the newest webhook arrived and what became of it."""
+
+    received_at: object
+    state: str
 
 
 @dataclass(frozen=True)
 class SetupStatus:
-    """What the setup page shows besides configuration: webhooks seen and steps done."""
+    """What the setup page shows besides configuration: the last webhook and steps done."""
 
-    webhooks_received: int
-    last_webhook_at: object
+    last_webhook: LastWebhook | None
     steps_done: dict[str, GoLiveStep]
 
 
+# The newest webhook, read from the end of the time index: counting every webhook ever
+# received would read the whole table on each visit, and the table only grows.
+LAST_WEBHOOK = (
+    db.select(WebhookEvent.received_at, WebhookEvent.state)
+    .order_by(WebhookEvent.received_at.desc(), WebhookEvent.id.desc()).limit(1)
+)
+
+
 def setup_status() -> SetupStatus:
-    count, last = db.session.execute(
-        db.select(func.count(WebhookEvent.id), func.max(WebhookEvent.received_at))
-    ).one()
+    last = db.session.execute(LAST_WEBHOOK).first()
     steps = {row.key: row for row in db.session.scalars(db.select(GoLiveStep))}
-    return SetupStatus(webhooks_received=int(count), last_webhook_at=last, steps_done=steps)
+    return SetupStatus(last_webhook=LastWebhook(last.received_at, last.state) if last else None,
+                       steps_done=steps)

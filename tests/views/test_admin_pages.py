@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import UTC, datetime
 
 import pytest
 
@@ -176,6 +177,17 @@ def test_the_audit_log_filters_by_actor_action_target_and_date(app, staff, admin
     assert "<html" not in fragment.get_data(as_text=True)
 
 
+def test_the_audit_logs_action_filter_offers_every_action_the_console_records(app, admin_client):
+    from dashboard.formatting import ACTION_LABELS
+
+    page = admin_client.get("/admin/audit").get_data(as_text=True)
+    offered = re.findall(r'<option value="([a-z_.]+)">([^<]*)</option>',
+                         page.split('<datalist id="audit-actions">')[1].split("</datalist>")[0])
+    # Recorded or not yet: the log here holds a sign-in, and no plan was ever created.
+    assert [action for action, _ in offered] == sorted(ACTION_LABELS)
+    assert ("plan.create", "요금제 생성") in offered and ("payment.refund", "환불") in offered
+
+
 def test_the_audit_log_exports_csv(app, staff, admin_client):
     with app.app_context():
         viewer_id = account(staff["viewer"]).id
@@ -218,11 +230,17 @@ def test_setup_page_shows_webhook_url_pg_dunning_and_webhooks_received(sandbox_a
     assert "http://localhost/webhooks/iamport?token=hook-secret-123" in page
     assert "<code>kcp</code>" in page
     assert "1, 1, 1" in page and "past_due" in page  # the default dunning policy
-    assert 'id="webhook-received" data-count="0"' in page
+    assert 'id="webhook-received" data-state="none"' in page
     with sandbox_app.app_context():
-        make_event()
+        make_event(state="processed", received_at=datetime(2026, 11, 27, 4, 5, 9, tzinfo=UTC))
+        make_event(state="failed", received_at=datetime(2026, 11, 27, 4, 6, 9, tzinfo=UTC))
+        make_event(state="processed", received_at=datetime(2026, 11, 26, 4, 7, 9, tzinfo=UTC))
     page = client.get("/admin/setup").get_data(as_text=True)
-    assert 'id="webhook-received" data-count="1"' in page
+    # The newest arrival by time, whatever order the rows were written in.
+    received = re.search(r'<p id="webhook-received" data-state="(\w+)">(.*?)</p>', page)
+    assert received.group(1) == "failed"
+    assert "2026-11-27 13:06:09 KST" in received.group(2)
+    assert "처리 실패" in received.group(2)
 
 
 def test_connection_test_says_ok_with_the_sandbox(sandbox_app):
