@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import func, or_
+from sqlalchemy import Row, func, or_
 
 from .. import formatting, sessions
 from ..clock import utcnow
@@ -98,9 +98,25 @@ def audit_query(filters: AuditFilters):
     return query
 
 
-def audit_page(filters: AuditFilters, *, after: str | None) -> Page[AuditEntry]:
-    """Return one page of the audit log, newest first."""
-    return keyset_page(audit_query(filters), AuditEntry.created_at, AuditEntry.id, after=after)
+# What the audit log prints of an entry, read as plain rows: the page only prints them.
+AUDIT_ROW_COLUMNS = (
+    AuditEntry.id, AuditEntry.created_at, AuditEntry.actor_label, AuditEntry.ip_address,
+    AuditEntry.action, AuditEntry.target_type, AuditEntry.target_id, AuditEntry.reason,
+    AuditEntry.details, AuditEntry.outcome,
+)
+
+
+def audit_page(filters: AuditFilters, *, after: str | None) -> Page[Row]:
+    """Return one page of the audit log, newest first, as rows of ``AUDIT_ROW_COLUMNS``."""
+    # The unfiltered log's statement is built once; filters put their values in the statement.
+    return keyset_page(lambda: audit_query(filters).with_only_columns(*AUDIT_ROW_COLUMNS),
+                       AuditEntry.created_at, AuditEntry.id, after=after, rows_of=plain_row,
+                       reuse_as=None if filters.as_dict() else ("audit",))
+
+
+def plain_row(row: Row) -> Row:
+    """Keep a result row as it is: its columns are read by name."""
+    return row
 
 
 def iterate_audit(filters: AuditFilters):

@@ -21,6 +21,7 @@ from .access import redirect_to_sign_in
 from .common import fixed_url, id_url
 from .errors import error_response, register_error_handlers
 from .rows import (
+    audit_rows,
     calendar_weeks,
     customer_payment_rows,
     customer_rows,
@@ -104,6 +105,7 @@ def register_console(app: Flask) -> None:
         id_url=id_url,
         fixed_url=fixed_url,
         payment_rows=payment_rows,
+        audit_rows=audit_rows,
         customer_payment_rows=customer_payment_rows,
         customer_rows=customer_rows,
         subscription_rows=subscription_rows,

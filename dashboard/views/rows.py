@@ -1,4 +1,4 @@
-"""The rows of the payments, customers, subscriptions, schedules and webhook lists, the
+"""The rows of the payments, customers, subscriptions, schedules, webhook and audit lists, the
 customer timeline's items and the overview's calendar days and chart bars, written in Python.
 
 These lists are the console's busiest pages. Through Jinja each of a row's cells cost a
@@ -13,7 +13,9 @@ from __future__ import annotations
 from functools import partial
 from urllib.parse import quote
 
+from flask import current_app
 from flask_wtf.csrf import generate_csrf
+from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
 from .. import particles
@@ -228,6 +230,39 @@ def event_rows(rows, may_reprocess: bool, here: str) -> Markup:
             f"<td>{e.attempts}</td>"
             f'<td class="muted">{escape_text(webhook_error(e.error))}</td>'
             f'<td class="row-actions">{button}</td></tr>\n')
+    return Markup("".join(html))
+
+
+def json_html(value) -> str:
+    """Return ``value`` as Jinja's ``tojson`` filter writes it (the app's JSON, sorted keys,
+    safe inside HTML)."""
+    policies = current_app.jinja_env.policies
+    return str(htmlsafe_json_dumps(value, dumps=policies["json.dumps_function"],
+                                   **policies["json.dumps_kwargs"]))
+
+
+def audit_rows(rows) -> Markup:
+    """Return the ``<tr>`` of each entry of the audit log: its change as before → after when
+    it records one, else its details."""
+    label, zone = page_formats()
+    html = []
+    for e in rows:
+        details = e.details
+        if not details:
+            change = ""
+        elif isinstance(details, dict) and "before" in details:
+            change = f"{json_html(details['before'])} → {json_html(details.get('after'))}"
+        else:
+            change = json_html(details)
+        html.append(
+            f"<tr><td>{local_time(e.created_at, True, zone)}</td>"
+            f'<td>{escape_text(e.actor_label)}<br><span class="muted">'
+            f'{escape_text(e.ip_address or "")}</span></td>'
+            f'<td>{escape_text(label("action", e.action))}<br>'
+            f'<code class="muted">{escape_text(e.action)}</code></td>'
+            f"<td><code>{escape_text(e.target_type)}:{escape_text(e.target_id)}</code></td>"
+            f'<td>{escape_text(e.reason or "")}</td><td class="muted">{change}</td>'
+            f'<td>{escape_text(label("outcome", e.outcome))}</td></tr>\n')
     return Markup("".join(html))
 
 

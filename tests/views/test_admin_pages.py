@@ -177,6 +177,41 @@ def test_the_audit_log_filters_by_actor_action_target_and_date(app, staff, admin
     assert "<html" not in fragment.get_data(as_text=True)
 
 
+def test_the_audit_logs_rows(app, admin_client):
+    """The audit log's rows are read as plain rows and written in Python: stored text stays
+    text, a change reads before → after as JSON, other details as JSON, none as nothing."""
+    from .conftest import add
+
+    hostile = '<img src=x onerror="alert(1)">&'
+    with app.app_context():
+        at = datetime(2026, 11, 27, 4, 5, 9, tzinfo=UTC)
+        add(AuditEntry(created_at=at, actor_label=hostile, ip_address="10.0.0.7",
+                       action="staff.change_role", target_type="admin_user", target_id="7",
+                       reason=hostile, outcome="rejected",
+                       details={"before": {"role": "viewer"}, "after": {"role": "</td>"}}))
+        add(AuditEntry(created_at=at, actor_label="ops@example.com", action="export.download",
+                       target_type="payment", target_id="<all>", outcome="ok",
+                       details={"rows": 3, "filters": {"to": "2026-10-31", "from": "2026-10-01"}}))
+        add(AuditEntry(created_at=at, actor_label="system", action="sync.run",
+                       target_type="sync", target_id="1", outcome="ok"))
+    html = admin_client.get("/admin/audit", query_string={"from": "2026-11-27",
+                                                          "to": "2026-11-27"})
+    rows = html.get_data(as_text=True).split("<tbody>")[1].split("</tbody>")[0]
+    escaped = "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;&amp;"
+    assert "<img" not in rows and rows.count("<tr>") == 3
+    assert (f'<td>{escaped}<br><span class="muted">10.0.0.7</span></td>'
+            '<td>역할 변경<br><code class="muted">staff.change_role</code></td>'
+            f"<td><code>admin_user:7</code></td><td>{escaped}</td>"
+            '<td class="muted">{"role": "viewer"} → {"role": "\\u003c/td\\u003e"}</td>'
+            "<td>거절됨</td>") in rows
+    assert rows.count("2026-11-27 13:05:09 KST") == 3
+    assert ('<td><code>payment:&lt;all&gt;</code></td><td></td><td class="muted">'
+            '{"filters": {"from": "2026-10-01", "to": "2026-10-31"}, "rows": 3}</td>') in rows
+    assert ('<td><code>sync:1</code></td><td></td><td class="muted"></td>') in rows
+    empty = admin_client.get("/admin/audit", query_string={"actor": "nobody@example.com"})
+    assert ('<td colspan="7" class="empty">조건에 맞는 감사 기록이 없습니다.</td>'
+            in empty.get_data(as_text=True))
+
 def test_the_audit_logs_action_filter_offers_every_action_the_console_records(app, admin_client):
     from dashboard.formatting import ACTION_LABELS
 
