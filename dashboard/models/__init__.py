@@ -254,8 +254,9 @@ class Subscription(Timestamps, db.Model):
         Index("ix_subscription_due", "next_attempt_at"),
         Index("ix_subscription_customer", "customer_id", "created_at"),
         Index("ix_subscription_plan", "plan_id", "status"),
-        # The subscriptions list pages by (created_at, id).
+        # The subscriptions list pages by (created_at, id), filtered by status or not.
         Index("ix_subscription_time", "created_at", "id"),
+        Index("ix_subscription_status_time", "status", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -350,6 +351,11 @@ PAYMENT_STATUSES = ("pending", "paid", "failed", "cancelled")
 PAYMENT_ORIGINS = ("schedule", "again", "manual")
 
 
+# A payment refunded in part or in full. Written out, not bound: an index with this condition
+# serves only statements that state it the same way.
+REFUNDED_CONDITION = text("cancel_amount > 0")
+
+
 class Payment(Timestamps, db.Model):
     """Mirror of an iamport payment, or a charge we asked for whose outcome is not known yet.
 
@@ -371,6 +377,10 @@ class Payment(Timestamps, db.Model):
         Index("ix_payment_time", "created_at", "id"),
         # Covers revenue per day: a paid_at range read from the index alone.
         Index("ix_payment_paid_at", "paid_at", "amount", "cancel_amount"),
+        # The payments refunded in part or in full (about 2%), for the "partially refunded"
+        # filter: reading all payments newest first for them reads fifty times as many.
+        Index("ix_payment_refunded_time", "created_at", "id",
+              sqlite_where=REFUNDED_CONDITION, postgresql_where=REFUNDED_CONDITION),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -523,6 +533,9 @@ class AuditEntry(db.Model):
     __table_args__ = (
         Index("ix_audit_entry_target", "target_type", "target_id", "id"),
         Index("ix_audit_entry_time", "created_at", "id"),
+        # The audit log filtered by action or by actor, newest first.
+        Index("ix_audit_entry_action_time", "action", "created_at", "id"),
+        Index("ix_audit_entry_actor_time", "actor_label", "created_at", "id"),
         Index("ix_audit_entry_customer", "customer_id", "id"),
     )
 

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 
-from sqlalchemy import Text, bindparam, cast, exists, func, or_, select, type_coerce
+from sqlalchemy import Text, bindparam, cast, exists, func, literal_column, or_, select, type_coerce
 from sqlalchemy.orm import joinedload, selectinload
 
 from .. import formatting
@@ -357,6 +357,9 @@ class PaymentFilters:
 
 
 PARTIALLY_REFUNDED = "partially_refunded"
+# ``ix_payment_refunded_time``'s condition, with its zero written into the statement as the
+# index's is: a bound zero would not let the planner use the index.
+REFUNDED_PAYMENT = Payment.cancel_amount > literal_column("0")
 
 
 def refunds_in_range(filters: PaymentFilters):
@@ -469,7 +472,7 @@ def payments_query(filters: PaymentFilters, columns=None):
         query = select(*columns).outerjoin(Customer, Customer.id == Payment.customer_id)
     if filters.status == PARTIALLY_REFUNDED:
         # iamport calls a payment "cancelled" after any refund; part refunded is in between.
-        query = query.where(Payment.cancel_amount > 0, Payment.cancel_amount < Payment.amount)
+        query = query.where(REFUNDED_PAYMENT, Payment.cancel_amount < Payment.amount)
     elif filters.status:
         query = query.where(Payment.status == filters.status)
     if filters.origin:

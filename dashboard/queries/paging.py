@@ -6,7 +6,9 @@ Rules that keep pages fast at millions of rows:
 - ``customer_uid``, ``merchant_uid`` and ``imp_uid`` are exact, indexed matches; name, email
   and phone are prefix matches written as ranges so their indexes apply (exact for byte-order
   collations: SQLite's default, PostgreSQL's C / C.UTF-8), and never touch ``payment``;
-- related rows load in one extra query per relation (``selectinload``), never row by row.
+- related rows load in one extra query per relation (``selectinload``), never row by row;
+- a filter naming several values of an indexed column is one branch per value, each read in
+  the list's order and cut at a page, merged (``keyset_page`` with a list of queries).
 """
 from __future__ import annotations
 
@@ -74,6 +76,9 @@ def keyset_page(query, time_column, id_column, *, after: str | None, descending:
     passed to ``rows_of``. Plain columns are read on the session's connection (Core), so pages
     that only print their rows skip the ORM's loading and bookkeeping altogether.
 
+    ``query`` may be a list of plain-column queries, one per value of a filter: the page is
+    their union (``merged_page_statement``).
+
     ``query`` may be a function that builds the statement. With ``reuse_as`` (a key naming the
     list and its filters) the page's statement is then built once per key, with the cursor as
     parameters: building a list's statement cost more than running it. ``parameters`` are the
@@ -88,7 +93,8 @@ def keyset_page(query, time_column, id_column, *, after: str | None, descending:
     statement = None if key is None else _reused_page_statements.get(key)
     if statement is None:
         built = query() if callable(query) else query
-        statement = page_statement(built, time_column, id_column, *shape)
+        page_of = merged_page_statement if isinstance(built, list) else page_statement
+        statement = page_of(built, time_column, id_column, *shape)
         if key is not None:
             _reused_page_statements.put(key, statement)
     parameters = dict(parameters or {})
@@ -121,6 +127,21 @@ def page_statement(query, time_column, id_column, with_cursor: bool, descending:
     else:
         query = query.order_by(time_column.asc(), id_column.asc())
     return query.limit(limit + 1)
+
+
+def merged_page_statement(branches: list, time_column, id_column, with_cursor: bool,
+                          descending: bool, limit: int):
+    """Return the page of the union of ``branches``: each branch's page, ordered once.
+
+    With an index per branch in the list's order (``(action, created_at, id)`` for
+    ``action = :value``), each branch reads at most a page from its index: a filter naming
+    several values costs a page per value, where one ``IN`` would read and sort every match.
+    """
+    parts = [page_statement(branch, time_column, id_column, with_cursor, descending,
+                            limit).subquery() for branch in branches]
+    union = union_all(*(select(part) for part in parts)).subquery()
+    return page_statement(select(union), union.c[time_column.key], union.c[id_column.key],
+                          False, descending, limit)
 
 
 class _StatementCache:

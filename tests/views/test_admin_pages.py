@@ -212,6 +212,30 @@ def test_the_audit_logs_rows(app, admin_client):
     assert ('<td colspan="7" class="empty">조건에 맞는 감사 기록이 없습니다.</td>'
             in empty.get_data(as_text=True))
 
+def test_an_action_prefix_pages_through_each_action_newest_first(app, admin_client):
+    """"staff" names several actions, each read from its own index and merged: the pages
+    hold every match once, newest first, across the cursor; other actions stay out."""
+    from datetime import timedelta
+
+    from .conftest import add
+
+    start = datetime(2026, 11, 20, 1, 0, 0, tzinfo=UTC)
+    with app.app_context():
+        for n in range(90):
+            action = ("staff.sign_in", "staff.create", "payment.refund")[n % 3]
+            add(AuditEntry(created_at=start + timedelta(seconds=n), actor_label="ops@x.kr",
+                           action=action, target_type="t", target_id=str(n), outcome="ok"))
+    shown, url = [], "/admin/audit?action=staff&from=2026-11-20&to=2026-11-20"
+    while url:
+        page = admin_client.get(url).get_data(as_text=True)
+        shown += [int(n) for n in re.findall(r"<code>t:(\d+)</code>", page)]
+        after = re.search(r'href="(/admin/audit\?[^"]*after=[^"]+)"', page)
+        url = after.group(1).replace("&amp;", "&") if after else None
+    assert shown == [n for n in range(89, -1, -1) if n % 3 != 2]
+    exact = admin_client.get("/admin/audit?action=staff.create&from=2026-11-20&to=2026-11-20")
+    assert re.findall(r"<code>t:(\d+)</code>", exact.get_data(as_text=True)) == [
+        str(n) for n in range(88, -1, -3)]
+
 def test_the_audit_logs_action_filter_offers_every_action_the_console_records(app, admin_client):
     from dashboard.formatting import ACTION_LABELS
 
