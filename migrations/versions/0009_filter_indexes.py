@@ -1,14 +1,14 @@
-"""filter indexes carry the lists' order: subscriptions by status, refunded payments, audit
-entries by action and by actor, each with (created_at, id)
+"""filter indexes carry the lists' order: subscriptions by status, payments by origin,
+refunded payments, audit entries by action and by actor, each with (created_at, id)
 
 Revision ID: 0009_filter_indexes
 Revises: 0008_customer_search_indexes
 Create Date: 2026-12-07 16:10:00
 
-A list filtered by a rare value (paused subscriptions, partly refunded payments, one staff
-member's actions) read the whole list newest first to find a page of matches. With the value
-first and the list's order after it, the page is read from the index; refunded payments (about
-2%) have a partial index of their own.
+A list filtered by a rare value (paused subscriptions, manual charges, partly refunded
+payments, one staff member's actions) read the whole list newest first to find a page of
+matches. With the value first and the list's order after it, the page is read from the
+index; refunded payments (about 2%) have a partial index of their own.
 
 On PostgreSQL the indexes are built and dropped ``CONCURRENTLY``: the tables stay writable
 while they build.
@@ -27,6 +27,7 @@ depends_on = None
 REFUNDED = sa.text("cancel_amount > 0")
 INDEXES = [
     ("ix_subscription_status_time", "subscription", ["status", "created_at", "id"], None),
+    ("ix_payment_origin_time", "payment", ["origin", "created_at", "id"], None),
     ("ix_payment_refunded_time", "payment", ["created_at", "id"], REFUNDED),
     ("ix_audit_entry_action_time", "audit_entry", ["action", "created_at", "id"], None),
     ("ix_audit_entry_actor_time", "audit_entry", ["actor_label", "created_at", "id"], None),
