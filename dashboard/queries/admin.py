@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import Row, func
+from sqlalchemy import Row, bindparam, func
 
 from .. import formatting, sessions
 from ..clock import utcnow
@@ -93,36 +93,57 @@ AUDIT_ROW_COLUMNS = (
 )
 
 
-def audit_query(filters: AuditFilters):
-    """Return the SELECT of the entries matching ``filters``; for an action filter naming
-    several actions, one SELECT per action (``keyset_page`` merges them)."""
-    query = db.select(*AUDIT_ROW_COLUMNS)
+def audit_values(filters: AuditFilters) -> dict:
+    """Return the filters' values as the audit statement's parameters, by name."""
+    values = {}
     if filters.actor:
-        query = query.where(AuditEntry.actor_label == filters.actor.strip().lower())
+        values["actor"] = filters.actor.strip().lower()
     if filters.target:
         kind, _, ident = filters.target.strip().partition(":")
-        query = query.where(AuditEntry.target_type == kind)
+        values["target_type"] = kind
         if ident:
-            query = query.where(AuditEntry.target_id == ident)
+            values["target_id"] = ident
     if filters.date_from:
-        query = query.where(AuditEntry.created_at >= formatting.day_start(filters.date_from))
+        values["since"] = formatting.day_start(filters.date_from)
     if filters.date_to:
-        query = query.where(AuditEntry.created_at < formatting.day_end(filters.date_to))
-    if not filters.action:
+        values["until"] = formatting.day_end(filters.date_to)
+    if filters.action:
+        values.update((f"action_{n}", action)
+                      for n, action in enumerate(actions_named(filters.action)))
+    return values
+
+
+def audit_query(names):
+    """Return the SELECT of the entries matching the filters named (``audit_values``' keys),
+    their values as parameters; with several actions, one SELECT per action, which
+    ``keyset_page`` merges."""
+    time_type = AuditEntry.created_at.type
+    conditions = {
+        "actor": AuditEntry.actor_label == bindparam("actor"),
+        "target_type": AuditEntry.target_type == bindparam("target_type"),
+        "target_id": AuditEntry.target_id == bindparam("target_id"),
+        "since": AuditEntry.created_at >= bindparam("since", type_=time_type),
+        "until": AuditEntry.created_at < bindparam("until", type_=time_type),
+    }
+    query = db.select(*AUDIT_ROW_COLUMNS).where(
+        *(condition for name, condition in conditions.items() if name in names))
+    actions = [name for name in names if name.startswith("action_")]
+    if not actions:
         return query
     # Each action read newest first from ix_audit_entry_action_time: a rare action is found
     # without reading the log, a common one after a page.
-    branches = [query.where(AuditEntry.action == action)
-                for action in actions_named(filters.action)]
+    branches = [query.where(AuditEntry.action == bindparam(name)) for name in actions]
     return branches[0] if len(branches) == 1 else branches
 
 
 def audit_page(filters: AuditFilters, *, after: str | None) -> Page[Row]:
     """Return one page of the audit log, newest first, as rows of ``AUDIT_ROW_COLUMNS``."""
-    # The unfiltered log's statement is built once; filters put their values in the statement.
-    return keyset_page(lambda: audit_query(filters), AuditEntry.created_at, AuditEntry.id,
-                       after=after, rows_of=plain_row,
-                       reuse_as=None if filters.as_dict() else ("audit",))
+    values = audit_values(filters)
+    # Built once per set of filters used (and number of actions): the values are parameters.
+    names = tuple(values)
+    return keyset_page(lambda: audit_query(names), AuditEntry.created_at, AuditEntry.id,
+                       after=after, rows_of=plain_row, reuse_as=("audit", names),
+                       parameters=values)
 
 
 def plain_row(row: Row) -> Row:
@@ -132,8 +153,9 @@ def plain_row(row: Row) -> Row:
 
 def iterate_audit(filters: AuditFilters):
     """Yield every audit entry matching ``filters`` (the CSV export), newest first."""
-    return iterate_all(audit_query(filters), AuditEntry.created_at, AuditEntry.id,
-                       rows_of=plain_row)
+    values = audit_values(filters)
+    return iterate_all(audit_query(tuple(values)), AuditEntry.created_at, AuditEntry.id,
+                       rows_of=plain_row, parameters=values)
 
 
 @dataclass(frozen=True)
