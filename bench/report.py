@@ -44,11 +44,17 @@ BARE_PAIRS = [
     Pair("Subscriptions list, first page", "subscriptions_first", "bare_first"),
     Pair("Schedules list, first page", "schedules_first", "bare_first"),
     Pair("Webhook events list, first page", "events_first", "bare_first"),
+    Pair("Payments list, partly refunded", "payments_partly_refunded", "bare_first"),
+    Pair("Subscriptions list, paused", "subscriptions_paused", "bare_first"),
+    Pair("Audit log, first page", "audit_first", "bare_first"),
+    Pair("Audit log, staff actions", "audit_staff", "bare_first"),
     Pair("Customer search: merchant_uid", "search_merchant_uid", "bare_first"),
     Pair("Customer search: name prefix", "search_name", "bare_first"),
     Pair("Customer detail", "customer_detail", "bare_first"),
+    Pair("Customer timeline", "customer_timeline", "bare_first"),
     Pair("Payment detail", "payment_detail", "bare_first"),
     Pair("Subscription detail", "subscription_detail", "bare_first"),
+    Pair("Setup page", "setup", "bare_first"),
     Pair("Signed-in page, no records", "signed_in_least", "bare_first"),
 ]
 
