@@ -570,22 +570,8 @@ def credit_balance(customer_id: int) -> int:
     return int(db.session.scalar(CREDIT_BALANCE, {"customer_id": customer_id}))
 
 
-class WebhookRefusal(db.Model):
-    """How many webhook requests were refused for one reason, and when the last one came.
-
-    Refused requests are never stored (a refused sender could fill the inbox); this counter
-    is what operators see of them.
-    """
-
-    __tablename__ = "webhook_refusal"
-
-    reason: Mapped[str] = mapped_column(String(20), primary_key=True)
-    refusals: Mapped[int] = mapped_column(Integer, default=0)
-    last_refused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-
-# Staff sessions, sign-in attempts, exports, go-live steps, notes and saved filters: tables of
-# the console's own operation, kept in their own module.
+# Staff sessions, sign-in attempts, exports, go-live steps, notes, saved filters and refused
+# webhooks: tables of the console's own operation, kept in their own module.
 from .operations import (  # noqa: E402
     CustomerNote,
     ExportRun,
@@ -593,6 +579,7 @@ from .operations import (  # noqa: E402
     SavedFilter,
     SignInAttempt,
     StaffSession,
+    WebhookRefusal,
 )
 from .rollups import AttentionItem, DayRollup, PlanRollup  # noqa: E402
 
@@ -607,5 +594,6 @@ __all__ = [
     "SignInAttempt",
     "StaffSession",
     "UTCDateTime",
+    "WebhookRefusal",
     "utcnow",
 ]

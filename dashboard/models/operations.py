@@ -1,5 +1,5 @@
 """Tables of the console's own operation: staff sessions, sign-in attempts, exports, the
-go-live checklist, customer notes and saved filters."""
+go-live checklist, customer notes, saved filters and refused webhooks."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -123,3 +123,20 @@ class SavedFilter(db.Model):
     query_string: Mapped[str] = mapped_column(String(1000), default="")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("admin_user.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+
+# --- webhook intake ----------------------------------------------------------------------
+
+
+class WebhookRefusal(db.Model):
+    """How many webhook requests were refused for one reason, and when the last one came.
+
+    Refused requests are never stored (a refused sender could fill the inbox); this counter
+    is what operators see of them.
+    """
+
+    __tablename__ = "webhook_refusal"
+
+    reason: Mapped[str] = mapped_column(String(20), primary_key=True)
+    refusals: Mapped[int] = mapped_column(Integer, default=0)
+    last_refused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
