@@ -159,18 +159,10 @@ def iterate_audit(filters: AuditFilters):
 
 
 @dataclass(frozen=True)
-class LastWebhook:
-    """When the newest webhook arrived and what became of it."""
-
-    received_at: object
-    state: str
-
-
-@dataclass(frozen=True)
 class SetupStatus:
     """What the setup page shows besides configuration: the last webhook and steps done."""
 
-    last_webhook: LastWebhook | None
+    last_webhook: Row | None  # of LAST_WEBHOOK: when the newest arrived, and its state
     steps_done: dict[str, GoLiveStep]
 
 
@@ -185,5 +177,4 @@ LAST_WEBHOOK = (
 def setup_status() -> SetupStatus:
     last = db.session.execute(LAST_WEBHOOK).first()
     steps = {row.key: row for row in db.session.scalars(db.select(GoLiveStep))}
-    return SetupStatus(last_webhook=LastWebhook(last.received_at, last.state) if last else None,
-                       steps_done=steps)
+    return SetupStatus(last_webhook=last, steps_done=steps)
