@@ -126,6 +126,8 @@ def console_cases(pages: PageClient, targets: Targets, csv_rows: int) -> list[Ca
              page("/payments?status=partially_refunded", "after="), pages, "50 rows"),
         Case("subscriptions_paused", "Subscriptions list, paused", "ours",
              page("/subscriptions?status=paused", "after="), pages, "50 rows"),
+        Case("customers_past_due", "Customers list, past due", "ours",
+             page("/customers?status=past_due", "after="), pages, "50 rows"),
         Case("audit_first", "Audit log, first page", "ours",
              page("/admin/audit", "after="), pages, "50 rows"),
         Case("audit_staff", "Audit log, staff actions", "ours",

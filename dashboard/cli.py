@@ -256,8 +256,8 @@ def sandbox_command(host, port, imp_key, imp_secret, state_file, webhook_url, ru
 @click.command("rebuild-rollups")
 @with_appcontext
 def rebuild_rollups_command():
-    """Recount the overview's daily and per-plan figures and its attention list from the raw
-    rows."""
+    """Recount the overview's daily and per-plan figures, its attention list and each
+    customer's subscriptions by state and plan from the raw rows."""
     figures = rollups.rebuild()
     attention.repair()
     days = {key for kind, key, _column in figures if kind == "day"}

@@ -21,8 +21,10 @@ What each figure means, per display-zone day (and ``recount`` says the same in S
 - scheduled: waiting (``scheduled``) schedules due that day;
 - refunds on the day: refunds that went through (``succeeded``) that day (count and amount).
 
-Per plan: active and past-due subscriptions. Rows written around the ORM (a bulk load) need
-``flask --app dashboard rebuild-rollups``, which recounts everything from the raw rows.
+Per plan: active and past-due subscriptions. Per customer: how many of its subscriptions are
+in each state, on each plan, and both (what the customers list filters by). Rows written around
+the ORM (a bulk load) need ``flask --app dashboard rebuild-rollups``, which recounts everything
+from the raw rows.
 """
 from __future__ import annotations
 
@@ -48,7 +50,8 @@ from sqlalchemy.orm import Session
 
 from . import formatting
 from .extensions import db
-from .models import DayRollup, Payment, PlanRollup, Refund, Schedule, Subscription
+from .models import Customer, DayRollup, Payment, PlanRollup, Refund, Schedule, Subscription
+from .models.rollups import ANY_PLAN, ANY_STATUS, CustomerSubscriptionRollup
 
 DAY_COLUMNS = (
     "paid_count", "paid_amount", "refunded_amount", "refunded_count", "failed_count",
@@ -63,7 +66,7 @@ SUCCEEDED = ("paid", "cancelled")
 WATCHED = {
     Payment: ("paid_at", "amount", "cancel_amount", "status", "created_at", "attempt", "origin",
               "subscription_id", "period"),
-    Subscription: ("status", "plan_id"),
+    Subscription: ("status", "plan_id", "customer_id"),
     Schedule: ("schedule_status", "schedule_at", "amount"),
     Refund: ("status", "cancelled_at", "amount"),
 }
@@ -71,7 +74,8 @@ PAYMENT_COLUMNS = (Payment.id, Payment.paid_at, Payment.amount, Payment.cancel_a
                    Payment.status, Payment.created_at, Payment.attempt, Payment.origin,
                    Payment.subscription_id, Payment.period)
 
-# (table, key, column): a day's figure is ("day", date, column); a plan's is ("plan", id, ...).
+# (table, key, column): a day's figure is ("day", date, column); a plan's is ("plan", id, ...);
+# a customer's is ("customer", (customer id, status, plan id, customer's created_at), ...).
 Figures = Counter
 
 
@@ -118,6 +122,10 @@ def subscription_figures(rows: Iterable) -> Figures:
     for row in rows:
         if row.status in ("active", "past_due"):
             figures["plan", row.plan_id, f"{row.status}_count"] += 1
+        for status, plan_id in ((row.status, row.plan_id), (row.status, ANY_PLAN),
+                                (ANY_STATUS, row.plan_id)):
+            key = (row.customer_id, status, plan_id, row.customer_created_at)
+            figures["customer", key, "subscriptions"] += 1
     return figures
 
 
@@ -198,7 +206,7 @@ def read_state(session: Session, touched: Touched, *, lock: bool) -> Figures:
         query = select(*PAYMENT_COLUMNS).where(or_(*conditions)).order_by(Payment.id)
         figures += payment_figures(connection.execute(locked(query, lock)))
     for model, columns, count in (
-        (Subscription, (Subscription.status, Subscription.plan_id), subscription_figures),
+        (Subscription, SUBSCRIPTION_COLUMNS, subscription_figures),
         (Schedule, (Schedule.schedule_status, Schedule.schedule_at, Schedule.amount),
          schedule_figures),
         (Refund, (Refund.status, Refund.cancelled_at, Refund.amount), refund_figures),
@@ -208,6 +216,14 @@ def read_state(session: Session, touched: Touched, *, lock: bool) -> Figures:
             query = select(model.id, *columns).where(model.id.in_(ids)).order_by(model.id)
             figures += count(connection.execute(locked(query, lock)))
     return figures
+
+
+# A subscription's figures name its customer's created_at: the customers list's order.
+SUBSCRIPTION_COLUMNS = (
+    Subscription.status, Subscription.plan_id, Subscription.customer_id,
+    select(Customer.created_at).where(Customer.id == Subscription.customer_id)
+    .scalar_subquery().label("customer_created_at"),
+)
 
 
 def locked(query, lock: bool):
@@ -275,18 +291,19 @@ def install() -> None:
 # --- writing ----------------------------------------------------------------------------
 
 
-def upsert(session: Session, table, key_column: str, values: dict) -> None:
-    """Add ``values`` to one rollup row, creating it if missing, in one atomic statement."""
+def upsert(session: Session, table, key: dict, counts: dict[str, int]) -> None:
+    """Add ``counts`` to the rollup row of ``key`` (its primary key's columns, and what the
+    row carries besides), creating it if missing, in one atomic statement."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    statement = insert(table).values(**values)
+    statement = insert(table).values(**key, **counts)
     statement = statement.on_conflict_do_update(
-        index_elements=[key_column],
+        index_elements=list(table.primary_key.columns),
         set_={name: getattr(table.c, name) + getattr(statement.excluded, name)
-              for name in values if name != key_column},
+              for name in counts},
     )
     session.connection().execute(statement)
 
@@ -297,11 +314,20 @@ def apply(session: Session, change: Figures) -> None:
     for (kind, key, column), value in change.items():
         if value:
             rows[kind, key][column] = value
-    for (kind, key), values in sorted(rows.items(), key=lambda item: (item[0][0], item[0][1])):
+    for (kind, key), counts in sorted(rows.items(), key=lambda item: (item[0][0], item[0][1])):
         if kind == "day":
-            upsert(session, DayRollup.__table__, "day", {"day": key, **values})
+            upsert(session, DayRollup.__table__, {"day": key}, counts)
+        elif kind == "plan":
+            upsert(session, PlanRollup.__table__, {"plan_id": key}, counts)
         else:
-            upsert(session, PlanRollup.__table__, "plan_id", {"plan_id": key, **values})
+            upsert(session, CustomerSubscriptionRollup.__table__, customer_key(key), counts)
+
+
+def customer_key(key: tuple) -> dict:
+    """Return a customer figure's key as the columns of its rollup row."""
+    customer_id, status, plan_id, customer_created_at = key
+    return {"customer_id": customer_id, "status": status, "plan_id": plan_id,
+            "customer_created_at": customer_created_at}
 
 
 # --- recounting ---------------------------------------------------------------------------
@@ -365,6 +391,17 @@ def recount() -> Figures:
         .group_by(Subscription.plan_id, Subscription.status)
     ):
         figures["plan", plan_id, f"{status}_count"] += count
+    for customer_id, created_at, status, plan_id, count in db.session.execute(
+        select(Subscription.customer_id, Customer.created_at, Subscription.status,
+               Subscription.plan_id, func.count())
+        .join(Customer, Customer.id == Subscription.customer_id)
+        .group_by(Subscription.customer_id, Customer.created_at, Subscription.status,
+                  Subscription.plan_id)
+    ):
+        for counted_status, counted_plan in ((status, plan_id), (status, ANY_PLAN),
+                                             (ANY_STATUS, plan_id)):
+            key = (customer_id, counted_status, counted_plan, created_at)
+            figures["customer", key, "subscriptions"] += count
     return figures
 
 
@@ -379,6 +416,10 @@ def stored() -> Figures:
         for column in PLAN_COLUMNS:
             if getattr(row, column):
                 figures["plan", row.plan_id, column] += getattr(row, column)
+    customers = CustomerSubscriptionRollup.__table__
+    for row in db.session.execute(select(customers).where(customers.c.subscriptions != 0)):
+        key = (row.customer_id, row.status, row.plan_id, row.customer_created_at)
+        figures["customer", key, "subscriptions"] += row.subscriptions
     return figures
 
 
@@ -389,10 +430,12 @@ def rebuild() -> Figures:
     same time waits, then adds its change on top of the recount (which did not see it).
     """
     if db.engine.dialect.name == "postgresql":
-        db.session.execute(db.text("LOCK TABLE day_rollup, plan_rollup IN EXCLUSIVE MODE"))
+        db.session.execute(db.text("LOCK TABLE day_rollup, plan_rollup, "
+                                   "customer_subscription_rollup IN EXCLUSIVE MODE"))
     figures = recount()
     db.session.execute(delete(DayRollup))
     db.session.execute(delete(PlanRollup))
+    db.session.execute(delete(CustomerSubscriptionRollup))
     days: dict[date, dict[str, int]] = defaultdict(dict)
     for (kind, key, column), value in figures.items():
         if kind == "day":
@@ -411,6 +454,13 @@ def rebuild() -> Figures:
             {"plan_id": plan_id, **dict.fromkeys(PLAN_COLUMNS, 0), **values}
             for plan_id, values in sorted(plans.items())
         ])
+    customers = [{**customer_key(key), "subscriptions": value}
+                 for (kind, key, _column), value in sorted(
+                     (item for item in figures.items() if item[0][0] == "customer"),
+                     key=lambda item: item[0][1][:3])]
+    for first in range(0, len(customers), 10_000):
+        db.session.execute(CustomerSubscriptionRollup.__table__.insert(),
+                           customers[first:first + 10_000])
     db.session.info.pop("rollup_pending", None)
     db.session.commit()
     return figures

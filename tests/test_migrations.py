@@ -49,3 +49,46 @@ def test_revisions_form_one_line():
 
     script = ScriptDirectory(str(PROJECT_ROOT / "migrations"))
     assert len(script.get_heads()) == 1
+
+
+def test_upgrading_counts_the_subscriptions_already_stored_for_the_customer_filters(app):
+    """``0010`` fills the customers' subscription counts from the subscriptions a database
+    already holds, as the rollups count them: the customers list's filters find them at once."""
+    from datetime import UTC, datetime, timedelta
+
+    from flask_migrate import downgrade
+
+    from dashboard import rollups
+    from dashboard.models import Customer, Plan, Subscription
+
+    with app.app_context():
+        now = datetime.now(UTC)
+        basic = Plan(code="basic", name="베이직", amount=9900)
+        pro = Plan(code="pro", name="프로", amount=29900)
+        first = Customer(customer_uid="cust_1", name="김연체", created_at=now - timedelta(days=2))
+        second = Customer(customer_uid="cust_2", name="이정상", created_at=now - timedelta(days=1))
+        db.session.add_all([basic, pro, first, second])
+        db.session.flush()
+        for customer, plan, status in ((first, basic, "past_due"), (first, pro, "past_due"),
+                                       (first, basic, "cancelled"), (second, pro, "active")):
+            db.session.add(Subscription(
+                customer_id=customer.id, plan_id=plan.id, status=status, current_period=1,
+                current_period_start=now, current_period_end=now + timedelta(days=30),
+                next_charge_at=now + timedelta(days=30)))
+        first_id, second_id, basic_id, pro_id = first.id, second.id, basic.id, pro.id
+        db.session.commit()
+        db.session.remove()  # no transaction of ours may hold a lock the migration waits for
+
+        downgrade(revision="0009_filter_indexes")
+        upgrade()
+        db.session.expire_all()
+        counted = {key[:3]: value for (kind, key, _column), value in rollups.stored().items()
+                   if kind == "customer"}
+        assert counted == {
+            (first_id, "past_due", basic_id): 1, (first_id, "past_due", pro_id): 1,
+            (first_id, "cancelled", basic_id): 1, (first_id, "past_due", 0): 2,
+            (first_id, "cancelled", 0): 1, (first_id, "", basic_id): 2, (first_id, "", pro_id): 1,
+            (second_id, "active", pro_id): 1, (second_id, "active", 0): 1,
+            (second_id, "", pro_id): 1,
+        }
+        assert rollups.stored() == rollups.recount()

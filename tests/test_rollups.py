@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import insert
 
-from dashboard import attention, create_app, formatting, rollups
+from dashboard import attention, create_app, formatting, queries, rollups
 from dashboard.billing import audit, charges, customers, errors, intake, lifecycle, refunds, sync
 from dashboard.billing.results import apply_payment_result
 from dashboard.extensions import db
@@ -204,7 +204,7 @@ def add_plan_and_customer() -> tuple[Plan, Customer]:
 
 def test_rebuild_rollups_recounts_rows_written_around_the_orm(app, runner):
     with app.app_context():
-        _plan, customer = add_plan_and_customer()
+        plan, customer = add_plan_and_customer()
         now = datetime.now(UTC)
         # A bulk load (as the benchmark does) bypasses the session, so nothing is counted ...
         db.session.execute(insert(Payment), [
@@ -213,14 +213,22 @@ def test_rebuild_rollups_recounts_rows_written_around_the_orm(app, runner):
              "paid_at": now, "created_at": now, "updated_at": now}
             for n in range(3)
         ])
+        db.session.execute(insert(Subscription), [{
+            "customer_id": customer.id, "plan_id": plan.id, "status": "past_due",
+            "current_period": 1, "current_period_start": now,
+            "current_period_end": now + timedelta(days=30), "next_charge_at": now,
+        }])
         db.session.commit()
         assert rollups.stored() != rollups.recount()
+        past_due = queries.CustomerFilters(status="past_due")
+        assert queries.customers_page(past_due).rows == []
         # ... until the command recounts from the raw rows.
         result = runner.invoke(args=["rebuild-rollups"])
         assert result.exit_code == 0, result.output
         assert "Rollups rebuilt: 1 days" in result.output
         assert_rollups_equal_recount()
         assert sum(row.paid_amount for row in db.session.scalars(db.select(DayRollup))) == 3000
+        assert [c.name for c in queries.customers_page(past_due).rows] == ["김"]
 
 
 def test_sync_and_rebuild_rollups_repair_an_attention_list_changed_around_the_orm(app, runner):

@@ -1,12 +1,13 @@
 """Rollups: the overview's small tables, kept current in the transaction of each change."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Integer
+from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
+from .types import UTCDateTime
 
 # Sums of many payments may pass what a 32-bit column holds.
 RollupAmount = BigInteger().with_variant(Integer, "sqlite")
@@ -52,6 +53,42 @@ class PlanRollup(db.Model):
     plan_id: Mapped[int] = mapped_column(ForeignKey("plan.id"), primary_key=True)
     active_count: Mapped[int] = mapped_column(Integer, default=0)
     past_due_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# A customer rollup row's state or plan that stands for any: the customers list filters by a
+# state, by a plan, or by both.
+ANY_STATUS = ""
+ANY_PLAN = 0
+
+# Rows counting no subscription stay (a later change may count one again) but are left out of
+# the filter's index. Written out, not bound: the index serves only statements that state its
+# condition the same way.
+COUNTS_SUBSCRIPTIONS = text("subscriptions > 0")
+
+
+class CustomerSubscriptionRollup(db.Model):
+    """How many of a customer's subscriptions are in a state, on a plan, or both, kept current
+    by ``rollups``.
+
+    Each subscription counts under (its state, its plan), (its state, ``ANY_PLAN``) and
+    (``ANY_STATUS``, its plan). The row carries its customer's ``created_at``, so the customers
+    list filtered by a state or a plan reads its page, newest customers first, from the index.
+    """
+
+    __tablename__ = "customer_subscription_rollup"
+    __table_args__ = (
+        Index("ix_customer_subscription_rollup_filter",
+              "status", "plan_id", "customer_created_at", "customer_id",
+              sqlite_where=COUNTS_SUBSCRIPTIONS, postgresql_where=COUNTS_SUBSCRIPTIONS),
+    )
+
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customer.id", ondelete="CASCADE"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(10), primary_key=True)
+    # A plan's id, or ANY_PLAN: no foreign key.
+    plan_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    customer_created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    subscriptions: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class AttentionItem(db.Model):

@@ -20,6 +20,12 @@ from ..models import (
     Subscription,
     WebhookEvent,
 )
+from ..models.rollups import (
+    ANY_PLAN,
+    ANY_STATUS,
+    COUNTS_SUBSCRIPTIONS,
+    CustomerSubscriptionRollup,
+)
 from .paging import (
     PAGE_SIZE,
     Page,
@@ -41,20 +47,33 @@ class CustomerFilters:
 def customers_query(filters: CustomerFilters, search: SearchShape | None = None):
     """Return the SELECT for the customer list with the filters applied; a search box's text
     (``filters.q``) is matched as ``search`` (its values are ``customer_search``'s
-    parameters)."""
+    parameters). ``customer_order(filters)`` names the columns it pages by."""
     query = select(Customer).options(
         selectinload(Customer.subscriptions).selectinload(Subscription.plan)
     )
     if search is not None:
         query = query.where(customer_search_condition(search))
     if filters.status or filters.plan_id:
-        subscription = select(Subscription.id).where(Subscription.customer_id == Customer.id)
-        if filters.status:
-            subscription = subscription.where(Subscription.status == filters.status)
-        if filters.plan_id:
-            subscription = subscription.where(Subscription.plan_id == filters.plan_id)
-        query = query.where(exists(subscription))
+        # Customers with such a subscription: their counts, read in the list's order.
+        counts = CustomerSubscriptionRollup
+        query = query.join(counts, counts.customer_id == Customer.id).where(
+            counts.status == (filters.status or ANY_STATUS),
+            counts.plan_id == (filters.plan_id or ANY_PLAN),
+            COUNTS_SUBSCRIPTIONS)
     return query
+
+
+def customer_order(filters: CustomerFilters):
+    """Return the (time, id) columns the customer list pages by: the customer's own, or, when
+    filtered by its subscriptions, the same values as their counts' index holds them."""
+    if filters.status or filters.plan_id:
+        counts = CustomerSubscriptionRollup
+        return counts.customer_created_at, counts.customer_id
+    return Customer.created_at, Customer.id
+
+
+def created_at_of(customer) -> datetime:
+    return customer.created_at
 
 
 @dataclass(slots=True)
@@ -111,8 +130,9 @@ def customers_page(filters: CustomerFilters, after: str | None = None,
     # One statement per search shape and other filters: the typed text is only parameters.
     page = keyset_page(
         lambda: customers_query(filters, search).with_only_columns(*CUSTOMER_ROW_COLUMNS),
-        Customer.created_at, Customer.id, after=after, limit=limit, rows_of=customer_row,
-        reuse_as=("customers", search, replace(filters, q="")), parameters=parameters)
+        *customer_order(filters), after=after, limit=limit, rows_of=customer_row,
+        time_of=created_at_of, reuse_as=("customers", search, replace(filters, q="")),
+        parameters=parameters)
     by_id = {row.id: row for row in page.rows}
     if by_id:
         plan_names: dict[int, PlanRef] = {}
@@ -127,8 +147,8 @@ def customers_page(filters: CustomerFilters, after: str | None = None,
 def iterate_customers(filters: CustomerFilters) -> Iterator[Customer]:
     """Yield every customer matching the filters (for CSV export)."""
     search, parameters = customer_search(filters.q) if filters.q else (None, {})
-    return iterate_all(customers_query(filters, search), Customer.created_at, Customer.id,
-                       parameters=parameters)
+    return iterate_all(customers_query(filters, search), *customer_order(filters),
+                       time_of=created_at_of, parameters=parameters)
 
 
 def active_plans() -> list[Plan]:

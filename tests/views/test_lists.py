@@ -86,6 +86,51 @@ def test_customer_filters_by_subscription_status_and_plan(app, admin_client):
     assert len(listed()) == 4
 
 
+def test_the_customer_filters_follow_every_change_of_a_subscription(app):
+    """The customers list filtered by a subscription's state or plan follows the state and the
+    plan as they change, lists a customer with two matching subscriptions once, and pages
+    newest customer first across the cursor (customers created at the same moment too)."""
+    with app.app_context():
+        basic, pro = make_plan("basic", "베이직", 9900), make_plan("pro", "프로", 29900)
+        customers = [make_customer(name=f"고객{n}", created_at=BASE + timedelta(minutes=n // 2))
+                     for n in range(6)]  # two customers at each minute
+        for customer in customers:
+            make_subscription(customer, basic, status="past_due")
+        make_subscription(customers[1], pro, status="past_due")  # a second one: listed once
+        moving = make_subscription(customers[5], pro, status="active")
+
+        def every_page(**filters):
+            names, after = [], None
+            for _ in range(12):  # a cursor that never moves on must fail, not loop
+                page = queries.customers_page(queries.CustomerFilters(**filters), after=after,
+                                              limit=2)
+                names.extend(c.name for c in page.rows)
+                if page.next_after is None:
+                    return names
+                after = page.next_after
+            raise AssertionError(f"still paging after {names}")
+
+        newest_first = ["고객5", "고객4", "고객3", "고객2", "고객1", "고객0"]
+        assert every_page(status="past_due") == newest_first
+        assert every_page(status="past_due", plan_id=basic.id) == newest_first
+        assert every_page(plan_id=pro.id) == ["고객5", "고객1"]
+        assert every_page(status="active") == ["고객5"]
+
+        moving.status = "paused"
+        db.session.commit()
+        assert every_page(status="paused") == ["고객5"]
+        assert every_page(status="active") == []
+        moving.plan_id = basic.id
+        db.session.commit()
+        assert every_page(plan_id=pro.id) == ["고객1"]
+        assert every_page(status="paused", plan_id=basic.id) == ["고객5"]
+        for subscription in customers[3].subscriptions:
+            subscription.status = "cancelled"
+        db.session.commit()
+        assert every_page(status="past_due") == ["고객5", "고객4", "고객2", "고객1", "고객0"]
+        assert every_page(status="cancelled") == ["고객3"]
+
+
 def test_a_search_pages_its_matches_across_every_lookup_in_order(app):
     """A search's lookups (name, email, phone, last four digits, an exact uid) together list
     every match once, newest first, page after page, within the other filters."""
