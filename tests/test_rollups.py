@@ -30,6 +30,7 @@ from dashboard.models import (
     PlanRollup,
     Subscription,
 )
+from dashboard.models.rollups import CustomerSubscriptionRollup
 from tests.conftest import empty_all_tables
 from tests.harness import DAY
 from tests.reliability.world import add_plan, build_world
@@ -258,7 +259,8 @@ def test_sync_and_rebuild_rollups_repair_an_attention_list_changed_around_the_or
 
 @pytest.mark.postgres
 def test_concurrent_writers_never_lose_a_count(schema_ready):
-    """Eight threads count paid payments of the same day at once: every one is counted."""
+    """Eight threads count paid payments of the same day, and subscriptions of one customer,
+    at once: every one is counted."""
     app = create_app({"TESTING": True, "SECRET_KEY": "test", "DATABASE_URL": schema_ready})
     with app.app_context():
         empty_all_tables()
@@ -286,6 +288,9 @@ def test_concurrent_writers_never_lose_a_count(schema_ready):
                         status="paid", paid_at=paid_at, created_at=paid_at))
                     db.session.add(Subscription(customer_id=customer_id, plan_id=plan_id,
                                                 status="active"))
+                    # Every thread counts one customer's subscriptions too: the same rows.
+                    db.session.add(Subscription(customer_id=customer_ids[0], plan_id=plan_id,
+                                                status="paused"))
                     db.session.commit()
                 db.session.remove()
         except Exception as error:  # noqa: BLE001 (reported below, on the test's thread)
@@ -302,6 +307,8 @@ def test_concurrent_writers_never_lose_a_count(schema_ready):
                              .date())
         assert (row.paid_count, row.paid_amount) == (120, 12000)
         assert db.session.get(PlanRollup, plan_id).active_count == 120
+        shared = db.session.get(CustomerSubscriptionRollup, (customer_ids[0], "paused", 0))
+        assert shared.subscriptions == 120
         assert_rollups_equal_recount()
         empty_all_tables()
         db.session.remove()
