@@ -20,12 +20,7 @@ from ..models import (
     Subscription,
     WebhookEvent,
 )
-from ..models.rollups import (
-    ANY_PLAN,
-    ANY_STATUS,
-    COUNTS_SUBSCRIPTIONS,
-    CustomerSubscriptionRollup,
-)
+from ..models.rollups import ANY_PLAN, ANY_STATUS, COUNTS_SUBSCRIPTIONS, CustomerSubscriptionRollup
 from .paging import (
     PAGE_SIZE,
     Page,
