@@ -122,11 +122,18 @@ def subscription_figures(rows: Iterable) -> Figures:
     for row in rows:
         if row.status in ("active", "past_due"):
             figures["plan", row.plan_id, f"{row.status}_count"] += 1
-        for status, plan_id in ((row.status, row.plan_id), (row.status, ANY_PLAN),
-                                (ANY_STATUS, row.plan_id)):
-            key = (row.customer_id, status, plan_id, row.customer_created_at)
+        for key in customer_keys(row.customer_id, row.status, row.plan_id,
+                                 row.customer_created_at):
             figures["customer", key, "subscriptions"] += 1
     return figures
+
+
+def customer_keys(customer_id: int, status: str, plan_id: int, customer_created_at) -> list:
+    """Return the keys a customer's subscription counts under: its state on its plan, its
+    state on any plan, any state on its plan."""
+    return [(customer_id, counted_status, counted_plan, customer_created_at)
+            for counted_status, counted_plan in ((status, plan_id), (status, ANY_PLAN),
+                                                 (ANY_STATUS, plan_id))]
 
 
 def schedule_figures(rows: Iterable) -> Figures:
@@ -398,9 +405,7 @@ def recount() -> Figures:
         .group_by(Subscription.customer_id, Customer.created_at, Subscription.status,
                   Subscription.plan_id)
     ):
-        for counted_status, counted_plan in ((status, plan_id), (status, ANY_PLAN),
-                                             (ANY_STATUS, plan_id)):
-            key = (customer_id, counted_status, counted_plan, created_at)
+        for key in customer_keys(customer_id, status, plan_id, created_at):
             figures["customer", key, "subscriptions"] += count
     return figures
 
@@ -455,12 +460,9 @@ def rebuild() -> Figures:
             for plan_id, values in sorted(plans.items())
         ])
     customers = [{**customer_key(key), "subscriptions": value}
-                 for (kind, key, _column), value in sorted(
-                     (item for item in figures.items() if item[0][0] == "customer"),
-                     key=lambda item: item[0][1][:3])]
-    for first in range(0, len(customers), 10_000):
-        db.session.execute(CustomerSubscriptionRollup.__table__.insert(),
-                           customers[first:first + 10_000])
+                 for (kind, key, _column), value in figures.items() if kind == "customer"]
+    if customers:
+        db.session.execute(CustomerSubscriptionRollup.__table__.insert(), customers)
     db.session.info.pop("rollup_pending", None)
     db.session.commit()
     return figures
