@@ -6,6 +6,7 @@ from ``clock`` and which actions a record offers from ``actions``.
 from __future__ import annotations
 
 from ..models import credit_balance
+from .customers import CustomerFilters, customers_page, customers_query, iterate_customers
 from .details import (
     PAYMENTS_ON_PAGE,
     TIMELINE_LIMIT,
@@ -29,18 +30,14 @@ from .details import (
     upcoming_schedules,
 )
 from .lists import (
-    CustomerFilters,
     EventFilters,
     PaymentFilters,
     ScheduleFilters,
     SubscriptionFilters,
     active_plans,
     all_plans,
-    customers_page,
-    customers_query,
     events_page,
     export_minutes,
-    iterate_customers,
     iterate_payments,
     iterate_refunds,
     iterate_schedules,

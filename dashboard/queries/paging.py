@@ -8,7 +8,10 @@ Rules that keep pages fast at millions of rows:
   collations: SQLite's default, PostgreSQL's C / C.UTF-8), and never touch ``payment``;
 - related rows load in one extra query per relation (``selectinload``), never row by row;
 - a filter naming several values of an indexed column is one branch per value, each read in
-  the list's order and cut at a page, merged (``keyset_page`` with a list of queries).
+  the list's order and cut at a page, merged (``keyset_page`` with a list of queries);
+- a search matching any of several indexed columns is one branch per column, each reading
+  (time, id) from its index alone, cut at a page and united; only the page's rows are read
+  (``keyset_page`` with ``AnyMatch``).
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from datetime import UTC, datetime
 from threading import Lock
 from typing import Generic, TypeVar
 
-from sqlalchemy import and_, bindparam, or_, select, tuple_, union_all
+from sqlalchemy import and_, bindparam, or_, select, tuple_, union, union_all
 
 from .. import formatting
 from ..extensions import db
@@ -77,7 +80,8 @@ def keyset_page(query, time_column, id_column, *, after: str | None, descending:
     that only print their rows skip the ORM's loading and bookkeeping altogether.
 
     ``query`` may be a list of plain-column queries, one per value of a filter: the page is
-    their union (``merged_page_statement``).
+    their union (``merged_page_statement``). It may be an ``AnyMatch``: the rows matching any
+    of several conditions (``any_match_page_statement``).
 
     ``query`` may be a function that builds the statement. With ``reuse_as`` (a key naming the
     list and its filters) the page's statement is then built once per key, with the cursor as
@@ -93,7 +97,9 @@ def keyset_page(query, time_column, id_column, *, after: str | None, descending:
     statement = None if key is None else _reused_page_statements.get(key)
     if statement is None:
         built = query() if callable(query) else query
-        page_of = merged_page_statement if isinstance(built, list) else page_statement
+        page_of = (merged_page_statement if isinstance(built, list)
+                   else any_match_page_statement if isinstance(built, AnyMatch)
+                   else page_statement)
         statement = page_of(built, time_column, id_column, *shape)
         if key is not None:
             _reused_page_statements.put(key, statement)
@@ -142,6 +148,36 @@ def merged_page_statement(branches: list, time_column, id_column, with_cursor: b
     union = union_all(*(select(part) for part in parts)).subquery()
     return page_statement(select(union), union.c[time_column.key], union.c[id_column.key],
                           False, descending, limit)
+
+
+@dataclass(frozen=True)
+class AnyMatch:
+    """The rows (``columns``, of one table) that match any of ``conditions``."""
+
+    columns: tuple
+    conditions: tuple
+
+
+def any_match_page_statement(match: AnyMatch, time_column, id_column, with_cursor: bool,
+                             descending: bool, limit: int):
+    """Return the page of the rows matching any of ``match``'s conditions: each condition's
+    page of (time, id), united without duplicates (a row may match several), and then the
+    page's rows in full.
+
+    With an index per condition holding (value, time, id), as the customer search's columns
+    have, each condition is read from its index alone: one ``OR`` of the conditions read every
+    match's row to sort them (PostgreSQL's bitmap scans; 3,424 rows for a name prefix at 20M
+    payments), when the page needs fifty.
+    """
+    parts = [page_statement(select(time_column, id_column).where(condition), time_column,
+                            id_column, with_cursor, descending, limit).subquery()
+             for condition in match.conditions]
+    matches = union(*(select(part) for part in parts)).subquery()
+    page = page_statement(select(matches), matches.c[time_column.key], matches.c[id_column.key],
+                          False, descending, limit).subquery()
+    order = (page.c[time_column.key], page.c[id_column.key])
+    return (select(*match.columns).join(page, id_column == page.c[id_column.key])
+            .order_by(*(column.desc() if descending else column.asc() for column in order)))
 
 
 class _StatementCache:
@@ -258,6 +294,12 @@ def customer_search(q: str) -> tuple[SearchShape, dict]:
 def customer_search_condition(shape: SearchShape):
     """Return the WHERE condition for the customer search box, for the parameters that
     ``customer_search`` gives."""
+    return or_(*customer_search_conditions(shape))
+
+
+def customer_search_conditions(shape: SearchShape) -> tuple:
+    """Return the customer search box's conditions, any of which a customer matches: each has
+    an index of its own (``customer_search`` gives their parameters)."""
     conditions = []
     if shape.exact:
         conditions.append(Customer.id.in_(bindparam("exact_ids", expanding=True)))
@@ -267,7 +309,7 @@ def customer_search_condition(shape: SearchShape):
         conditions.append(bound_prefix_range(Customer.phone, "phone"))
     if shape.tail:
         conditions.append(Customer.phone_tail == bindparam("phone_tail"))
-    return or_(*conditions)
+    return tuple(conditions)
 
 
 def customer_id_for(reference: str) -> int | None:
