@@ -321,10 +321,21 @@ def test_a_healthy_subscription_needs_no_attention_in_either_mode(app, sandbox, 
 
 
 def test_an_unknown_charge_outcome_needs_attention(app, sandbox, plan, again_mode):
-    from dashboard.attention import subscription_attention
+    """Of two subscriptions charged at once, the one whose answer was lost needs attention:
+    the API and the subscription page (one subscription's payments) agree with the
+    overview's recount (every pending payment)."""
+    from dashboard import attention, queries
     from dashboard.models import Subscription
 
-    sub_id = start(sandbox)
+    sub_ids = [start(sandbox), start(sandbox, "cust_2")]
     sandbox.fault(path="^/subscribe/payments/again", status=504, count=1, after_commit=True)
     charges.charge_due()
-    assert subscription_attention(fresh(Subscription, sub_id)) == ["charge_outcome_unknown"]
+    [lost] = {p.subscription_id for sub_id in sub_ids for p in payments_of(sub_id)
+              if p.status == "pending"}
+    recounted = {sub_id: [code for code in attention.ATTENTION_CODES if row[code]]
+                 for sub_id, row in attention.recount().items()}
+    for sub_id in sub_ids:
+        codes = ["charge_outcome_unknown"] if sub_id == lost else []
+        assert attention.subscription_attention(fresh(Subscription, sub_id)) == codes
+        assert queries.subscription_detail(sub_id).attention == codes
+        assert recounted.get(sub_id, []) == codes
