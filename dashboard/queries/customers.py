@@ -52,7 +52,8 @@ def customers_query(filters: CustomerFilters, search: SearchShape | None = None)
 
 def customers_statement(filters: CustomerFilters, search: SearchShape | None):
     """Return the statement of the customers list's page: a search alone is read one indexed
-    column at a time (``AnyMatch``); with a subscription filter, the filter's customers are.
+    column at a time (``AnyMatch``); with a subscription filter, the filter's customers are
+    read in the list's order and each is checked against the search.
 
     A search that named a uid reads a handful of rows either way, and one ``OR`` on one table
     is planned faster on PostgreSQL."""
