@@ -25,7 +25,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     bindparam,
+    column,
     func,
+    literal_column,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
@@ -33,7 +35,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..clock import now, utcnow
 from ..extensions import db
-from .types import UTCDateTime
+from .types import Timestamps, UTCDateTime
 
 # Amount and id columns are 32-bit integers; nothing larger may reach them.
 MAX_KRW = 2_000_000_000
@@ -64,11 +66,10 @@ def one_of(column: str, values) -> str:
     return f"{column} IN ({quoted})"
 
 
-class Timestamps:
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, nullable=False)
-    updated_at: Mapped[datetime] = mapped_column(
-        UTCDateTime, default=now, onupdate=now, nullable=False
-    )
+def leading(column, length: int):
+    """Return ``column``'s first ``length`` characters as an expression with literal
+    arguments: a statement uses an index on an expression only where it repeats it."""
+    return func.substr(column, literal_column("1"), literal_column(str(length)), type_=String)
 
 
 # --- staff -------------------------------------------------------------------------------
@@ -125,33 +126,6 @@ def password_hash_method() -> str:
     return "scrypt:131072:8:1"
 
 
-API_SCOPES = ("subscriptions:read", "subscriptions:write")
-
-
-class ApiToken(Timestamps, db.Model):
-    """A bearer token for the merchant's own application; only its hash is kept."""
-
-    __tablename__ = "api_token"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(100))
-    prefix: Mapped[str] = mapped_column(String(12))
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("admin_user.id"))
-    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # Space-separated API_SCOPES; tokens from before scopes existed could do everything.
-    scopes: Mapped[str] = mapped_column(
-        String(200), default=" ".join(API_SCOPES), server_default=" ".join(API_SCOPES)
-    )
-
-    created_by: Mapped[AdminUser | None] = relationship()
-
-    @property
-    def scope_list(self) -> list[str]:
-        return self.scopes.split()
-
-
 # --- catalogue ---------------------------------------------------------------------------
 
 INTERVAL_UNITS = ("month", "day")
@@ -200,6 +174,15 @@ class Customer(Timestamps, db.Model):
         Index("ix_customer_phone_created", "phone", "created_at", "id"),
         Index("ix_customer_phone_tail_created", "phone_tail", "created_at", "id"),
         Index("ix_customer_created", "created_at", "id"),
+        # A search of one or two characters (a surname; a live search's first keystrokes)
+        # matches a share of all customers: these read its newest matches in the page's
+        # order, and carry the field so that the index alone answers.
+        Index("ix_customer_name_head1", leading(column("name"), 1), "created_at", "id", "name"),
+        Index("ix_customer_name_head2", leading(column("name"), 2), "created_at", "id", "name"),
+        Index("ix_customer_email_head1", leading(column("email"), 1), "created_at", "id",
+              "email"),
+        Index("ix_customer_email_head2", leading(column("email"), 2), "created_at", "id",
+              "email"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -570,9 +553,11 @@ def credit_balance(customer_id: int) -> int:
     return int(db.session.scalar(CREDIT_BALANCE, {"customer_id": customer_id}))
 
 
-# Staff sessions, sign-in attempts, exports, go-live steps, notes, saved filters and refused
-# webhooks: tables of the console's own operation, kept in their own module.
+# Staff sessions, API tokens, sign-in attempts, exports, go-live steps, notes, saved filters
+# and refused webhooks: tables of the console's own operation, kept in their own module.
 from .operations import (  # noqa: E402
+    API_SCOPES,
+    ApiToken,
     CustomerNote,
     ExportRun,
     GoLiveStep,
@@ -584,6 +569,8 @@ from .operations import (  # noqa: E402
 from .rollups import AttentionItem, DayRollup, PlanRollup  # noqa: E402
 
 __all__ = [
+    "API_SCOPES",
+    "ApiToken",
     "AttentionItem",
     "CustomerNote",
     "DayRollup",

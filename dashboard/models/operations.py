@@ -1,5 +1,5 @@
-"""Tables of the console's own operation: staff sessions, sign-in attempts, exports, the
-go-live checklist, customer notes, saved filters and refused webhooks."""
+"""Tables of the console's own operation: staff sessions, API tokens, sign-in attempts,
+exports, the go-live checklist, customer notes, saved filters and refused webhooks."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -19,13 +19,40 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..clock import now, utcnow
 from ..extensions import db
-from .types import UTCDateTime
+from .types import Timestamps, UTCDateTime
 
 if TYPE_CHECKING:
     from . import AdminUser
 
 
 # --- sign-in security --------------------------------------------------------------------
+
+
+API_SCOPES = ("subscriptions:read", "subscriptions:write")
+
+
+class ApiToken(Timestamps, db.Model):
+    """A bearer token for the merchant's own application; only its hash is kept."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(12))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("admin_user.id"))
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Space-separated API_SCOPES; tokens from before scopes existed could do everything.
+    scopes: Mapped[str] = mapped_column(
+        String(200), default=" ".join(API_SCOPES), server_default=" ".join(API_SCOPES)
+    )
+
+    created_by: Mapped[AdminUser | None] = relationship()
+
+    @property
+    def scope_list(self) -> list[str]:
+        return self.scopes.split()
 
 
 class StaffSession(db.Model):

@@ -1,10 +1,13 @@
-"""Column types shared by every table."""
+"""Column types shared by every table, and the timestamps most tables carry."""
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 
 from sqlalchemy import DateTime
+from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+from ..clock import now
 
 
 class UTCDateTime(TypeDecorator):
@@ -28,3 +31,10 @@ class UTCDateTime(TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+class Timestamps:
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=now, onupdate=now, nullable=False
+    )

@@ -5,7 +5,9 @@ Rules that keep pages fast at millions of rows:
   never count a large table;
 - ``customer_uid``, ``merchant_uid`` and ``imp_uid`` are exact, indexed matches; name, email
   and phone are prefix matches written as ranges so their indexes apply (exact for byte-order
-  collations: SQLite's default, PostgreSQL's C / C.UTF-8), and never touch ``payment``;
+  collations: SQLite's default, PostgreSQL's C / C.UTF-8), and never touch ``payment``; a
+  name or email prefix of one or two characters is an equality on an index of the field's
+  first characters, which holds its matches in the list's order;
 - related rows load in one extra query per relation (``selectinload``), never row by row;
 - a filter naming several values of an indexed column is one branch per value, each read in
   the list's order and cut at a page, merged (``keyset_page`` with a list of queries);
@@ -31,6 +33,7 @@ from ..models import (
     Customer,
     Payment,
     Schedule,
+    leading,
 )
 from ..phones import is_last_digits, looks_like_phone, phone_digits
 
@@ -244,6 +247,12 @@ def prefix_range(column, prefix: str):
     return and_(column >= low, column < high)
 
 
+# A name or e-mail prefix up to this long is looked up in an index of the field's first
+# characters (``leading``), which holds its matches in the list's order: a range of the
+# field's own index holds a surname's every match, to be read and sorted for each page.
+SEARCH_HEAD = 2
+
+
 def bound_prefix_range(column, name: str):
     """``prefix_range`` with its bounds as the parameters ``{name}_from`` and ``{name}_to``."""
     return and_(column >= bindparam(f"{name}_from"), column < bindparam(f"{name}_to"))
@@ -273,17 +282,22 @@ class SearchShape:
     exact: bool  # a customer_uid, or a payment's or schedule's uid, matched
     phone: bool  # it reads as the start of a phone number
     tail: bool  # it reads as a phone number's last digits
+    head: int = 0  # its length, when it is as short as an index of first characters holds
 
 
 def customer_search(q: str) -> tuple[SearchShape, dict]:
     """Return the search's shape and the parameters of ``customer_search_condition``."""
     exact_ids = sorted(exact_customer_ids(q))
-    shape = SearchShape(exact=bool(exact_ids), phone=looks_like_phone(q), tail=is_last_digits(q))
+    shape = SearchShape(exact=bool(exact_ids), phone=looks_like_phone(q), tail=is_last_digits(q),
+                        head=len(q) if len(q) <= SEARCH_HEAD else 0)
     parameters = {}
     if shape.exact:
         parameters["exact_ids"] = exact_ids
     for name, prefix in (("name", q), ("email", q.lower())):  # emails are stored lowercased
-        parameters[f"{name}_from"], parameters[f"{name}_to"] = prefix_bounds(prefix)
+        if shape.head:
+            parameters[f"{name}_head"] = prefix
+        else:
+            parameters[f"{name}_from"], parameters[f"{name}_to"] = prefix_bounds(prefix)
     if shape.phone:
         parameters["phone_from"], parameters["phone_to"] = prefix_bounds(phone_digits(q))
     if shape.tail:
@@ -303,8 +317,11 @@ def customer_search_conditions(shape: SearchShape) -> tuple:
     conditions = []
     if shape.exact:
         conditions.append(Customer.id.in_(bindparam("exact_ids", expanding=True)))
-    conditions.append(bound_prefix_range(Customer.name, "name"))
-    conditions.append(bound_prefix_range(Customer.email, "email"))
+    for column, name in ((Customer.name, "name"), (Customer.email, "email")):
+        if shape.head:
+            conditions.append(leading(column, shape.head) == bindparam(f"{name}_head"))
+        else:
+            conditions.append(bound_prefix_range(column, name))
     if shape.phone:
         conditions.append(bound_prefix_range(Customer.phone, "phone"))
     if shape.tail:

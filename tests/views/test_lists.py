@@ -4,6 +4,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
+
 from dashboard import queries
 from dashboard.attention import attention_columns
 from dashboard.extensions import db
@@ -177,9 +179,11 @@ def test_a_search_pages_its_matches_across_every_lookup_in_order(app):
             "5678 연체", "5678 상사"]
 
 
-def test_a_search_lists_a_customer_matching_several_lookups_once_page_after_page(app):
+@pytest.mark.parametrize("q", ["kim", "ki", "k"])
+def test_a_search_lists_a_customer_matching_several_lookups_once_page_after_page(app, q):
     """A search without an exact uid reads each lookup (name, e-mail, phone) on its own and
-    unites them: a customer whose name and e-mail both match is listed once, in its place."""
+    unites them: a customer whose name and e-mail both match is listed once, in its place.
+    So does a search of one or two characters, read from the first characters' indexes."""
     with app.app_context():
         def customer(minutes, name, email):
             return make_customer(created_at=BASE + timedelta(minutes=minutes), name=name,
@@ -189,11 +193,13 @@ def test_a_search_lists_a_customer_matching_several_lookups_once_page_after_page
         customer(2, "박서준", "kimchi@example.com")  # e-mail only
         customer(3, "김민수", "minsu@example.com")  # neither
         customer(4, "kimberly", "kim4@example.com")
+        customer(5, "ko 팀장", "ko@example.com")  # "k" alone
         customer(6, "kim 가", "ga@example.com")  # name only, two at one time
         customer(6, "kim 나", "kim6@example.com")
         customer(7, "kim 다", "kim7@example.com")
-        filters = queries.CustomerFilters(q="kim")
-        assert queries.customer_search("kim")[0].exact is False
+        customer(8, "k", "x@example.com")  # "k" alone: a name as short as the search
+        filters = queries.CustomerFilters(q=q)
+        assert queries.customer_search(q)[0].exact is False
 
         names, after = [], None
         for _ in range(10):
@@ -202,7 +208,9 @@ def test_a_search_lists_a_customer_matching_several_lookups_once_page_after_page
             if page.next_after is None:
                 break
             after = page.next_after
-        assert names == ["kim 다", "kim 나", "kim 가", "kimberly", "박서준", "kim 상사"]
+        only_k = ["k", "ko 팀장"] if q == "k" else []
+        assert names == [*only_k[:1], "kim 다", "kim 나", "kim 가", *only_k[1:], "kimberly",
+                         "박서준", "kim 상사"]
         first = queries.customers_page(filters, limit=50)
         assert [c.name for c in first.rows] == names and first.next_after is None
 
@@ -359,23 +367,28 @@ def test_list_queries_use_indexes_not_scans(app):
         page = queries.payments_query(queries.PaymentFilters()).order_by(
             db.text("payment.created_at DESC, payment.id DESC")).limit(51)
         assert "ix_payment_time" in plan_of(page)
-        shape, parameters = queries.customer_search("김민")
-        search = (db.select(Customer.id).where(queries.customer_search_condition(shape))
-                  .params(parameters))
-        plan = plan_of(search)
-        assert "ix_customer_name_created" in plan and "ix_customer_email_created" in plan
-        assert "payment" not in plan
-        # Without an exact uid, each lookup's (time, id) comes from its index alone. (On
-        # PostgreSQL that depends on the table's visibility map, which a test's new table
-        # has not: the benchmark's plans show it.)
-        each_lookup = any_match_page_statement(
-            customers_statement(queries.CustomerFilters(q="김민"), shape),
-            Customer.created_at, Customer.id, False, True, 50).params(parameters)
-        plan = plan_of(each_lookup)
-        if not postgres:
-            for index in ("ix_customer_name_created", "ix_customer_email_created"):
-                assert f"COVERING INDEX {index}" in plan
-        assert "payment" not in plan
+        # A prefix is a range of its field's index; one or two characters, an equality on
+        # the index of the field's first characters.
+        for q, indexes in (("김민수", ("ix_customer_name_created", "ix_customer_email_created")),
+                           ("김민", ("ix_customer_name_head2", "ix_customer_email_head2")),
+                           ("김", ("ix_customer_name_head1", "ix_customer_email_head1"))):
+            shape, parameters = queries.customer_search(q)
+            search = (db.select(Customer.id).where(queries.customer_search_condition(shape))
+                      .params(parameters))
+            plan = plan_of(search)
+            assert all(index in plan for index in indexes), (q, plan)
+            assert "payment" not in plan
+            # Without an exact uid, each lookup's (time, id) comes from its index alone. (On
+            # PostgreSQL that depends on the table's visibility map, which a test's new
+            # table has not: the benchmark's plans show it.)
+            each_lookup = any_match_page_statement(
+                customers_statement(queries.CustomerFilters(q=q), shape),
+                Customer.created_at, Customer.id, False, True, 50).params(parameters)
+            plan = plan_of(each_lookup)
+            if not postgres:
+                for index in indexes:
+                    assert f"COVERING INDEX {index}" in plan, (q, plan)
+            assert "payment" not in plan
         # One subscription's attention codes read its own payments, not every pending one.
         # (PostgreSQL picks by its statistics, which empty tables lack: the benchmark's plans.)
         plan = plan_of(db.select(*attention_columns()).where(Subscription.id == 1))

@@ -1,0 +1,51 @@
+"""customer search heads: the first one and two characters of name and email, each with
+(created_at, id)
+
+Revision ID: 0011_customer_search_heads
+Revises: 0010_customer_subscriptions
+Create Date: 2026-12-07 23:50:00
+
+A search of one or two characters (a surname alone; a live search's first keystrokes)
+matched a range of the field's index that holds a share of all customers, read whole and
+sorted for every page. An index on the field's first characters, with the list's order
+after it, holds those matches newest first: a page reads fifty of them. Each carries the
+field too, so that the index alone answers the lookup.
+
+On PostgreSQL the indexes are built and dropped ``CONCURRENTLY``: customers stay writable
+while they build.
+"""
+from contextlib import nullcontext
+
+import sqlalchemy as sa
+from alembic import op
+
+# revision identifiers, used by Alembic.
+revision = "0011_customer_search_heads"
+down_revision = "0010_customer_subscriptions"
+branch_labels = None
+depends_on = None
+
+INDEXES = [(f"ix_customer_{field}_head{length}",
+            [sa.text(f"substr({field}, 1, {length})"), "created_at", "id", field])
+           for field in ("name", "email") for length in (1, 2)]
+
+
+def concurrently():
+    """Run in autocommit on PostgreSQL: CONCURRENTLY cannot run inside a transaction."""
+    postgres = op.get_bind().dialect.name == "postgresql"
+    return (op.get_context().autocommit_block() if postgres else nullcontext()), postgres
+
+
+def upgrade():
+    block, postgres = concurrently()
+    with block:
+        for name, columns in INDEXES:
+            op.create_index(name, "customer", columns, unique=False,
+                            postgresql_concurrently=postgres)
+
+
+def downgrade():
+    block, postgres = concurrently()
+    with block:
+        for name, _columns in INDEXES:
+            op.drop_index(name, table_name="customer", postgresql_concurrently=postgres)
