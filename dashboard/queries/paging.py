@@ -6,8 +6,8 @@ Rules that keep pages fast at millions of rows:
 - ``customer_uid``, ``merchant_uid`` and ``imp_uid`` are exact, indexed matches; name, email
   and phone are prefix matches written as ranges so their indexes apply (exact for byte-order
   collations: SQLite's default, PostgreSQL's C / C.UTF-8), and never touch ``payment``; a
-  name or email prefix of one or two characters is an equality on an index of the field's
-  first characters, which holds its matches in the list's order;
+  prefix short enough to match a share of all customers is an equality on an index of the
+  field's first characters, which holds its matches in the list's order (``PREFIX_HEADS``);
 - related rows load in one extra query per relation (``selectinload``), never row by row;
 - a filter naming several values of an indexed column is one branch per value, each read in
   the list's order and cut at a page, merged (``keyset_page`` with a list of queries);
@@ -247,15 +247,39 @@ def prefix_range(column, prefix: str):
     return and_(column >= low, column < high)
 
 
-# A name or e-mail prefix up to this long is looked up in an index of the field's first
-# characters (``leading``), which holds its matches in the list's order: a range of the
-# field's own index holds a surname's every match, to be read and sorted for each page.
-SEARCH_HEAD = 2
-
-
 def bound_prefix_range(column, name: str):
     """``prefix_range`` with its bounds as the parameters ``{name}_from`` and ``{name}_to``."""
     return and_(column >= bindparam(f"{name}_from"), column < bindparam(f"{name}_to"))
+
+
+# The prefix lengths each search field has an index of first characters for (``leading``, in
+# the models): a prefix this short matches a share of all customers (a surname; "010", which
+# every mobile number starts with). A range of the field's own index holds all those matches,
+# read and sorted for every page; the first characters' index holds them in the list's order.
+PREFIX_HEADS = {"name": (1, 2), "email": (1, 2), "phone": (3, 4)}
+
+
+def head_length(field: str, prefix: str) -> int:
+    """Return ``prefix``'s length if ``field`` has an index of that many first characters,
+    else 0."""
+    return len(prefix) if len(prefix) in PREFIX_HEADS[field] else 0
+
+
+def prefix_lookup(column, name: str, head: int):
+    """Match ``column`` starting with the search's prefix: its first ``head`` characters equal
+    to the parameter ``{name}_head``, or, for a prefix without such an index (``head`` 0),
+    the range ``{name}_from`` to ``{name}_to``."""
+    if head:
+        return leading(column, head) == bindparam(f"{name}_head")
+    return bound_prefix_range(column, name)
+
+
+def prefix_parameters(name: str, prefix: str, head: int) -> dict:
+    """Return the parameters of ``prefix_lookup(…, name, head)`` for ``prefix``."""
+    if head:
+        return {f"{name}_head": prefix}
+    low, high = prefix_bounds(prefix)
+    return {f"{name}_from": low, f"{name}_to": high}
 
 
 # Built once, one statement of four unique-index lookups: every search of the customers list
@@ -282,24 +306,25 @@ class SearchShape:
     exact: bool  # a customer_uid, or a payment's or schedule's uid, matched
     phone: bool  # it reads as the start of a phone number
     tail: bool  # it reads as a phone number's last digits
-    head: int = 0  # its length, when it is as short as an index of first characters holds
+    # Each prefix's length where its field has an index of that many first characters, or 0.
+    name_head: int = 0
+    email_head: int = 0
+    phone_head: int = 0
 
 
 def customer_search(q: str) -> tuple[SearchShape, dict]:
     """Return the search's shape and the parameters of ``customer_search_condition``."""
     exact_ids = sorted(exact_customer_ids(q))
-    shape = SearchShape(exact=bool(exact_ids), phone=looks_like_phone(q), tail=is_last_digits(q),
-                        head=len(q) if len(q) <= SEARCH_HEAD else 0)
-    parameters = {}
+    email, phone = q.lower(), looks_like_phone(q)  # emails are stored lowercased
+    shape = SearchShape(exact=bool(exact_ids), phone=phone, tail=is_last_digits(q),
+                        name_head=head_length("name", q), email_head=head_length("email", email),
+                        phone_head=head_length("phone", phone_digits(q)) if phone else 0)
+    parameters = {**prefix_parameters("name", q, shape.name_head),
+                  **prefix_parameters("email", email, shape.email_head)}
     if shape.exact:
         parameters["exact_ids"] = exact_ids
-    for name, prefix in (("name", q), ("email", q.lower())):  # emails are stored lowercased
-        if shape.head:
-            parameters[f"{name}_head"] = prefix
-        else:
-            parameters[f"{name}_from"], parameters[f"{name}_to"] = prefix_bounds(prefix)
     if shape.phone:
-        parameters["phone_from"], parameters["phone_to"] = prefix_bounds(phone_digits(q))
+        parameters.update(prefix_parameters("phone", phone_digits(q), shape.phone_head))
     if shape.tail:
         parameters["phone_tail"] = q
     return shape, parameters
@@ -317,13 +342,10 @@ def customer_search_conditions(shape: SearchShape) -> tuple:
     conditions = []
     if shape.exact:
         conditions.append(Customer.id.in_(bindparam("exact_ids", expanding=True)))
-    for column, name in ((Customer.name, "name"), (Customer.email, "email")):
-        if shape.head:
-            conditions.append(leading(column, shape.head) == bindparam(f"{name}_head"))
-        else:
-            conditions.append(bound_prefix_range(column, name))
+    conditions.append(prefix_lookup(Customer.name, "name", shape.name_head))
+    conditions.append(prefix_lookup(Customer.email, "email", shape.email_head))
     if shape.phone:
-        conditions.append(bound_prefix_range(Customer.phone, "phone"))
+        conditions.append(prefix_lookup(Customer.phone, "phone", shape.phone_head))
     if shape.tail:
         conditions.append(Customer.phone_tail == bindparam("phone_tail"))
     return tuple(conditions)

@@ -215,6 +215,27 @@ def test_a_search_lists_a_customer_matching_several_lookups_once_page_after_page
         assert [c.name for c in first.rows] == names and first.next_after is None
 
 
+@pytest.mark.parametrize("q, expected", [
+    ("010", ["c4", "c2", "c1"]),  # every mobile number: the first three digits' index
+    ("010-1", ["c4", "c1"]),  # four digits typed with a dash: the first four digits' index
+    ("01012", ["c1"]),  # five digits: a range of the phone index
+])
+def test_a_phone_prefix_lists_its_customers_newest_first_page_after_page(app, q, expected):
+    with app.app_context():
+        for minutes, phone in enumerate(["01012345678", "01098765432", "0212345678",
+                                         "01019998888", "01112345678"], start=1):
+            make_customer(created_at=BASE + timedelta(minutes=minutes), name=f"c{minutes}",
+                          email=f"c{minutes}@example.com", phone=phone)
+        names, after = [], None
+        for _ in range(5):
+            page = queries.customers_page(queries.CustomerFilters(q=q), after=after, limit=2)
+            names.extend(c.name for c in page.rows)
+            if page.next_after is None:
+                break
+            after = page.next_after
+        assert names == expected
+
+
 def test_keyset_paging_stays_correct_while_rows_arrive(app):
     with app.app_context():
         for n in range(7):
@@ -371,7 +392,10 @@ def test_list_queries_use_indexes_not_scans(app):
         # the index of the field's first characters.
         for q, indexes in (("김민수", ("ix_customer_name_created", "ix_customer_email_created")),
                            ("김민", ("ix_customer_name_head2", "ix_customer_email_head2")),
-                           ("김", ("ix_customer_name_head1", "ix_customer_email_head1"))):
+                           ("김", ("ix_customer_name_head1", "ix_customer_email_head1")),
+                           ("010", ("ix_customer_phone_head3",)),
+                           ("010-1", ("ix_customer_phone_head4",)),
+                           ("010-12", ("ix_customer_phone_created",))):
             shape, parameters = queries.customer_search(q)
             search = (db.select(Customer.id).where(queries.customer_search_condition(shape))
                       .params(parameters))
