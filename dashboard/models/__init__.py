@@ -187,6 +187,8 @@ class Customer(Timestamps, db.Model):
               "phone"),
         Index("ix_customer_phone_head4", leading(column("phone"), 4), "created_at", "id",
               "phone"),
+        Index("ix_customer_phone_head5", leading(column("phone"), 5), "created_at", "id",
+              "phone"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -253,10 +253,11 @@ def bound_prefix_range(column, name: str):
 
 
 # The prefix lengths each search field has an index of first characters for (``leading``, in
-# the models): a prefix this short matches a share of all customers (a surname; "010", which
-# every mobile number starts with). A range of the field's own index holds all those matches,
-# read and sorted for every page; the first characters' index holds them in the list's order.
-PREFIX_HEADS = {"name": (1, 2), "email": (1, 2), "phone": (3, 4)}
+# the models): a prefix this short may match a hundredth of all customers or more (a surname;
+# "010", which every mobile number starts with). A range of the field's own index holds all
+# its matches, read and sorted for every page; the first characters' index holds them in the
+# list's order.
+PREFIX_HEADS = {"name": (1, 2), "email": (1, 2), "phone": (3, 4, 5)}
 
 
 def head_length(field: str, prefix: str) -> int:

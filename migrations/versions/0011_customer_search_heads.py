@@ -1,5 +1,5 @@
 """customer search heads: the first one and two characters of name and email, the first
-three and four digits of phone, each with (created_at, id)
+three, four and five digits of phone, each with (created_at, id)
 
 Revision ID: 0011_customer_search_heads
 Revises: 0010_customer_subscriptions
@@ -25,7 +25,7 @@ down_revision = "0010_customer_subscriptions"
 branch_labels = None
 depends_on = None
 
-HEADS = {"name": (1, 2), "email": (1, 2), "phone": (3, 4)}
+HEADS = {"name": (1, 2), "email": (1, 2), "phone": (3, 4, 5)}
 INDEXES = [(f"ix_customer_{field}_head{length}",
             [sa.text(f"substr({field}, 1, {length})"), "created_at", "id", field])
            for field, lengths in HEADS.items() for length in lengths]

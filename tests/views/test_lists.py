@@ -218,7 +218,8 @@ def test_a_search_lists_a_customer_matching_several_lookups_once_page_after_page
 @pytest.mark.parametrize("q, expected", [
     ("010", ["c4", "c2", "c1"]),  # every mobile number: the first three digits' index
     ("010-1", ["c4", "c1"]),  # four digits typed with a dash: the first four digits' index
-    ("01012", ["c1"]),  # five digits: a range of the phone index
+    ("01012", ["c1"]),  # five digits: the first five digits' index
+    ("010123", ["c1"]),  # six digits: a range of the phone index
 ])
 def test_a_phone_prefix_lists_its_customers_newest_first_page_after_page(app, q, expected):
     with app.app_context():
@@ -395,7 +396,8 @@ def test_list_queries_use_indexes_not_scans(app):
                            ("김", ("ix_customer_name_head1", "ix_customer_email_head1")),
                            ("010", ("ix_customer_phone_head3",)),
                            ("010-1", ("ix_customer_phone_head4",)),
-                           ("010-12", ("ix_customer_phone_created",))):
+                           ("010-12", ("ix_customer_phone_head5",)),
+                           ("010-123", ("ix_customer_phone_created",))):
             shape, parameters = queries.customer_search(q)
             search = (db.select(Customer.id).where(queries.customer_search_condition(shape))
                       .params(parameters))
