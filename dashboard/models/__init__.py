@@ -174,9 +174,9 @@ class Customer(Timestamps, db.Model):
         Index("ix_customer_phone_created", "phone", "created_at", "id"),
         Index("ix_customer_phone_tail_created", "phone_tail", "created_at", "id"),
         Index("ix_customer_created", "created_at", "id"),
-        # A prefix that short (a surname, a live search's first keystrokes, "010") matches a
-        # share of all customers: these hold its matches in the page's order, and carry the
-        # field so that the index alone answers (``queries.paging.PREFIX_HEADS``).
+        # A short prefix (a surname, a live search's first keystrokes, "010") may match a
+        # hundredth of all customers or more: these hold its matches in the page's order, and
+        # carry the field so that the index alone answers (``queries.paging.PREFIX_HEADS``).
         Index("ix_customer_name_head1", leading(column("name"), 1), "created_at", "id", "name"),
         Index("ix_customer_name_head2", leading(column("name"), 2), "created_at", "id", "name"),
         Index("ix_customer_email_head1", leading(column("email"), 1), "created_at", "id",

@@ -316,16 +316,17 @@ class SearchShape:
 def customer_search(q: str) -> tuple[SearchShape, dict]:
     """Return the search's shape and the parameters of ``customer_search_condition``."""
     exact_ids = sorted(exact_customer_ids(q))
-    email, phone = q.lower(), looks_like_phone(q)  # emails are stored lowercased
+    email, digits, phone = q.lower(), phone_digits(q), looks_like_phone(q)
     shape = SearchShape(exact=bool(exact_ids), phone=phone, tail=is_last_digits(q),
                         name_head=head_length("name", q), email_head=head_length("email", email),
-                        phone_head=head_length("phone", phone_digits(q)) if phone else 0)
+                        phone_head=head_length("phone", digits) if phone else 0)
     parameters = {**prefix_parameters("name", q, shape.name_head),
+                  # e-mail addresses are stored lowercased
                   **prefix_parameters("email", email, shape.email_head)}
     if shape.exact:
         parameters["exact_ids"] = exact_ids
     if shape.phone:
-        parameters.update(prefix_parameters("phone", phone_digits(q), shape.phone_head))
+        parameters.update(prefix_parameters("phone", digits, shape.phone_head))
     if shape.tail:
         parameters["phone_tail"] = q
     return shape, parameters
