@@ -15,8 +15,8 @@ import argparse
 import secrets
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
+from unittest.mock import patch
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -30,25 +30,16 @@ ROUNDS, CALLS = 5, 40
 def statement_and_parameters(q: str, heads: bool):
     """Return the search's first-page statement and its parameters, with or without heads."""
     from dashboard.models import Customer
+    from dashboard.queries import paging
     from dashboard.queries.customers import CustomerFilters, customers_statement
-    from dashboard.queries.paging import (
-        any_match_page_statement,
-        customer_search,
-        phone_digits,
-        prefix_parameters,
-    )
 
-    shape, parameters = customer_search(q)
-    if not heads:
-        shape = replace(shape, name_head=0, email_head=0, phone_head=0)
-        parameters = {key: value for key, value in parameters.items()
-                      if not key.endswith("_head")}
-        parameters.update(prefix_parameters("name", q, 0))
-        parameters.update(prefix_parameters("email", q.lower(), 0))
-        if shape.phone:
-            parameters.update(prefix_parameters("phone", phone_digits(q), 0))
-    statement = any_match_page_statement(customers_statement(CustomerFilters(q=q), shape),
-                                         Customer.created_at, Customer.id, False, True, 50)
+    # Without heads, ``customer_search`` builds what it built before those indexes existed.
+    lengths = paging.PREFIX_HEADS if heads else {field: () for field in paging.PREFIX_HEADS}
+    with patch.dict(paging.PREFIX_HEADS, lengths):
+        shape, parameters = paging.customer_search(q)
+    statement = paging.any_match_page_statement(
+        customers_statement(CustomerFilters(q=q), shape), Customer.created_at, Customer.id,
+        False, True, 50)
     return statement, parameters
 
 
