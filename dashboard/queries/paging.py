@@ -241,14 +241,9 @@ def prefix_bounds(prefix: str) -> tuple[str, str]:
     return prefix, prefix[:-1] + chr(min(ord(prefix[-1]) + 1, 0x10FFFF))  # U+10FFFF: no 500
 
 
-def prefix_range(column, prefix: str):
-    """Match values starting with ``prefix`` as a range the column's index can serve."""
-    low, high = prefix_bounds(prefix)
-    return and_(column >= low, column < high)
-
-
 def bound_prefix_range(column, name: str):
-    """``prefix_range`` with its bounds as the parameters ``{name}_from`` and ``{name}_to``."""
+    """Match values starting with a prefix as a range the column's index can serve, its bounds
+    (``prefix_bounds``) the parameters ``{name}_from`` and ``{name}_to``."""
     return and_(column >= bindparam(f"{name}_from"), column < bindparam(f"{name}_to"))
 
 

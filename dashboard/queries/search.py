@@ -2,7 +2,8 @@
 
 An exact ``imp_uid`` or ``merchant_uid`` names a payment; an exact ``customer_uid``, e-mail
 or phone number names a customer; four digits are the end of phone numbers; anything else is
-the start of a name, e-mail or phone number. Every match is an indexed lookup.
+the start of a name, e-mail or phone number, searched as the customers list searches it
+(newest first). Every match is an indexed lookup.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from ..clock import now
 from ..extensions import db
 from ..models import Customer, Payment, Schedule, Subscription
 from ..phones import is_last_digits, looks_like_phone, phone_digits
-from .paging import prefix_range
+from .customers import CustomerFilters, CustomerRow, customers_page
 
 RESULT_LIMIT = 20
 
@@ -26,7 +27,7 @@ class SearchResult:
 
     q: str
     payment: Payment | None = None
-    customers: list[Customer] = field(default_factory=list)
+    customers: list[Customer | CustomerRow] = field(default_factory=list)
     # True when the customers matched exactly (uid, e-mail, whole phone number).
     exact: bool = False
 
@@ -66,10 +67,9 @@ def search(q: str) -> SearchResult:
     if is_last_digits(q):
         result.customers = _customers(Customer.phone_tail == q.strip())
         return result
-    starts = [prefix_range(Customer.name, q), prefix_range(Customer.email, q.lower())]
-    if looks_like_phone(q):
-        starts.append(prefix_range(Customer.phone, phone_digits(q)))
-    result.customers = _customers(or_(*starts))
+    # The customers list's search reads each field's newest matches from its index: one OR of
+    # the prefixes ordered by name read every match (every customer for "010").
+    result.customers = customers_page(CustomerFilters(q=q), limit=RESULT_LIMIT).rows
     return result
 
 

@@ -1,6 +1,9 @@
 """The top bar's search box, the one phone normaliser behind it, and the payments uid filter."""
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from dashboard.phones import phone_digits
@@ -67,6 +70,20 @@ def test_last_four_digits_list_every_customer_whose_number_ends_so(people, viewe
 def test_a_name_prefix_lists_customers(people, viewer_client):
     html = search(viewer_client, "김민").get_data(as_text=True)
     assert "김민수" in html and "김민지" in html and "이서연" not in html
+
+
+@pytest.mark.parametrize("q", ["김", "010"])
+def test_a_short_prefix_lists_its_newest_customers_first_as_the_customers_list_does(
+        app, viewer_client, q):
+    with app.app_context():
+        start = datetime(2026, 11, 1, tzinfo=UTC)
+        for day, name in enumerate(["김가영", "김나래", "김다은"]):
+            make_customer(name=name, phone=f"0101234000{day}",
+                          created_at=start + timedelta(days=day))
+        make_customer(name="박하늘", phone="0212345678", created_at=start + timedelta(days=9))
+    html = search(viewer_client, q).get_data(as_text=True)
+    listed = re.findall(r'<a href="/customers/\d+">([^<]+)</a>', html.split("<main")[1])
+    assert listed == ["김다은", "김나래", "김가영"]
 
 
 def test_nothing_found_says_so(people, viewer_client):
