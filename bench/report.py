@@ -53,6 +53,7 @@ BARE_PAIRS = [
     Pair("Customer search: name prefix", "search_name", "bare_first"),
     Pair("Customer detail", "customer_detail", "bare_first"),
     Pair("Customer timeline", "customer_timeline", "bare_first"),
+    Pair("Customer timeline, second page", "customer_timeline_older", "bare_deep"),
     Pair("Payment detail", "payment_detail", "bare_first"),
     Pair("Subscription detail", "subscription_detail", "bare_first"),
     Pair("Setup page", "setup", "bare_first"),

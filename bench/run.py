@@ -79,6 +79,8 @@ def console_cases(pages: PageClient, targets: Targets, csv_rows: int) -> list[Ca
         ("search_phone", f"Customer search: phone {targets.phone_typed!r}", targets.phone_typed,
          targets.customer_uid),
     ]
+    timeline_url = f"/customers/{targets.customer_id}/timeline"
+    older_timeline_url = next_page_link(pages.get(timeline_url, expect="after="), timeline_url)
     csv_url = search_url("/payments.csv", **{"from": targets.csv_from.isoformat(),
                                              "to": targets.csv_to.isoformat()})
     wanted_rows = min(csv_rows, targets.csv_month_rows)
@@ -106,8 +108,9 @@ def console_cases(pages: PageClient, targets: Targets, csv_rows: int) -> list[Ca
              page(f"/customers/{targets.customer_id}", targets.customer_uid), pages,
              f"{targets.customer_payments} payments"),
         Case("customer_timeline", "Customer timeline page", "ours",
-             page(f"/customers/{targets.customer_id}/timeline", targets.customer_uid), pages,
-             "up to 200 events"),
+             page(timeline_url, "timeline?after="), pages, "50 events"),
+        Case("customer_timeline_older", "Customer timeline, second page (after cursor)",
+             "ours", page(older_timeline_url, targets.customer_uid), pages, "50 events"),
         Case("payment_detail", "Payment detail page", "ours",
              page(f"/payments/{targets.payment_id}", targets.merchant_uid), pages),
         Case("subscription_detail", "Subscription detail page", "ours",

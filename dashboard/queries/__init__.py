@@ -9,18 +9,12 @@ from ..models import credit_balance
 from .customers import CustomerFilters, customers_page, customers_query, iterate_customers
 from .details import (
     PAYMENTS_ON_PAGE,
-    TIMELINE_LIMIT,
-    TIMELINE_ON_PAGE,
     CustomerDetail,
-    CustomerHistory,
     PaymentDetail,
     SubscriptionDetail,
-    TimelineItem,
     customer_detail,
-    customer_history,
     customer_or_none,
     customer_subscriptions,
-    customer_timeline,
     payment_detail,
     payment_or_none,
     schedule_or_none,
@@ -74,16 +68,15 @@ from .search import (
     revoked_charges_to_restore,
     search,
 )
+from .timeline import TIMELINE_PAGE, TimelineItem, TimelinePage, customer_timeline
 
 __all__ = [
     "EXPORT_BATCH",
     "PAGE_SIZE",
     "PAYMENTS_ON_PAGE",
-    "TIMELINE_LIMIT",
-    "TIMELINE_ON_PAGE",
+    "TIMELINE_PAGE",
     "BadCursor",
     "CustomerDetail",
-    "CustomerHistory",
     "CustomerFilters",
     "EventFilters",
     "Overview",
@@ -96,6 +89,7 @@ __all__ = [
     "SubscriptionDetail",
     "SubscriptionFilters",
     "TimelineItem",
+    "TimelinePage",
     "WebhookBacklog",
     "active_plans",
     "all_plans",
@@ -103,7 +97,6 @@ __all__ = [
     "credit_balance",
     "current_period_payment",
     "customer_detail",
-    "customer_history",
     "customer_id_for",
     "customer_or_none",
     "customer_search",

@@ -1,20 +1,16 @@
 """Detail pages: a customer with one merged timeline, a subscription, a payment."""
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
 
-from sqlalchemy import Row, Select, bindparam, literal, or_, select, union, union_all
+from sqlalchemy import Row, Select, bindparam, literal, or_, select, union_all
 from sqlalchemy.orm import joinedload, selectinload
 
-from .. import formatting
 from ..actions import allowed_actions, payment_actions
 from ..attention import attention_columns, codes_of
 from ..config import billing_mode
 from ..extensions import db
-from ..messages import webhook_error
 from ..models import (
     CREDIT_BALANCE,
     AuditEntry,
@@ -30,14 +26,10 @@ from ..models import (
 from .lists import SCHEDULE_ROW_COLUMNS, ScheduleFilters, ScheduleRow, schedule_row, schedules_query
 
 UPCOMING_LIMIT = 20
-# A customer's history (payments, schedules, webhooks, staff actions, notes) is read newest
-# first, a number of rows of each kind: the customer page reads 50 of each and shows the
-# newest 50 events and 20 payments; the customer's timeline page reads 100 and shows 200.
+# The customer page shows the latest 20 payments, and its schedules table and notes are read
+# from the latest 50 (its timeline is ``timeline.customer_timeline``'s first page).
 HISTORY_ON_PAGE = 50
-TIMELINE_ON_PAGE = 50
 PAYMENTS_ON_PAGE = 20
-HISTORY_LIMIT = 100
-TIMELINE_LIMIT = 200
 
 
 # The detail pages' statements, built once with their ids as parameters: a customer page runs
@@ -102,24 +94,6 @@ WEBHOOK_COLUMNS = (WebhookEvent.received_at, WebhookEvent.status, WebhookEvent.s
                    WebhookEvent.error, WebhookEvent.imp_uid, WebhookEvent.merchant_uid)
 NOTE_COLUMNS = (CustomerNote.created_at, CustomerNote.body, CustomerNote.author_label)
 
-AUDIT_OF_CUSTOMER = (
-    select(*AUDIT_COLUMNS).where(AuditEntry.customer_id == bindparam("customer_id"))
-    .order_by(AuditEntry.id.desc()).limit(bindparam("history"))
-)
-# The webhooks of a customer's uids: one lookup per uid index, united (a webhook matched by
-# both is one row). As one ``OR`` of the two lists, PostgreSQL read a small table whole and
-# compared every row with every uid (at 300k payments, 0.60 ms of execution against 0.05).
-WEBHOOKS_OF_UIDS_UNITED = union(
-    select(WebhookEvent.id, *WEBHOOK_COLUMNS)
-    .where(WebhookEvent.imp_uid.in_(bindparam("imp_uids", expanding=True))),
-    select(WebhookEvent.id, *WEBHOOK_COLUMNS)
-    .where(WebhookEvent.merchant_uid.in_(bindparam("merchant_uids", expanding=True))),
-).subquery("webhooks")
-WEBHOOKS_OF_UIDS = (
-    select(*(WEBHOOKS_OF_UIDS_UNITED.c[column.key] for column in WEBHOOK_COLUMNS))
-    .order_by(WEBHOOKS_OF_UIDS_UNITED.c.received_at.desc(), WEBHOOKS_OF_UIDS_UNITED.c.id.desc())
-    .limit(bindparam("history"))
-)
 NOTES_OF_CUSTOMER = (
     select(*NOTE_COLUMNS).where(CustomerNote.customer_id == bindparam("customer_id"))
     .order_by(CustomerNote.id.desc()).limit(bindparam("history"))
@@ -165,22 +139,6 @@ AUDIT_OF_PAYMENT = (
            AuditEntry.target_id.in_([bindparam("merchant_uid"), bindparam("payment_id")]))
     .order_by(AuditEntry.id.desc()).limit(50)
 )
-
-
-@dataclass(slots=True)
-class TimelineItem:
-    """One thing that happened to a customer, for the merged timeline."""
-
-    at: datetime
-    kind: str  # payment, refund, schedule, webhook, audit, note
-    title: str
-    detail: str = ""
-    status: str | None = None
-    amount: int | None = None
-    link: str | None = None
-    actor: str | None = None
-    # Which label set names ``status`` (see ``formatting.LABELS``).
-    status_kind: str = "payment"
 
 
 @dataclass(slots=True)
@@ -238,33 +196,22 @@ def customer_schedule(row) -> CustomerSchedule:
 
 
 @dataclass
-class CustomerHistory:
-    """A customer and the latest rows of each kind of their history: what their timeline is
-    made of."""
+class CustomerDetail:
+    """What the customer page shows besides its timeline: the customer, their subscriptions,
+    credit balance, schedules, latest payments and notes."""
 
     customer: Customer
+    subscriptions: list[Subscription]
+    credit_balance: int
     upcoming_schedules: list[CustomerSchedule]
     recent_schedules: list[CustomerSchedule]
     payments: list[CustomerPayment]
-    audit_entries: list[Row]  # of AUDIT_COLUMNS
-    webhook_events: list[Row]  # of WEBHOOK_COLUMNS
     notes: list[Row]  # of NOTE_COLUMNS
 
     @property
     def done_schedules(self) -> list[CustomerSchedule]:
         """The recent schedules no longer waiting (run, or revoked), latest first."""
         return [s for s in self.recent_schedules if s.schedule_status != "scheduled"]
-
-
-History = TypeVar("History", bound=CustomerHistory)
-
-
-@dataclass
-class CustomerDetail(CustomerHistory):
-    """What the customer page shows: the history, the subscriptions and the credit balance."""
-
-    subscriptions: list[Subscription]
-    credit_balance: int
 
 
 def customer_or_none(customer_id: int) -> Customer | None:
@@ -313,123 +260,26 @@ def upcoming_and_recent_schedules(
     return upcoming, recent
 
 
-def customer_detail(customer_id: int, history: int = HISTORY_ON_PAGE) -> CustomerDetail | None:
-    """Return everything the customer page shows, in a fixed number of queries, with the
-    last ``history`` rows of each kind of the customer's history."""
+def customer_detail(customer_id: int) -> CustomerDetail | None:
+    """Return what the customer page shows besides its timeline, in a fixed number of
+    queries: the latest ``PAYMENTS_ON_PAGE`` payments (and one more, to tell whether there
+    are more) and ``HISTORY_ON_PAGE`` schedules and notes."""
     found = db.session.execute(CUSTOMER_WITH_CREDIT, {"customer_id": customer_id}).one_or_none()
     if found is None:
         return None
     customer, credit = found
-    return read_history(CustomerDetail, customer, history,
-                        subscriptions=customer_subscriptions(customer_id),
-                        credit_balance=int(credit))
-
-
-def customer_history(customer_id: int, history: int = HISTORY_LIMIT) -> CustomerHistory | None:
-    """Return a customer with the last ``history`` rows of each kind of their history (the
-    timeline page: no subscriptions, no credit balance)."""
-    customer = customer_or_none(customer_id)
-    return None if customer is None else read_history(CustomerHistory, customer, history)
-
-
-def read_history(kind: type[History], customer: Customer, history: int, **more) -> History:
-    """Return ``kind`` for ``customer`` with the last ``history`` rows of each kind of their
-    history, and the ``more`` fields ``kind`` has besides."""
-    by_customer = {"customer_id": customer.id, "history": history}
-    payments = customer_payments(customer.id, history)
-    upcoming, recent_schedules = upcoming_and_recent_schedules(customer.id, history)
-    connection = db.session.connection()
-    audit_entries = connection.execute(AUDIT_OF_CUSTOMER, by_customer).all()
-    imp_uids = sorted({p.imp_uid for p in payments if p.imp_uid})
-    merchant_uids = sorted({p.merchant_uid for p in payments}
-                           | {s.merchant_uid for s in recent_schedules})
-    webhook_events: list[Row] = []
-    if imp_uids or merchant_uids:
-        webhook_events = connection.execute(
-            WEBHOOKS_OF_UIDS,
-            {"imp_uids": imp_uids, "merchant_uids": merchant_uids, "history": history}).all()
-    return kind(
+    upcoming, recent_schedules = upcoming_and_recent_schedules(customer_id, HISTORY_ON_PAGE)
+    notes = db.session.connection().execute(
+        NOTES_OF_CUSTOMER, {"customer_id": customer_id, "history": HISTORY_ON_PAGE}).all()
+    return CustomerDetail(
         customer=customer,
+        subscriptions=customer_subscriptions(customer_id),
+        credit_balance=int(credit),
         upcoming_schedules=upcoming,
         recent_schedules=recent_schedules,
-        payments=payments,
-        audit_entries=audit_entries,
-        webhook_events=webhook_events,
-        notes=connection.execute(NOTES_OF_CUSTOMER, by_customer).all(),
-        **more,
+        payments=customer_payments(customer_id, PAYMENTS_ON_PAGE + 1),
+        notes=notes,
     )
-
-
-def customer_timeline(detail: CustomerHistory, payment_url: Callable[[int], str],
-                      limit: int = TIMELINE_ON_PAGE) -> list[TimelineItem]:
-    """Merge charges, refunds, schedule changes, webhooks and staff actions: the newest
-    ``limit``, newest first; charges and refunds link to ``payment_url(payment id)``."""
-    _ = formatting.page_gettext  # a timeline holds a hundred texts: one catalogue per page
-    items: list[TimelineItem] = []
-    for payment in detail.payments:
-        link = payment_url(payment.id)
-        origin = formatting.label("origin", payment.origin)
-        items.append(TimelineItem(
-            at=payment.created_at, kind="payment", status=None, amount=payment.amount,
-            title=_("Charge requested (%(origin)s, attempt %(attempt)s)", origin=origin,
-                    attempt=payment.attempt),
-            detail=payment.merchant_uid, link=link,
-        ))
-        if payment.paid_at:
-            items.append(TimelineItem(at=payment.paid_at, kind="payment", status="paid",
-                                      amount=payment.amount, title=_("Charge paid"),
-                                      detail=payment.imp_uid or "", link=link))
-        if payment.failed_at:
-            items.append(TimelineItem(at=payment.failed_at, kind="payment", status="failed",
-                                      amount=payment.amount, title=_("Charge failed"),
-                                      detail=payment.fail_reason or "", link=link))
-        for refund in payment.refunds:
-            partial = refund.status == "succeeded" and refund.amount < payment.amount
-            items.append(TimelineItem(
-                at=refund.cancelled_at or refund.created_at, kind="refund",
-                status="partially_refunded" if partial else refund.status,
-                status_kind="refund", amount=refund.amount,
-                title=_("Refund"), detail=refund.reason or "", link=link,
-            ))
-    for schedule in detail.recent_schedules:
-        items.append(TimelineItem(
-            at=schedule.created_at, kind="schedule", status=None, amount=schedule.amount,
-            title=_("Charge scheduled for %(time)s",
-                    time=formatting.local_time(schedule.schedule_at)),
-            detail=schedule.merchant_uid,
-        ))
-        if schedule.executed_at:
-            charged = schedule.payment
-            status = schedule.payment_status if charged is None else formatting.refund_aware_status(
-                schedule.payment_status, charged.amount, charged.cancel_amount)
-            items.append(TimelineItem(
-                at=schedule.executed_at, kind="schedule", status=status,
-                status_kind="schedule_payment", amount=schedule.amount,
-                title=_("Scheduled charge executed"),
-                detail=schedule.fail_reason or schedule.merchant_uid,
-            ))
-        if schedule.revoked_at:
-            items.append(TimelineItem(at=schedule.revoked_at, kind="schedule", status=None,
-                                      amount=schedule.amount, title=_("Schedule revoked"),
-                                      detail=schedule.merchant_uid))
-    for event in detail.webhook_events:
-        items.append(TimelineItem(
-            at=event.received_at, kind="webhook", status=event.state, status_kind="webhook",
-            title=_("Webhook: %(status)s",
-                    status=formatting.label("webhook_status", event.status) or "?"),
-            detail=webhook_error(event.error) or (event.imp_uid or event.merchant_uid or ""),
-        ))
-    for entry in detail.audit_entries:
-        items.append(TimelineItem(
-            at=entry.created_at, kind="audit", status=entry.outcome, status_kind="outcome",
-            title=formatting.label("action", entry.action), detail=entry.reason or "",
-            actor=entry.actor_label,
-        ))
-    for note in detail.notes:
-        items.append(TimelineItem(at=note.created_at, kind="note", title=_("Note"),
-                                  detail=note.body, actor=note.author_label))
-    items.sort(key=lambda item: item.at, reverse=True)
-    return items[:limit]
 
 
 @dataclass

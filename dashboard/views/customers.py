@@ -86,31 +86,30 @@ def export():
 @bp.get("/customers/<int:customer_id>")
 def detail(customer_id: int):
     """Show one customer: profile, card, subscriptions, credits, schedules, their latest
-    payments and the newest events of their timeline."""
+    payments and the newest page of their timeline."""
     detail = or_404(queries.customer_detail(customer_id))
-    # One event more than the page shows tells whether the full timeline has more.
-    timeline = queries.customer_timeline(detail, id_url("payments.detail", "payment_id"),
-                                         limit=queries.TIMELINE_ON_PAGE + 1)
+    timeline = queries.customer_timeline(customer_id, id_url("payments.detail", "payment_id"))
     return render_page_or_fragment(
         "customers/detail.html", None,
         detail=detail, customer=detail.customer,
         payments=detail.payments[:queries.PAYMENTS_ON_PAGE],
-        timeline=timeline[:queries.TIMELINE_ON_PAGE],
-        more_events=len(timeline) > queries.TIMELINE_ON_PAGE,
+        timeline=timeline.items,
+        more_events=timeline.next_after is not None,
         note_form=NoteForm(formdata=None),
     )
 
 
 @bp.get("/customers/<int:customer_id>/timeline")
 def timeline(customer_id: int):
-    """Show a customer's timeline: charges, refunds, schedules, webhooks, staff actions and
-    notes, the newest ``TIMELINE_LIMIT``."""
-    history = or_404(queries.customer_history(customer_id))
+    """Show a customer's timeline, a page at a time: charges, refunds, schedules, webhooks,
+    staff actions and notes, newest first."""
+    customer = or_404(queries.customer_or_none(customer_id))
+    page = queries.customer_timeline(customer_id, id_url("payments.detail", "payment_id"),
+                                     after=request.args.get("after"))
     return render_page_or_fragment(
         "customers/timeline.html", None,
-        customer=history.customer, limit=queries.TIMELINE_LIMIT,
-        timeline=queries.customer_timeline(history, id_url("payments.detail", "payment_id"),
-                                           limit=queries.TIMELINE_LIMIT),
+        customer=customer, timeline=page.items, first_page=not request.args.get("after"),
+        next_url=next_page_url("customers.timeline", page.next_after, customer_id=customer_id),
     )
 
 

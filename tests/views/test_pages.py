@@ -1,8 +1,10 @@
 """Every console page renders as a full page and as its htmx fragment, behind sign-in."""
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from html import unescape
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -277,7 +279,7 @@ def test_the_timeline_escapes_stored_text(admin_client, app):
 def test_the_customer_page_shows_the_latest_payments_and_events_and_links_the_rest(
         admin_client, app):
     """The page lists the newest 20 payments and the newest 50 events; the customer's timeline
-    page holds every event (up to 200), newest first, and a short history gets no links."""
+    page holds every event, 50 a page, newest first, and a short history gets no links."""
     from dashboard.models import CustomerNote
     base = datetime(2026, 11, 1, 3, 0, tzinfo=UTC)
     with app.app_context():
@@ -307,31 +309,103 @@ def test_the_customer_page_shows_the_latest_payments_and_events_and_links_the_re
     assert f'href="{full_url}"' in page
 
     full = admin_client.get(full_url).get_data(as_text=True)
-    events = section(full, 'class="timeline"', "</ol>")
-    assert events.count("<li ") == 61 and "첫 상담 기록" in events
-    times = [item.split('"')[0] for item in events.split('<time datetime="')[1:]]
-    assert times == sorted(times, reverse=True)
-    assert "최근 기록" not in full  # all 61 are shown
+    assert section(full, 'class="timeline"', "</ol>") == timeline  # the same newest 50
+    older = admin_client.get(unescape(re.search(
+        r'href="(/customers/\d+/timeline\?after=[^"]+)"', full).group(1))).get_data(as_text=True)
+    events = section(older, 'class="timeline"', "</ol>")
+    # The other 5 charges and the note, and no link further.
+    assert events.count("<li ") == 11 and "첫 상담 기록" in events
+    assert "order_day04" in events and "order_day05" not in events
+    assert 'class="pager"' not in older
 
     quiet_page = admin_client.get(f"/customers/{quiet_id}").get_data(as_text=True)
     assert "/timeline" not in quiet_page and "최근 결제" not in quiet_page
     assert admin_client.get("/customers/999999/timeline").status_code == 404
 
 
-def test_a_long_timeline_page_shows_the_newest_200_events_and_says_so(admin_client, app):
-    base = datetime(2026, 1, 1, 3, 0, tzinfo=UTC)
+def test_the_timeline_pages_through_every_event_once_in_time_order(admin_client, app):
+    """The timeline page lists a customer's events 50 a page, newest first, and each next page
+    goes on exactly where the last stopped: every kind of event, several at one moment (a
+    charge requested and paid together; then by kind; then the newer row first), a kind with
+    more events than a page, and far more events than the page ever held, each listed once."""
+    from dashboard.models import AuditEntry, CustomerNote
+    base = datetime(2026, 3, 1, 3, 0, tzinfo=UTC)
+    # Each event the page should list: (time, order at the same moment, row, kind, detail).
+    expected = []
+    kinds = ("requested", "paid", "failed", "refund", "scheduled", "executed", "revoked",
+             "webhook", "audit", "note")
+
+    def expect(moment, event, row, detail):
+        css = {"requested": "payment", "paid": "payment", "failed": "payment",
+               "scheduled": "schedule", "executed": "schedule", "revoked": "schedule"}
+        expected.append((moment, kinds.index(event), row.id, css.get(event, event), detail))
+
     with app.app_context():
-        customer = make_customer()
-        for day in range(101):
-            make_payment(customer, created_at=base + timedelta(days=day),
-                         merchant_uid=f"order_long{day:03d}")
+        customer, other = make_customer(), make_customer()
+        for day in range(40):
+            moment = base + timedelta(days=day)
+            charge = make_payment(customer, created_at=moment, merchant_uid=f"order_t{day:02d}",
+                                  imp_uid=f"imp_t{day:02d}")
+            expect(moment, "requested", charge, charge.merchant_uid)
+            expect(moment, "paid", charge, charge.imp_uid)
+            if day % 10 == 0:
+                refund = make_refund(charge, 1000, reason=f"refund {day}",
+                                     cancelled_at=moment + timedelta(hours=5))
+                expect(refund.cancelled_at, "refund", refund, refund.reason)
+            if day % 8 == 0:
+                event = make_event(imp_uid=charge.imp_uid, received_at=moment)
+                expect(moment, "webhook", event, charge.imp_uid)
+        for day in range(3):
+            moment = base + timedelta(days=day, hours=1)
+            declined = make_payment(customer, status="failed", created_at=moment,
+                                    fail_reason=f"declined {day}")
+            expect(moment, "requested", declined, declined.merchant_uid)
+            expect(moment, "failed", declined, declined.fail_reason)
+        for day in range(2):
+            planned = base + timedelta(days=20 + day, hours=2)
+            done = make_schedule(customer, schedule_at=planned, schedule_status="executed",
+                                 payment_status="failed", fail_reason=f"schedule declined {day}",
+                                 created_at=planned - timedelta(days=3), executed_at=planned)
+            expect(done.created_at, "scheduled", done, done.merchant_uid)
+            expect(planned, "executed", done, done.fail_reason)
+            revoked = make_schedule(customer, schedule_at=planned, schedule_status="revoked",
+                                    created_at=planned - timedelta(days=2),
+                                    revoked_at=planned - timedelta(days=1))
+            expect(revoked.created_at, "scheduled", revoked, revoked.merchant_uid)
+            expect(revoked.revoked_at, "revoked", revoked, revoked.merchant_uid)
+        for number in range(4):
+            entry = add(AuditEntry(customer_id=customer.id, action="payment.refund",
+                                   target_type="payment", target_id="1",
+                                   reason=f"audit {number}", created_at=base + timedelta(days=5)))
+            expect(entry.created_at, "audit", entry, entry.reason)
+        # More notes than a page, all newer than every charge; two at one moment.
+        for number in range(70):
+            note = add(CustomerNote(customer_id=customer.id, body=f"note {number}",
+                                    created_at=base + timedelta(days=50, minutes=number // 2)))
+            expect(note.created_at, "note", note, note.body)
+        add(CustomerNote(customer_id=other.id, body="another customer's note",
+                         created_at=base + timedelta(days=60)))
+        make_payment(other, created_at=base + timedelta(days=60), merchant_uid="order_other")
         customer_id = customer.id
-    full = admin_client.get(f"/customers/{customer_id}/timeline").get_data(as_text=True)
-    events = full.split('class="timeline"')[1].split("</ol>")[0]
-    # The newest 100 charges, two events each; the oldest charge is left out.
-    assert events.count("<li ") == 200
-    assert "order_long001" in events and "order_long000" not in events
-    assert "최근 기록 200건입니다." in full
+    expected.sort(key=lambda event: (-event[0].timestamp(), event[1], -event[2]))
+    seoul = ZoneInfo("Asia/Seoul")
+    expected = [(css, moment.astimezone(seoul).isoformat(timespec="seconds"), detail)
+                for moment, _, _, css, detail in expected]
+
+    pages, url = [], f"/customers/{customer_id}/timeline"
+    while url:
+        html = admin_client.get(url).get_data(as_text=True)
+        items = html.split('class="timeline"')[1].split("</ol>")[0]
+        pages.append([(css, moment, unescape(detail)) for css, moment, detail in re.findall(
+            r'<li class="tl-(\w+)"><time datetime="([^"]+)">.*?'
+            r'<span class="muted detail">([^<]*)</span></li>', items)])
+        assert len(pages[-1]) == items.count("<li ")  # every item was read
+        assert ("최신 기록</a>" in html) == (len(pages) > 1)
+        link = re.search(r'href="(/customers/\d+/timeline\?after=[^"]+)"', html)
+        url = unescape(link.group(1)) if link else None
+    assert len(expected) == 177
+    assert [len(page) for page in pages] == [50, 50, 50, 27]
+    assert [event for page in pages for event in page] == expected
 
 
 def test_the_customer_pages_payment_rows(admin_client, viewer_client, app):
