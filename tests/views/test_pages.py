@@ -373,6 +373,10 @@ def test_the_timeline_pages_through_every_event_once_in_time_order(admin_client,
                                     revoked_at=planned - timedelta(days=1))
             expect(revoked.created_at, "scheduled", revoked, revoked.merchant_uid)
             expect(revoked.revoked_at, "revoked", revoked, revoked.merchant_uid)
+            # A webhook naming a schedule's merchant_uid, and no payment of the customer's.
+            event = make_event(merchant_uid=revoked.merchant_uid, status="failed",
+                               received_at=revoked.revoked_at + timedelta(minutes=1))
+            expect(event.received_at, "webhook", event, revoked.merchant_uid)
         for number in range(4):
             entry = add(AuditEntry(customer_id=customer.id, action="payment.refund",
                                    target_type="payment", target_id="1",
@@ -403,8 +407,8 @@ def test_the_timeline_pages_through_every_event_once_in_time_order(admin_client,
         assert ("최신 기록</a>" in html) == (len(pages) > 1)
         link = re.search(r'href="(/customers/\d+/timeline\?after=[^"]+)"', html)
         url = unescape(link.group(1)) if link else None
-    assert len(expected) == 177
-    assert [len(page) for page in pages] == [50, 50, 50, 27]
+    assert len(expected) == 179
+    assert [len(page) for page in pages] == [50, 50, 50, 29]
     assert [event for page in pages for event in page] == expected
 
 
