@@ -410,6 +410,13 @@ def test_the_timeline_pages_through_every_event_once_in_time_order(admin_client,
     assert len(expected) == 179
     assert [len(page) for page in pages] == [50, 50, 50, 29]
     assert [event for page in pages for event in page] == expected
+    # The pager swaps the page's content in place: the next page without the layout.
+    html = admin_client.get(f"/customers/{customer_id}/timeline").get_data(as_text=True)
+    pager = re.search(r'<a href="([^"]+)" hx-get="([^"]+)" hx-target="#main"', html)
+    assert pager and pager.group(1) == pager.group(2)
+    swapped = admin_client.get(unescape(pager.group(2)), headers={**HTMX, "HX-Target": "main"})
+    assert "<html" not in swapped.get_data(as_text=True)
+    assert "note 19" in swapped.get_data(as_text=True)  # the second page's first event
 
 
 def test_the_customer_pages_payment_rows(admin_client, viewer_client, app):
