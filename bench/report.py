@@ -47,6 +47,7 @@ BARE_PAIRS = [
     Pair("Payments list, partly refunded", "payments_partly_refunded", "bare_first"),
     Pair("Subscriptions list, paused", "subscriptions_paused", "bare_first"),
     Pair("Customers list, past due", "customers_past_due", "bare_first"),
+    Pair("Payments list, 50,000 won or more", "payments_by_amount", "bare_first"),
     Pair("Audit log, first page", "audit_first", "bare_first"),
     Pair("Audit log, staff actions", "audit_staff", "bare_first"),
     Pair("Customer search: merchant_uid", "search_merchant_uid", "bare_first"),

@@ -131,6 +131,8 @@ def console_cases(pages: PageClient, targets: Targets, csv_rows: int) -> list[Ca
              page("/subscriptions?status=paused", "after="), pages, "50 rows"),
         Case("customers_past_due", "Customers list, past due", "ours",
              page("/customers?status=past_due", "after="), pages, "50 rows"),
+        Case("payments_by_amount", "Payments list, 50,000 won or more", "ours",
+             page("/payments?min_amount=50000", "after="), pages, "50 rows"),
         Case("audit_first", "Audit log, first page", "ours",
              page("/admin/audit", "after="), pages, "50 rows"),
         Case("audit_staff", "Audit log, staff actions", "ours",
