@@ -365,6 +365,8 @@ class Payment(Timestamps, db.Model):
         Index("ix_payment_subscription_period", "subscription_id", "period"),
         Index("ix_payment_time", "created_at", "id"),
         Index("ix_payment_origin_time", "origin", "created_at", "id"),
+        # The payments list filtered by amount reads each amount's payments newest first.
+        Index("ix_payment_amount_time", "amount", "created_at", "id"),
         # Covers revenue per day: a paid_at range read from the index alone.
         Index("ix_payment_paid_at", "paid_at", "amount", "cancel_amount"),
         # The payments refunded in part or in full (about 2%), for the "partially refunded"

@@ -2,16 +2,28 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 
-from sqlalchemy import Text, cast, exists, func, literal_column, or_, select, type_coerce
+from sqlalchemy import (
+    Integer,
+    Text,
+    bindparam,
+    cast,
+    exists,
+    func,
+    literal_column,
+    or_,
+    select,
+    type_coerce,
+)
 from sqlalchemy.orm import joinedload, selectinload
 
 from .. import formatting
 from ..actions import allowed_actions, event_actions, schedule_actions
 from ..extensions import db
 from ..models import (
+    MAX_KRW,
     Customer,
     Payment,
     Plan,
@@ -395,9 +407,52 @@ def payments_query(filters: PaymentFilters, columns=None):
 def payments_page(filters: PaymentFilters, after: str | None = None,
                   limit: int = PAGE_SIZE) -> Page[PaymentRow]:
     """Return one page of payments, newest first."""
+    amounts = amounts_read_one_by_one(filters)
+    if amounts == ():
+        return Page([], None)  # no payment of that amount
+    if amounts is not None:
+        # One branch per amount, each read newest first from ``ix_payment_amount_time``.
+        def one_per_amount():
+            every_amount = payments_query(replace(filters, min_amount=None, max_amount=None),
+                                          PAYMENT_ROW_COLUMNS)
+            return [every_amount.where(Payment.amount == amount) for amount in amounts]
+        return keyset_page(one_per_amount, Payment.created_at, Payment.id, after=after,
+                           limit=limit, rows_of=payment_row,
+                           reuse_as=("payments", filters, amounts))
     return keyset_page(lambda: payments_query(filters, PAYMENT_ROW_COLUMNS), Payment.created_at,
                        Payment.id, after=after, limit=limit, rows_of=payment_row,
                        reuse_as=None if filters.uid else ("payments", filters))
+
+
+# A list filtered by amount alone (or with dates) reads the amounts of its range one by one
+# when there are at most this many: a billing history holds few amounts (its plans' prices),
+# and a range of them read newest first through the time index reads every payment newer than
+# the page, however few match.
+AMOUNTS_READ_ONE_BY_ONE = 20
+_FIRST_AMOUNT = (select(func.min(Payment.amount).label("amount"))
+                 .where(Payment.amount >= bindparam("low"), Payment.amount <= bindparam("high"))
+                 .cte("amounts", recursive=True))
+# Each amount of the range is one seek of the amount index for the next larger one.
+AMOUNTS_IN_RANGE = select(_FIRST_AMOUNT.union_all(
+    select(select(func.min(Payment.amount))
+           .where(Payment.amount > _FIRST_AMOUNT.c.amount, Payment.amount <= bindparam("high"))
+           .scalar_subquery())
+    .where(_FIRST_AMOUNT.c.amount.is_not(None))).c.amount).limit(bindparam("most", type_=Integer))
+
+
+def amounts_read_one_by_one(filters: PaymentFilters) -> tuple[int, ...] | None:
+    """Return the amounts stored within the filters' amount range when the list is filtered
+    by amount and dates alone and they are few; ``None`` otherwise."""
+    if (filters.min_amount is None and filters.max_amount is None) or (
+            filters.status or filters.origin or filters.customer_id or filters.uid
+            or filters.by_refund_date):
+        return None
+    low = filters.min_amount if filters.min_amount is not None else 0
+    high = filters.max_amount if filters.max_amount is not None else MAX_KRW
+    amounts = db.session.connection().execute(AMOUNTS_IN_RANGE, {
+        "low": low, "high": high, "most": AMOUNTS_READ_ONE_BY_ONE + 1}).scalars().all()
+    amounts = tuple(amount for amount in amounts if amount is not None)
+    return amounts if len(amounts) <= AMOUNTS_READ_ONE_BY_ONE else None
 
 
 def iterate_payments(filters: PaymentFilters) -> Iterator:

@@ -9,7 +9,8 @@ import pytest
 from dashboard import queries
 from dashboard.attention import attention_columns
 from dashboard.extensions import db
-from dashboard.models import Customer, Subscription
+from dashboard.models import Customer, Payment, Subscription
+from dashboard.queries import lists
 from dashboard.queries.customers import customers_statement
 from dashboard.queries.paging import any_match_page_statement
 from dashboard.queries.timeline import TIMELINE
@@ -307,6 +308,56 @@ def test_payment_filters(app, admin_client):
     assert listed(customer="no-such-customer") == []
 
 
+@pytest.mark.parametrize("one_by_one", [True, False])
+def test_payments_by_amount_page_after_page(app, admin_client, monkeypatch, one_by_one):
+    """A list filtered by amount (and dates) lists exactly its payments, newest first, page
+    after page, whether each amount of the range is read on its own (a few amounts) or the
+    list is read newest first (too many amounts, or another filter)."""
+    if not one_by_one:
+        monkeypatch.setattr(lists, "AMOUNTS_READ_ONE_BY_ONE", 1)
+    amounts = (1000, 2000, 9900, 50000)
+    with app.app_context():
+        customer = make_customer()
+        payments = []
+        for n in range(130):
+            # Every amount spread over the time, and pairs made at one moment.
+            payment = make_payment(customer, amounts[n * 7 % 4], created_at=BASE + timedelta(
+                hours=n // 2), merchant_uid=f"p-amount-{n:03d}")
+            payments.append((payment.created_at, payment.id, payment.amount,
+                             payment.merchant_uid))
+        assert lists.amounts_read_one_by_one(
+            lists.PaymentFilters(min_amount=1500)) == ((2000, 9900, 50000) if one_by_one else None)
+        # Another filter than dates reads the list newest first.
+        assert lists.amounts_read_one_by_one(
+            lists.PaymentFilters(min_amount=1500, status="paid")) is None
+    payments.sort(reverse=True)
+
+    def listed(**args):
+        uids, url = [], "/payments"
+        while url:
+            html = admin_client.get(url, query_string=args if url == "/payments" else None,
+                                    headers=HTMX).get_data(as_text=True)
+            uids += re.findall(r">(p-amount-\d+)<", html)
+            link = re.search(r'<a href="(/payments\?[^"]+)" hx-get=', html)
+            url = link.group(1).replace("&amp;", "&") if link else None
+        return uids
+
+    def expected(low=0, high=10**9, start=None, end=None):
+        return [uid for moment, _, amount, uid in payments
+                if low <= amount <= high and (start is None or start <= moment < end)]
+
+    assert listed(min_amount=1500) == expected(1500)
+    assert len(expected(1500)) > 50  # more than a page
+    assert listed(min_amount=2000, max_amount=9900) == expected(2000, 9900)
+    assert listed(max_amount=1000) == expected(0, 1000)
+    assert listed(min_amount=60000) == []
+    # Dates are days in Korea: BASE is 12:00 KST on 11-01; 11-02 holds hours 12 to 35.
+    day = datetime(2026, 11, 1, 15, 0, tzinfo=UTC)
+    assert listed(min_amount=9900, **{"from": "2026-11-02", "to": "2026-11-02"}) == expected(
+        9900, start=day, end=day + timedelta(days=1))
+    assert listed(min_amount=1500, status="paid") == expected(1500)
+
+
 def test_a_list_read_in_another_display_zone_filters_days_of_that_zone(app, admin_client):
     """A list's statement is built once per list and filters and then reused; a date filter
     is a range of UTC times that depends on the display zone, so it is built for each zone."""
@@ -422,6 +473,16 @@ def test_list_queries_use_indexes_not_scans(app):
         if not postgres:
             assert "ix_payment_subscription_period" in plan
             assert "ix_payment_status_time" not in plan
+        # A list filtered by amount finds the range's amounts by seeking the amount index,
+        # and reads each amount's page from it.
+        plan = plan_of(lists.AMOUNTS_IN_RANGE.params(low=1000, high=60000, most=21))
+        assert "ix_payment_amount_time" in plan and "Seq Scan" not in plan, plan
+        if not postgres:
+            assert "SCAN payment" not in plan, plan
+        one_amount = lists.payments_query(queries.PaymentFilters(), [Payment.id]).where(
+            Payment.amount == 9900).order_by(
+            db.text("payment.created_at DESC, payment.id DESC")).limit(51)
+        assert "ix_payment_amount_time" in plan_of(one_amount)
         # A customer's timeline reads each kind of event through the customer's own rows
         # (and a webhook through their uids), never a whole table. (PostgreSQL, told not to
         # sort, walks the time indexes of these empty tables instead: the benchmark's plans.)
