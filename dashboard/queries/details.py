@@ -1,4 +1,4 @@
-"""Detail pages: a customer with one merged timeline, a subscription, a payment."""
+"""Detail pages: a customer, a subscription, a payment (a customer's timeline: ``timeline``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
