@@ -452,3 +452,32 @@ def test_leave_a_note_on_the_customer(app, customers, staff, console):
     tab.check_accessibility()
     (note,) = rows(app, CustomerNote)
     assert note.author_label == staff["support"]
+
+
+def test_page_through_a_long_timeline(app, customers, staff, console):
+    """A customer with more events than a page: the customer page links the full timeline,
+    whose pager swaps in the older events in place and puts their address in the bar."""
+    with app.app_context():
+        customer_id = db.session.scalar(db.select(Payment.customer_id).where(
+            Payment.id == customers["cust_minsu"][0]))
+        start = datetime(2026, 1, 5, 1, 0, tzinfo=ZoneInfo("UTC"))
+        for number in range(60):
+            db.session.add(CustomerNote(customer_id=customer_id, body=f"상담 기록 {number:02d}",
+                                        author_label=staff["support"],
+                                        created_at=start + timedelta(hours=number)))
+        db.session.commit()
+    tab = console()
+    tab.sign_in(staff["support"])
+    open_customer(tab, "김민")
+    tab.page.get_by_role("link", name="전체 타임라인").click()
+    tab.page.wait_for_url(f"**/customers/{customer_id}/timeline")
+    items = tab.page.locator("ol.timeline > li")
+    expect(items).to_have_count(50)
+    expect(items.first).to_contain_text("결제")  # the charges are the newest events
+    tab.check_accessibility()
+    tab.page.get_by_role("link", name="다음 페이지 →").click()
+    tab.page.wait_for_url(re.compile(r".*/timeline\?after="))
+    expect(items.last).to_contain_text("상담 기록 00")  # the oldest event, on the last page
+    expect(tab.page.get_by_role("link", name="최신 기록")).to_be_visible()
+    expect(tab.page.locator("nav.pager")).to_have_count(0)
+    tab.check_accessibility()
