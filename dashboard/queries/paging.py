@@ -64,12 +64,21 @@ def encode_cursor(moment: datetime, row_id: int) -> str:
     return f"{moment.strftime('%Y%m%dT%H%M%S%f')}.{row_id}"
 
 
+# The largest id a cursor may carry: a 64-bit integer, SQLite's and PostgreSQL's ``bigint``
+# (a larger one cannot even be bound as a parameter on SQLite).
+MAX_CURSOR_ID = 2**63 - 1
+
+
 def decode_cursor(after: str) -> tuple[datetime, int]:
-    """Read an ``after`` value back into (aware UTC time, id)."""
-    match = re.fullmatch(r"(\d{8}T\d{12})\.(\d+)", after or "")
-    if not match:
+    """Read an ``after`` value back into (aware UTC time, id); ``BadCursor`` when it is not a
+    cursor ``encode_cursor`` could have written (an impossible date, an id beyond 64 bits)."""
+    match = re.fullmatch(r"(\d{8}T\d{12})\.(\d{1,19})", after or "")
+    if not match or int(match.group(2)) > MAX_CURSOR_ID:
         raise BadCursor(after)
-    moment = datetime.strptime(match.group(1), "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC)
+    try:
+        moment = datetime.strptime(match.group(1), "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC)
+    except ValueError:
+        raise BadCursor(after) from None
     return moment, int(match.group(2))
 
 

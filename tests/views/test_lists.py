@@ -275,11 +275,19 @@ def test_next_page_link_keeps_the_filters(app, admin_client):
     assert rest == [f"회원{n:02d}" for n in range(4, -1, -1)]
 
 
-def test_a_forged_cursor_is_ignored(app, admin_client):
+@pytest.mark.parametrize("after", [
+    "garbage",
+    "20261399T000000000000.5",  # no 99th of the 13th month
+    "20261101T000000000000.99999999999999999999",  # beyond 64 bits: SQLite cannot bind it
+])
+def test_a_forged_cursor_is_ignored(app, admin_client, after):
     with app.app_context():
-        make_customer(name="홍길동")
-    html = admin_client.get("/customers?after=garbage", headers=HTMX).get_data(as_text=True)
+        customer = make_customer(name="홍길동")
+        make_payment(customer, merchant_uid="p-forged-cursor")
+    html = admin_client.get(f"/customers?after={after}", headers=HTMX).get_data(as_text=True)
     assert names_on(html) == ["홍길동"]
+    payments = admin_client.get(f"/payments?after={after}", headers=HTMX)
+    assert payments.status_code == 200 and "p-forged-cursor" in payments.get_data(as_text=True)
 
 
 def test_payment_filters(app, admin_client):
