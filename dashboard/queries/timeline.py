@@ -10,13 +10,13 @@ the customer's own history, never with the tables.
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 
 from sqlalchemy import (
+    BigInteger,
     Integer,
     String,
     and_,
@@ -45,7 +45,7 @@ from ..models import (
     WebhookEvent,
 )
 from .lists import charge_of_schedule
-from .paging import BadCursor
+from .paging import BadCursor, decode_cursor, encode_cursor
 
 TIMELINE_PAGE = 50
 
@@ -53,6 +53,7 @@ TIMELINE_PAGE = 50
 EVENTS = ("requested", "paid", "failed", "refund", "scheduled", "executed", "revoked",
           "webhook", "audit", "note")
 RANK = {event: rank for rank, event in enumerate(EVENTS)}
+EVENT_RANKS = {str(rank) for rank in RANK.values()}
 
 
 @dataclass(slots=True)
@@ -109,7 +110,7 @@ def _branch(with_cursor: bool, event: str, at, row_id, condition, *, payment_id=
         # kind, or the same kind and a lower id.
         after_time = bindparam("after_time", type_=UTCDateTime)
         after_rank = bindparam("after_rank", type_=Integer)
-        after_id = bindparam("after_id", type_=Integer)
+        after_id = bindparam("after_id", type_=BigInteger)  # a forged id may pass 32 bits
         query = query.where(or_(
             at < after_time,
             and_(at == after_time,
@@ -181,16 +182,19 @@ TIMELINE = {with_cursor: _statement(with_cursor) for with_cursor in (False, True
 
 
 def encode_timeline_cursor(at: datetime, rank: int, row_id: int) -> str:
-    """Return the ``after`` value that continues a timeline after the event (at, rank, id)."""
-    return f"{at.astimezone(UTC).strftime('%Y%m%dT%H%M%S%f')}.{rank}.{row_id}"
+    """Return the ``after`` value that continues a timeline after the event (at, rank, id):
+    a list's cursor (``encode_cursor``) and the event's kind."""
+    return f"{encode_cursor(at, row_id)}.{rank}"
 
 
 def decode_timeline_cursor(after: str) -> tuple[datetime, int, int]:
-    match = re.fullmatch(r"(\d{8}T\d{12})\.(\d)\.(\d{1,10})", after or "")
-    if not match:
+    """Read an ``after`` value back into (aware UTC time, kind, id); ``BadCursor`` when it is
+    not one ``encode_timeline_cursor`` could have written."""
+    cursor, _, rank = (after or "").rpartition(".")
+    if rank not in EVENT_RANKS:
         raise BadCursor(after)
-    moment = datetime.strptime(match.group(1), "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC)
-    return moment, int(match.group(2)), int(match.group(3))
+    moment, row_id = decode_cursor(cursor)
+    return moment, int(rank), row_id
 
 
 def customer_timeline(customer_id: int, payment_url: Callable[[int], str], *,

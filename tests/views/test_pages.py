@@ -417,6 +417,15 @@ def test_the_timeline_pages_through_every_event_once_in_time_order(admin_client,
     swapped = admin_client.get(unescape(pager.group(2)), headers={**HTMX, "HX-Target": "main"})
     assert "<html" not in swapped.get_data(as_text=True)
     assert "note 19" in swapped.get_data(as_text=True)  # the second page's first event
+    # A cursor the console did not write reads the first page, and so does one after
+    # everything with an id beyond 32 bits.
+    first = pages[0]
+    for forged in ("garbage", "20261399T000000000000.5.0", "20260301T030000000000.1.12",
+                   "20260301T030000000000.99999999999999999999.0",
+                   "20301231T000000000000.9999999999.0"):
+        html = admin_client.get(f"/customers/{customer_id}/timeline?after={forged}").get_data(
+            as_text=True)
+        assert first[0][2] in html and first[-1][2] in html, forged
 
 
 def test_the_customer_pages_payment_rows(admin_client, viewer_client, app):
